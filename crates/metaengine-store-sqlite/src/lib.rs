@@ -1,0 +1,73 @@
+//! SQLite backend of the metaengine [`Store`](metaengine_store::Store): the embedded default, so
+//! `metaengine serve` runs on a fresh machine with nothing else installed.
+//!
+//! Key decision: writers are serialized with `BEGIN IMMEDIATE` (SQLite has one writer at a time;
+//! taking the write lock up front avoids the deadlock-prone read-to-write upgrade of a deferred
+//! transaction), and the file runs in WAL mode so readers never wait for the writer.
+#![deny(missing_docs)]
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use metaengine_store::sql::MetaSql;
+use metaengine_store::{Backend, StoreError, StoreResult};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+/// The engine's migrations for SQLite, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// A [`Store`](metaengine_store::Store) on one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    sql: MetaSql,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing, with its parent directory) the database at `url`
+    /// (`sqlite://path/to/file.db` or `sqlite::memory:`).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let in_memory = options.get_filename() == Path::new(":memory:");
+        if let Some(dir) = options.get_filename().parent() {
+            if !in_memory && !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.into()))?;
+            }
+        }
+        // An in-memory database exists once per connection: keep exactly one.
+        let max = if in_memory { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Wraps an existing pool.
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            sql: MetaSql::sqlite(),
+        }
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// A write transaction holding SQLite's write lock from its first statement.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+metaengine_store::impl_sqlx_store!(SqliteStore, Sqlite, Backend::Sqlite, MIGRATOR);

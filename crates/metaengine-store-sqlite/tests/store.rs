@@ -1,0 +1,97 @@
+//! SQLite backend: the shared conformance suite, the drift test of the row types against the live
+//! catalog, and the database-enforced rules.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+
+use metaengine_store::Store;
+use metaengine_store::rows::all_tables;
+use metaengine_store_sqlite::SqliteStore;
+use sqlx::Row;
+
+/// A fresh migrated database in its own temporary directory (removed when the guard drops).
+async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/meta.db", dir.path().display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), 1);
+    (dir, Arc::new(store))
+}
+
+metaengine_store::conformance_tests!(fresh());
+
+#[tokio::test]
+async fn row_types_match_the_migrated_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&format!("sqlite://{}/m.db", dir.path().display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    for (_, table, columns) in all_tables() {
+        let live = sqlx::query(&format!("PRAGMA table_info({table})"))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert!(!live.is_empty(), "table {table} missing");
+        let live: Vec<(String, String, bool)> = live
+            .iter()
+            .map(|r| {
+                (
+                    r.get("name"),
+                    r.get("type"),
+                    r.get::<i64, _>("notnull") == 0,
+                )
+            })
+            .collect();
+        let declared: Vec<(String, String, bool)> = columns
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_owned(),
+                    c.kind.sqlite_type().to_owned(),
+                    c.nullable,
+                )
+            })
+            .collect();
+        assert_eq!(
+            live, declared,
+            "table {table}: migration (left) vs Rust row type (right)"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_database_allows_one_active_version_per_entity() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&format!("sqlite://{}/m.db", dir.path().display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let p = store.pool();
+    sqlx::query("INSERT INTO meta_entities (id, name, created_by) VALUES ('e', 'Invoice', 'x')")
+        .execute(p)
+        .await
+        .unwrap();
+    for (id, v) in [("a", "v1"), ("b", "v2")] {
+        sqlx::query(
+            "INSERT INTO meta_versions (id, entity_name, version, schema, is_active, created_by) \
+             VALUES ($1, 'Invoice', $2, '{}', 1, 'x')",
+        )
+        .bind(id)
+        .bind(v)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .unwrap_or_else(|e| {
+            assert_eq!(
+                v, "v2",
+                "only the second active version may be refused: {e}"
+            );
+        });
+    }
+    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM meta_versions WHERE is_active")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(active, 1);
+}

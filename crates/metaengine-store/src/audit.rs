@@ -1,0 +1,244 @@
+//! Audit events: their types, a new event to write, and the query over stored ones.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::types::Timestamp;
+
+/// Every audit event type of SPEC §8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    /// `meta.entity.create`
+    #[serde(rename = "meta.entity.create")]
+    EntityCreate,
+    /// `meta.entity.update`
+    #[serde(rename = "meta.entity.update")]
+    EntityUpdate,
+    /// `meta.entity.delete`
+    #[serde(rename = "meta.entity.delete")]
+    EntityDelete,
+    /// `meta.version.create`
+    #[serde(rename = "meta.version.create")]
+    VersionCreate,
+    /// `meta.version.update`
+    #[serde(rename = "meta.version.update")]
+    VersionUpdate,
+    /// `meta.version.delete`
+    #[serde(rename = "meta.version.delete")]
+    VersionDelete,
+    /// `meta.version.activate`
+    #[serde(rename = "meta.version.activate")]
+    VersionActivate,
+    /// `meta.version.deactivate`
+    #[serde(rename = "meta.version.deactivate")]
+    VersionDeactivate,
+    /// `meta.field.add`
+    #[serde(rename = "meta.field.add")]
+    FieldAdd,
+    /// `meta.field.update`
+    #[serde(rename = "meta.field.update")]
+    FieldUpdate,
+    /// `meta.field.remove`
+    #[serde(rename = "meta.field.remove")]
+    FieldRemove,
+    /// `meta.compile`
+    #[serde(rename = "meta.compile")]
+    Compile,
+    /// `meta.cache.invalidate`
+    #[serde(rename = "meta.cache.invalidate")]
+    CacheInvalidate,
+    /// `meta.migrate`
+    #[serde(rename = "meta.migrate")]
+    Migrate,
+    /// `policy.allow`
+    #[serde(rename = "policy.allow")]
+    PolicyAllow,
+    /// `policy.deny`
+    #[serde(rename = "policy.deny")]
+    PolicyDeny,
+    /// `data.read`
+    #[serde(rename = "data.read")]
+    DataRead,
+    /// `data.create`
+    #[serde(rename = "data.create")]
+    DataCreate,
+    /// `data.update`
+    #[serde(rename = "data.update")]
+    DataUpdate,
+    /// `data.delete`
+    #[serde(rename = "data.delete")]
+    DataDelete,
+    /// `auth.failure`
+    #[serde(rename = "auth.failure")]
+    AuthFailure,
+    /// `tenant.create`
+    #[serde(rename = "tenant.create")]
+    TenantCreate,
+    /// `tenant.update`
+    #[serde(rename = "tenant.update")]
+    TenantUpdate,
+}
+
+impl EventType {
+    /// All event types.
+    pub const ALL: [EventType; 23] = [
+        Self::EntityCreate,
+        Self::EntityUpdate,
+        Self::EntityDelete,
+        Self::VersionCreate,
+        Self::VersionUpdate,
+        Self::VersionDelete,
+        Self::VersionActivate,
+        Self::VersionDeactivate,
+        Self::FieldAdd,
+        Self::FieldUpdate,
+        Self::FieldRemove,
+        Self::Compile,
+        Self::CacheInvalidate,
+        Self::Migrate,
+        Self::PolicyAllow,
+        Self::PolicyDeny,
+        Self::DataRead,
+        Self::DataCreate,
+        Self::DataUpdate,
+        Self::DataDelete,
+        Self::AuthFailure,
+        Self::TenantCreate,
+        Self::TenantUpdate,
+    ];
+
+    /// The dotted name stored in `event_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EntityCreate => "meta.entity.create",
+            Self::EntityUpdate => "meta.entity.update",
+            Self::EntityDelete => "meta.entity.delete",
+            Self::VersionCreate => "meta.version.create",
+            Self::VersionUpdate => "meta.version.update",
+            Self::VersionDelete => "meta.version.delete",
+            Self::VersionActivate => "meta.version.activate",
+            Self::VersionDeactivate => "meta.version.deactivate",
+            Self::FieldAdd => "meta.field.add",
+            Self::FieldUpdate => "meta.field.update",
+            Self::FieldRemove => "meta.field.remove",
+            Self::Compile => "meta.compile",
+            Self::CacheInvalidate => "meta.cache.invalidate",
+            Self::Migrate => "meta.migrate",
+            Self::PolicyAllow => "policy.allow",
+            Self::PolicyDeny => "policy.deny",
+            Self::DataRead => "data.read",
+            Self::DataCreate => "data.create",
+            Self::DataUpdate => "data.update",
+            Self::DataDelete => "data.delete",
+            Self::AuthFailure => "auth.failure",
+            Self::TenantCreate => "tenant.create",
+            Self::TenantUpdate => "tenant.update",
+        }
+    }
+
+    /// Parses a dotted name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// The action word stored in `action` (the last segment: `create`, `activate`, `allow`…).
+    pub fn action(self) -> &'static str {
+        let name = self.as_str();
+        name.rsplit('.').next().unwrap_or(name)
+    }
+}
+
+/// Outcome of an audited operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditResult {
+    /// It happened.
+    Success,
+    /// It was refused or failed; nothing changed.
+    Failure,
+}
+
+impl AuditResult {
+    /// `success` or `failure`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// Who did something: the identity every audit row records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditActor {
+    /// User id (`sub`).
+    pub user_id: String,
+    /// Tenant of the user.
+    pub tenant_id: String,
+    /// Realm of the user.
+    pub realm_id: String,
+}
+
+/// An audit event to append. Id, event id and timestamp are given when it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAudit {
+    /// Event type.
+    pub event_type: EventType,
+    /// Who.
+    pub actor: AuditActor,
+    /// Entity name or tenant id.
+    pub resource: String,
+    /// What changed.
+    pub details: Option<Value>,
+    /// Success or failure.
+    pub result: AuditResult,
+    /// Why it failed.
+    pub error_message: Option<String>,
+}
+
+impl NewAudit {
+    /// A success event.
+    pub fn success(
+        event_type: EventType,
+        actor: &AuditActor,
+        resource: &str,
+        details: Option<Value>,
+    ) -> Self {
+        Self {
+            event_type,
+            actor: actor.clone(),
+            resource: resource.to_owned(),
+            details,
+            result: AuditResult::Success,
+            error_message: None,
+        }
+    }
+
+    /// Turns this event into the failure of the same operation.
+    pub fn into_failure(mut self, message: String) -> Self {
+        self.result = AuditResult::Failure;
+        self.error_message = Some(message);
+        self
+    }
+}
+
+/// Filters of an audit query (all optional, combined with AND); results are newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    /// Any of these event types.
+    pub event_types: Vec<String>,
+    /// Acting user.
+    pub user_id: Option<String>,
+    /// Acting tenant.
+    pub tenant_id: Option<String>,
+    /// Resource.
+    pub resource: Option<String>,
+    /// `success` or `failure`.
+    pub result: Option<String>,
+    /// Inclusive lower bound.
+    pub from: Option<Timestamp>,
+    /// Exclusive upper bound.
+    pub to: Option<Timestamp>,
+    /// Which page.
+    pub page: crate::PageRequest,
+}

@@ -1,0 +1,88 @@
+//! The error of every [`Store`](crate::Store) operation.
+
+/// What a store operation can fail with. Domain refusals are distinct variants so callers can
+/// answer them precisely (404, 409); everything else is an opaque database error whose text is
+/// logged, never shown to users.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No entity with that name.
+    #[error("entity `{0}` does not exist")]
+    EntityNotFound(String),
+    /// An entity with that name already exists.
+    #[error("entity `{0}` already exists")]
+    EntityExists(String),
+    /// No such version of the entity.
+    #[error("version `{version}` of entity `{entity}` does not exist")]
+    VersionNotFound {
+        /// Entity name.
+        entity: String,
+        /// Version label.
+        version: String,
+    },
+    /// That version label is taken for this entity.
+    #[error("version `{version}` of entity `{entity}` already exists")]
+    VersionExists {
+        /// Entity name.
+        entity: String,
+        /// Version label.
+        version: String,
+    },
+    /// The version has been active once and can no longer change.
+    #[error(
+        "version `{version}` of entity `{entity}` has been active and is immutable; create a new version to change the schema"
+    )]
+    VersionImmutable {
+        /// Entity name.
+        entity: String,
+        /// Version label.
+        version: String,
+    },
+    /// The version is the active one.
+    #[error(
+        "version `{version}` of entity `{entity}` is active; deactivate it or activate another version first"
+    )]
+    VersionActive {
+        /// Entity name.
+        entity: String,
+        /// Version label.
+        version: String,
+    },
+    /// The version is not the active one.
+    #[error("version `{version}` of entity `{entity}` is not the active version")]
+    VersionNotActive {
+        /// Entity name.
+        entity: String,
+        /// Version label.
+        version: String,
+    },
+    /// Someone else changed the row between read and write.
+    #[error("`{0}` was changed concurrently; read it again and retry")]
+    Concurrent(String),
+    /// No tenant with that id.
+    #[error("tenant `{0}` does not exist")]
+    TenantNotFound(String),
+    /// A tenant with that id already exists.
+    #[error("tenant `{0}` already exists")]
+    TenantExists(String),
+    /// Applying the engine's migrations failed.
+    #[error("applying migrations failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// Any other database failure (connection, I/O, constraint we did not expect).
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Migrate(e)
+    }
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;

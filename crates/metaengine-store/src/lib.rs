@@ -1,0 +1,26 @@
+//! Storage of the metaengine: the [`Store`] trait, the row types of the engine's own tables, and
+//! the conformance suite that every backend runs against itself (feature `testkit`).
+//!
+//! Key decision: the trait speaks in domain verbs (`create_entity`, `activate_version`…), never
+//! raw SQL, and every verb that changes something takes its audit event and writes it in the same
+//! transaction. Backends live in their own crates (`metaengine-store-sqlite`,
+//! `metaengine-store-postgres`), each with its own embedded migrations; only the binary names them.
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod error;
+pub mod page;
+pub mod rows;
+pub mod sql;
+pub mod sql_store;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod types;
+
+pub use audit::{AuditActor, AuditQuery, AuditResult, EventType, NewAudit};
+pub use error::{StoreError, StoreResult};
+pub use page::{Page, PageMeta, PageRequest};
+pub use rows::{AuditRow, EntityRow, TableRow, TenantRow, VersionRow};
+pub use store::{Activation, Backend, NewEntity, NewTenant, NewVersion, Store};
+pub use types::{Id, Timestamp};

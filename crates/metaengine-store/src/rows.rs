@@ -1,0 +1,261 @@
+//! Row types of the engine's own tables (`meta.*`, `core.tenant`).
+//!
+//! The SQL migrations of each backend are the source of truth. Each row type here is declared with
+//! [`table_row!`], which derives its column list ([`TableRow::COLUMNS`]) from the struct's own field
+//! names and types, so the drift test (`tests/drift.rs` in each backend) can compare the Rust
+//! type with the live catalog column by column: a column added to a migration and not here, or the
+//! reverse, or a wrong type or nullability, fails the build's tests.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::types::{Id, Timestamp};
+
+/// The logical type of a column, as the drift test compares it with the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// `uuid` (PostgreSQL) / `TEXT` (SQLite)
+    Uuid,
+    /// `text` / `TEXT`
+    Text,
+    /// `timestamptz(3)` / `TEXT` (RFC 3339)
+    Timestamp,
+    /// `boolean` / `INTEGER`
+    Bool,
+    /// `jsonb` / `TEXT`
+    Json,
+    /// `bigint` / `INTEGER`
+    BigInt,
+}
+
+impl ColumnKind {
+    /// The PostgreSQL `information_schema.columns.data_type` of this kind.
+    pub fn postgres_type(self) -> &'static str {
+        match self {
+            Self::Uuid => "uuid",
+            Self::Text => "text",
+            Self::Timestamp => "timestamp with time zone",
+            Self::Bool => "boolean",
+            Self::Json => "jsonb",
+            Self::BigInt => "bigint",
+        }
+    }
+
+    /// The declared SQLite column type of this kind (`PRAGMA table_info`).
+    pub fn sqlite_type(self) -> &'static str {
+        match self {
+            Self::Uuid | Self::Text | Self::Timestamp | Self::Json => "TEXT",
+            Self::Bool | Self::BigInt => "INTEGER",
+        }
+    }
+}
+
+/// One column of a table as the Rust row type declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// Column name (the struct field's name).
+    pub name: &'static str,
+    /// Logical type.
+    pub kind: ColumnKind,
+    /// Whether the column accepts NULL (the field is an `Option`).
+    pub nullable: bool,
+}
+
+/// Maps a Rust field type to its column kind and nullability.
+pub trait SqlType {
+    /// The column kind.
+    const KIND: ColumnKind;
+    /// Whether NULL is allowed.
+    const NULLABLE: bool = false;
+}
+
+impl SqlType for Id {
+    const KIND: ColumnKind = ColumnKind::Uuid;
+}
+impl SqlType for String {
+    const KIND: ColumnKind = ColumnKind::Text;
+}
+impl SqlType for Timestamp {
+    const KIND: ColumnKind = ColumnKind::Timestamp;
+}
+impl SqlType for bool {
+    const KIND: ColumnKind = ColumnKind::Bool;
+}
+impl SqlType for Value {
+    const KIND: ColumnKind = ColumnKind::Json;
+}
+impl SqlType for i64 {
+    const KIND: ColumnKind = ColumnKind::BigInt;
+}
+impl<T: SqlType> SqlType for Option<T> {
+    const KIND: ColumnKind = T::KIND;
+    const NULLABLE: bool = true;
+}
+
+/// A Rust type that mirrors one table of the migrations.
+pub trait TableRow {
+    /// PostgreSQL schema of the table (`meta` or `core`); SQLite has no schemas.
+    const SCHEMA: &'static str;
+    /// Table name.
+    const TABLE: &'static str;
+    /// Columns in declaration order.
+    const COLUMNS: &'static [Column];
+}
+
+/// Declares a row struct and derives its [`TableRow`] description from its fields.
+macro_rules! table_row {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident in $schema:literal . $table:literal {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name { $( $(#[$fmeta])* pub $field: $ty ),* }
+
+        impl TableRow for $name {
+            const SCHEMA: &'static str = $schema;
+            const TABLE: &'static str = $table;
+            const COLUMNS: &'static [Column] = &[ $( Column {
+                name: stringify!($field),
+                kind: <$ty as SqlType>::KIND,
+                nullable: <$ty as SqlType>::NULLABLE,
+            } ),* ];
+        }
+    };
+}
+
+table_row! {
+    /// An entity definition (`meta.meta_entities`).
+    #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+    #[serde(rename_all = "camelCase")]
+    pub struct EntityRow in "meta"."meta_entities" {
+        /// Row id.
+        pub id: Id,
+        /// PascalCase entity name, unique.
+        pub name: String,
+        /// Free text.
+        pub description: Option<String>,
+        /// Label of the active version, if any.
+        pub active_version: Option<String>,
+        /// Creation time.
+        pub created_at: Timestamp,
+        /// Last change time.
+        pub updated_at: Timestamp,
+        /// User id of the creator.
+        pub created_by: String,
+    }
+}
+
+table_row! {
+    /// One version of an entity's schema (`meta.meta_versions`).
+    #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+    #[serde(rename_all = "camelCase")]
+    pub struct VersionRow in "meta"."meta_versions" {
+        /// Row id.
+        pub id: Id,
+        /// Owning entity.
+        pub entity_name: String,
+        /// Version label (`v1`, `1.2.0`).
+        pub version: String,
+        /// The whole entity schema document.
+        pub schema: Value,
+        /// Whether this is the entity's active version (at most one per entity).
+        pub is_active: bool,
+        /// Creation time.
+        pub created_at: Timestamp,
+        /// User id of the creator.
+        pub created_by: String,
+        /// First activation time; a version that has ever been active is immutable. Not in the
+        /// seed's table: without it, "has been active" could only be read from the audit trail,
+        /// which retention purges.
+        pub activated_at: Option<Timestamp>,
+    }
+}
+
+table_row! {
+    /// One audit event (`meta.meta_audit`).
+    #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+    #[serde(rename_all = "camelCase")]
+    pub struct AuditRow in "meta"."meta_audit" {
+        /// Row id.
+        pub id: Id,
+        /// Unique event id.
+        pub event_id: String,
+        /// Event type such as `meta.entity.create`.
+        pub event_type: String,
+        /// When it happened.
+        pub timestamp: Timestamp,
+        /// Acting user.
+        pub user_id: String,
+        /// Acting user's tenant.
+        pub tenant_id: String,
+        /// Acting user's realm.
+        pub realm_id: String,
+        /// What was attempted (`create`, `activate`…).
+        pub action: String,
+        /// Entity name (meta, policy, data events) or tenant id (tenant events).
+        pub resource: String,
+        /// What changed.
+        pub details: Option<Value>,
+        /// `success` or `failure`.
+        pub result: String,
+        /// Why it failed.
+        pub error_message: Option<String>,
+    }
+}
+
+table_row! {
+    /// A tenant (`core.tenant`).
+    #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+    #[serde(rename_all = "camelCase")]
+    pub struct TenantRow in "core"."tenant" {
+        /// Tenant id chosen at creation (`^[a-z0-9][a-z0-9_-]{0,62}$`).
+        pub id: String,
+        /// Display name.
+        pub name: String,
+        /// `active` or `suspended`.
+        pub status: String,
+        /// Creation time.
+        pub created_at: Timestamp,
+    }
+}
+
+/// Every engine table, for the drift test.
+pub fn all_tables() -> [(&'static str, &'static str, &'static [Column]); 4] {
+    fn t<R: TableRow>() -> (&'static str, &'static str, &'static [Column]) {
+        (R::SCHEMA, R::TABLE, R::COLUMNS)
+    }
+    [
+        t::<EntityRow>(),
+        t::<VersionRow>(),
+        t::<AuditRow>(),
+        t::<TenantRow>(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_follow_the_struct() {
+        let names: Vec<_> = EntityRow::COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "name",
+                "description",
+                "active_version",
+                "created_at",
+                "updated_at",
+                "created_by"
+            ]
+        );
+        let description = EntityRow::COLUMNS[2];
+        assert!(description.nullable);
+        assert_eq!(description.kind, ColumnKind::Text);
+        assert!(!EntityRow::COLUMNS[0].nullable);
+    }
+}

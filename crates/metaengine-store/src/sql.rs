@@ -1,0 +1,136 @@
+//! The SQL text of the engine's own tables, shared by both backends.
+//!
+//! Both dialects accept `$n` placeholders; they differ only in table prefixes (PostgreSQL keeps the
+//! engine tables in schemas `meta` and `core`, SQLite has no schemas) and in row locking (`FOR
+//! UPDATE` on PostgreSQL; SQLite serializes writers with `BEGIN IMMEDIATE` instead). Every value is
+//! a bound parameter; the only text spliced in is these fixed table names.
+
+/// Prebuilt statements for one dialect, built once when a store connects.
+#[derive(Debug, Clone)]
+pub struct MetaSql {
+    /// `SELECT * FROM entities WHERE name = $1`
+    pub entity_by_name: String,
+    /// Same, locking the row until the transaction ends (serializes changes to one entity).
+    pub entity_by_name_locked: String,
+    /// `INSERT INTO entities … RETURNING *`: $1 id, $2 name, $3 description, $4 now, $5 created_by
+    pub insert_entity: String,
+    /// One page of entities by name: $1 limit, $2 offset.
+    pub list_entities: String,
+    /// Number of entities.
+    pub count_entities: String,
+    /// `UPDATE entities SET description = $2, updated_at = $3 WHERE name = $1 RETURNING *`
+    pub update_entity: String,
+    /// `DELETE FROM entities WHERE name = $1`
+    pub delete_entity: String,
+    /// Sets `active_version` = $2 (may be NULL), `updated_at` = $3 of entity $1.
+    pub set_active_version: String,
+    /// `INSERT INTO versions … RETURNING *`: $1 id, $2 entity, $3 version, $4 schema, $5 now, $6 by
+    pub insert_version: String,
+    /// One version: $1 entity, $2 version.
+    pub version: String,
+    /// Same, locked.
+    pub version_locked: String,
+    /// The active version of entity $1.
+    pub active_version: String,
+    /// All versions of entity $1, oldest first.
+    pub list_versions: String,
+    /// Replaces the schema: $1 id, $2 schema.
+    pub update_version_schema: String,
+    /// `DELETE FROM versions WHERE id = $1`
+    pub delete_version: String,
+    /// Clears `is_active` on every version of entity $1.
+    pub deactivate_all: String,
+    /// Sets `is_active` on version id $1 and stamps `activated_at` = $2 if never set.
+    pub activate: String,
+    /// Inserts one audit row (12 columns in table order).
+    pub insert_audit: String,
+    /// `SELECT * FROM audit` (the query builder appends WHERE/ORDER/LIMIT).
+    pub select_audit: String,
+    /// `SELECT count(*) FROM audit` (the query builder appends WHERE).
+    pub count_audit: String,
+    /// Deletes audit rows with `timestamp` < $1.
+    pub purge_audit: String,
+    /// One tenant by id.
+    pub tenant: String,
+    /// All tenants by id.
+    pub list_tenants: String,
+    /// Inserts an active tenant: $1 id, $2 name, $3 now.
+    pub insert_tenant: String,
+    /// Updates a tenant: $1 id, $2 name or NULL, $3 status or NULL.
+    pub update_tenant: String,
+}
+
+impl MetaSql {
+    /// Statements for PostgreSQL.
+    pub fn postgres() -> Self {
+        Self::build("meta.", "core.", " FOR UPDATE")
+    }
+
+    /// Statements for SQLite.
+    pub fn sqlite() -> Self {
+        Self::build("", "", "")
+    }
+
+    fn build(meta: &str, core: &str, lock: &str) -> Self {
+        let e = format!("{meta}meta_entities");
+        let v = format!("{meta}meta_versions");
+        let a = format!("{meta}meta_audit");
+        let t = format!("{core}tenant");
+        Self {
+            entity_by_name: format!("SELECT * FROM {e} WHERE name = $1"),
+            entity_by_name_locked: format!("SELECT * FROM {e} WHERE name = $1{lock}"),
+            insert_entity: format!(
+                "INSERT INTO {e} (id, name, description, active_version, created_at, updated_at, \
+                 created_by) VALUES ($1, $2, $3, NULL, $4, $4, $5) RETURNING *"
+            ),
+            list_entities: format!("SELECT * FROM {e} ORDER BY name LIMIT $1 OFFSET $2"),
+            count_entities: format!("SELECT count(*) FROM {e}"),
+            update_entity: format!(
+                "UPDATE {e} SET description = $2, updated_at = $3 WHERE name = $1 RETURNING *"
+            ),
+            delete_entity: format!("DELETE FROM {e} WHERE name = $1"),
+            set_active_version: format!(
+                "UPDATE {e} SET active_version = $2, updated_at = $3 WHERE name = $1"
+            ),
+            insert_version: format!(
+                "INSERT INTO {v} (id, entity_name, version, schema, is_active, created_at, \
+                 created_by, activated_at) VALUES ($1, $2, $3, $4, FALSE, $5, $6, NULL) RETURNING *"
+            ),
+            version: format!("SELECT * FROM {v} WHERE entity_name = $1 AND version = $2"),
+            version_locked: format!(
+                "SELECT * FROM {v} WHERE entity_name = $1 AND version = $2{lock}"
+            ),
+            active_version: format!("SELECT * FROM {v} WHERE entity_name = $1 AND is_active"),
+            list_versions: format!(
+                "SELECT * FROM {v} WHERE entity_name = $1 ORDER BY created_at, id"
+            ),
+            update_version_schema: format!("UPDATE {v} SET schema = $2 WHERE id = $1 RETURNING *"),
+            delete_version: format!("DELETE FROM {v} WHERE id = $1"),
+            deactivate_all: format!(
+                "UPDATE {v} SET is_active = FALSE WHERE entity_name = $1 AND is_active"
+            ),
+            activate: format!(
+                "UPDATE {v} SET is_active = TRUE, activated_at = COALESCE(activated_at, $2) \
+                 WHERE id = $1 RETURNING *"
+            ),
+            insert_audit: format!(
+                "INSERT INTO {a} (id, event_id, event_type, timestamp, user_id, tenant_id, \
+                 realm_id, action, resource, details, result, error_message) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ),
+            select_audit: format!("SELECT * FROM {a}"),
+            count_audit: format!("SELECT count(*) FROM {a}"),
+            purge_audit: format!("DELETE FROM {a} WHERE timestamp < $1"),
+            tenant: format!("SELECT * FROM {t} WHERE id = $1"),
+            list_tenants: format!("SELECT * FROM {t} ORDER BY id"),
+            insert_tenant: format!(
+                "INSERT INTO {t} (id, name, status, created_at) VALUES ($1, $2, 'active', $3) \
+                 RETURNING *"
+            ),
+            update_tenant: format!(
+                "UPDATE {t} SET name = COALESCE($2, name), status = COALESCE($3, status) \
+                 WHERE id = $1 RETURNING *"
+            ),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The [`Store`] trait: the engine's storage, as domain verbs.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::audit::{AuditQuery, NewAudit};
+use crate::error::StoreResult;
+use crate::page::{Page, PageRequest};
+use crate::rows::{AuditRow, EntityRow, TenantRow, VersionRow};
+use crate::types::Timestamp;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (embedded default).
+    Sqlite,
+    /// PostgreSQL (production).
+    Postgres,
+}
+
+/// A new entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEntity {
+    /// PascalCase name, already validated.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Creator's user id.
+    pub created_by: String,
+}
+
+/// A new version of an entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVersion {
+    /// Owning entity.
+    pub entity_name: String,
+    /// Version label, already validated.
+    pub version: String,
+    /// Schema document, already validated.
+    pub schema: Value,
+    /// Creator's user id.
+    pub created_by: String,
+}
+
+/// A new tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTenant {
+    /// Tenant id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// What an activation did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activation {
+    /// The version now active.
+    pub version: VersionRow,
+    /// The label of the version active before, if any.
+    pub previous: Option<String>,
+}
+
+/// The engine's storage. Every method is one transaction; methods that change something take the
+/// audit event(s) to write in that same transaction, so a change and its audit row commit together
+/// or not at all. Refusals that depend on the stored state (duplicates, immutability, the active
+/// version) are decided inside the transaction, so concurrent callers cannot race past them.
+///
+/// Used as `Arc<dyn Store>`: the backend is chosen once at run time from the database URL, and a
+/// boxed future per call costs nothing next to a database round trip.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Applies the embedded migrations that are not applied yet; returns how many were applied.
+    async fn migrate(&self) -> StoreResult<usize>;
+
+    /// Whether the database answers and every embedded migration is applied.
+    async fn is_ready(&self) -> StoreResult<bool>;
+
+    // ---- entities ----
+
+    /// Creates an entity (`EntityExists` if the name is taken).
+    async fn create_entity(&self, new: &NewEntity, audit: &NewAudit) -> StoreResult<EntityRow>;
+
+    /// One entity by name.
+    async fn get_entity(&self, name: &str) -> StoreResult<Option<EntityRow>>;
+
+    /// Entities by name, one page.
+    async fn list_entities(&self, page: PageRequest) -> StoreResult<Page<EntityRow>>;
+
+    /// Whether an entity of that name exists.
+    async fn entity_exists(&self, name: &str) -> StoreResult<bool>;
+
+    /// Sets (or clears) an entity's description.
+    async fn update_entity(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        audit: &NewAudit,
+    ) -> StoreResult<EntityRow>;
+
+    /// Deletes an entity and its versions.
+    async fn delete_entity(&self, name: &str, audit: &NewAudit) -> StoreResult<()>;
+
+    // ---- versions ----
+
+    /// Creates a version (`EntityNotFound`, `VersionExists`).
+    async fn create_version(&self, new: &NewVersion, audit: &NewAudit) -> StoreResult<VersionRow>;
+
+    /// One version.
+    async fn get_version(&self, entity: &str, version: &str) -> StoreResult<Option<VersionRow>>;
+
+    /// The active version of an entity, if any.
+    async fn active_version(&self, entity: &str) -> StoreResult<Option<VersionRow>>;
+
+    /// All versions of an entity, oldest first.
+    async fn list_versions(&self, entity: &str) -> StoreResult<Vec<VersionRow>>;
+
+    /// Replaces the schema of a version that has never been active. `expected` is the schema the
+    /// caller read and changed: if the stored one differs, nothing is written (`Concurrent`).
+    async fn update_version_schema(
+        &self,
+        entity: &str,
+        version: &str,
+        expected: &Value,
+        schema: &Value,
+        audit: &NewAudit,
+    ) -> StoreResult<VersionRow>;
+
+    /// Deletes a version that is not active (`VersionActive`).
+    async fn delete_version(
+        &self,
+        entity: &str,
+        version: &str,
+        audit: &NewAudit,
+    ) -> StoreResult<()>;
+
+    /// Makes a version the active one: deactivates the previous, sets the entity's
+    /// `active_version`, stamps the first activation time. Concurrent activations of one entity
+    /// are serialized; each one that returns `Ok` has written its audit rows.
+    async fn activate_version(
+        &self,
+        entity: &str,
+        version: &str,
+        audits: &[NewAudit],
+    ) -> StoreResult<Activation>;
+
+    /// Deactivates the active version (`VersionNotActive` if it is not the active one); the entity
+    /// then has no active version.
+    async fn deactivate_version(
+        &self,
+        entity: &str,
+        version: &str,
+        audit: &NewAudit,
+    ) -> StoreResult<VersionRow>;
+
+    // ---- audit ----
+
+    /// Appends events outside any other change (failures, reads).
+    async fn append_audit(&self, events: &[NewAudit]) -> StoreResult<()>;
+
+    /// Audit rows matching the query, newest first.
+    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditRow>>;
+
+    /// Deletes audit rows older than `before`; returns how many.
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64>;
+
+    // ---- tenants ----
+
+    /// One tenant.
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRow>>;
+
+    /// All tenants by id.
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>>;
+
+    /// Creates an active tenant (`TenantExists`).
+    async fn create_tenant(&self, new: &NewTenant, audit: &NewAudit) -> StoreResult<TenantRow>;
+
+    /// Renames and/or changes the status of a tenant.
+    async fn update_tenant(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        status: Option<&str>,
+        audit: &NewAudit,
+    ) -> StoreResult<TenantRow>;
+}

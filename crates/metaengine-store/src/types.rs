@@ -1,0 +1,186 @@
+//! Value types shared by every backend: ids and timestamps, with one encoding per database.
+//!
+//! PostgreSQL stores them natively (`uuid`, `timestamptz(3)`); SQLite stores both as text so the file
+//! stays readable with the `sqlite3` shell and timestamps sort correctly as strings.
+
+use std::fmt;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
+use uuid::Uuid;
+
+/// A row id: a UUID (version 7 for new rows, so ids sort by creation time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Id(pub Uuid);
+
+impl Id {
+    /// A new time-ordered id (UUIDv7).
+    pub fn new_v7() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A UTC instant with millisecond precision, shown in RFC 3339 (`2026-11-26T21:24:42.123Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Timestamp(#[serde(with = "rfc3339_millis")] pub DateTime<Utc>);
+
+impl Timestamp {
+    /// The current time, truncated to milliseconds.
+    pub fn now() -> Self {
+        Self::from(Utc::now())
+    }
+
+    /// The RFC 3339 text form used in JSON and in SQLite.
+    pub fn to_rfc3339(&self) -> String {
+        self.0.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(t: DateTime<Utc>) -> Self {
+        Self(t.trunc_subsecs(3))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+mod rfc3339_millis {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&t.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+// ---- PostgreSQL: native types ----
+
+impl Type<Postgres> for Id {
+    fn type_info() -> PgTypeInfo {
+        <Uuid as Type<Postgres>>::type_info()
+    }
+}
+
+impl Encode<'_, Postgres> for Id {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <Uuid as Encode<Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for Id {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Self(<Uuid as Decode<Postgres>>::decode(value)?))
+    }
+}
+
+impl Type<Postgres> for Timestamp {
+    fn type_info() -> PgTypeInfo {
+        <DateTime<Utc> as Type<Postgres>>::type_info()
+    }
+}
+
+impl Encode<'_, Postgres> for Timestamp {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <DateTime<Utc> as Encode<Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for Timestamp {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Self::from(<DateTime<Utc> as Decode<Postgres>>::decode(
+            value,
+        )?))
+    }
+}
+
+// ---- SQLite: text ----
+
+impl Type<Sqlite> for Id {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for Id {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
+        <String as Encode<Sqlite>>::encode(self.to_string(), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Id {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<Sqlite>>::decode(value)?;
+        Ok(Self(Uuid::parse_str(text)?))
+    }
+}
+
+impl Type<Sqlite> for Timestamp {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for Timestamp {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
+        <String as Encode<Sqlite>>::encode(self.to_rfc3339(), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Timestamp {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<Sqlite>>::decode(value)?;
+        Ok(Self::from(
+            DateTime::parse_from_rfc3339(text)?.with_timezone(&Utc),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_keep_milliseconds_only() {
+        let t = Timestamp::from(
+            DateTime::parse_from_rfc3339("2026-11-26T21:24:42.123456789Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        );
+        assert_eq!(t.to_rfc3339(), "2026-11-26T21:24:42.123Z");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2026-11-26T21:24:42.123Z\""
+        );
+    }
+
+    #[test]
+    fn ids_are_time_ordered() {
+        let a = Id::new_v7();
+        let b = Id::new_v7();
+        assert!(a < b);
+        assert_eq!(a.0.get_version_num(), 7);
+    }
+}

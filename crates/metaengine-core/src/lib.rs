@@ -1,0 +1,20 @@
+//! The pure domain of metaengine: identifiers, entity schemas and their validation, and the
+//! stable schema hash.
+//!
+//! Administrators define entities (Invoice, Order…) at run time as JSON schemas; this crate says
+//! what a valid schema is ([`validate_schema`], every problem at once, each with a JSON pointer),
+//! what it looks like as Rust types ([`EntitySchema`]), how its names become SQL identifiers
+//! ([`ident`]) and what its stable hash is ([`hash::schema_hash`]).
+//!
+//! The crate is pure: no IO, no async, no database driver. Everything the other crates decide
+//! about a schema without a database is decided, and tested, here.
+
+#![deny(missing_docs)]
+
+pub mod hash;
+pub mod ident;
+pub mod schema;
+pub mod validate;
+
+pub use schema::*;
+pub use validate::{Problem, ValidationContext, validate_field, validate_schema};

@@ -1,0 +1,86 @@
+//! The error of registry operations.
+
+use metaengine_core::Problem;
+use metaengine_store::StoreError;
+
+/// How a registry operation failed. Each variant maps to one HTTP status (422, 404, 409, 403, 500)
+/// and one CLI exit message; only [`RegistryError::Store`] hides its cause from users.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The input breaks a rule; `errors` lists every problem with a JSON pointer.
+    #[error("{message}")]
+    Invalid {
+        /// Summary.
+        message: String,
+        /// One entry per problem.
+        errors: Vec<Problem>,
+    },
+    /// The entity, version, field or tenant does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The change is refused in the current state (duplicate, immutable, active…).
+    #[error("{message}")]
+    Conflict {
+        /// Why.
+        message: String,
+        /// Details, when there are several reasons (such as breaking changes).
+        errors: Vec<Problem>,
+    },
+    /// The caller lacks the role or tenant the operation needs.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The database failed; the cause is logged, never shown.
+    #[error("the metadata store failed")]
+    Store(#[source] StoreError),
+}
+
+impl RegistryError {
+    /// A validation error with a single problem.
+    pub fn invalid(pointer: &str, message: String) -> Self {
+        Self::Invalid {
+            message: message.clone(),
+            errors: vec![Problem {
+                pointer: pointer.to_owned(),
+                message,
+            }],
+        }
+    }
+
+    /// A validation error listing several problems.
+    pub fn invalid_schema(errors: Vec<Problem>) -> Self {
+        let message = match errors.len() {
+            1 => format!("the schema is invalid: {}", errors[0].message),
+            n => format!("the schema is invalid ({n} problems)"),
+        };
+        Self::Invalid { message, errors }
+    }
+
+    /// A refusal without further details.
+    pub fn conflict(message: String) -> Self {
+        Self::Conflict {
+            message,
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::EntityNotFound(_)
+            | StoreError::VersionNotFound { .. }
+            | StoreError::TenantNotFound(_) => Self::NotFound(e.to_string()),
+            StoreError::EntityExists(_)
+            | StoreError::VersionExists { .. }
+            | StoreError::VersionImmutable { .. }
+            | StoreError::VersionActive { .. }
+            | StoreError::VersionNotActive { .. }
+            | StoreError::Concurrent(_)
+            | StoreError::TenantExists(_) => Self::conflict(e.to_string()),
+            StoreError::Migrate(_) | StoreError::Database(_) => Self::Store(e),
+        }
+    }
+}
+
+/// Result of a registry operation.
+pub type RegistryResult<T> = Result<T, RegistryError>;

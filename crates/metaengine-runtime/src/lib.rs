@@ -1,0 +1,15 @@
+//! Services of the metaengine, over the [`Store`](metaengine_store::Store) trait only: the
+//! [`Registry`] of entities and versions, with access rules and a transactional audit trail.
+//!
+//! Key decision: every metadata change goes through one path (`Registry::change`) that checks the
+//! caller, runs the change with its audit event in one transaction, and records a failure event
+//! when anything refuses it, so no change and no refusal escapes the audit trail.
+#![deny(missing_docs)]
+
+pub mod actor;
+pub mod error;
+pub mod registry;
+
+pub use actor::{AccessConfig, Actor};
+pub use error::{RegistryError, RegistryResult};
+pub use registry::Registry;

@@ -72,12 +72,42 @@ impl Registry {
             if let RegistryError::Store(cause) = e {
                 tracing::error!(error = ?cause, event = event.as_str(), resource, "store failure");
             }
-            let failure = audit.into_failure(e.to_string());
+            let mut failure = audit.into_failure(e.to_string());
+            if let (
+                RegistryError::Invalid { errors, .. } | RegistryError::Conflict { errors, .. },
+                Some(Value::Object(details)),
+            ) = (e, failure.details.as_mut())
+            {
+                if !errors.is_empty() {
+                    details.insert("errors".to_owned(), json!(errors));
+                }
+            }
             if let Err(audit_error) = self.store.append_audit(&[failure]).await {
                 tracing::error!(error = ?audit_error, "could not write the failure audit row");
             }
         }
         outcome
+    }
+
+    /// Records the refusal of a change whose input could not even be read (malformed JSON, an
+    /// unreadable file): writes the failure audit row of `event` and gives the error back.
+    pub async fn reject(
+        &self,
+        actor: &Actor,
+        event: EventType,
+        resource: &str,
+        details: Value,
+        error: RegistryError,
+    ) -> RegistryError {
+        match self
+            .change(actor, event, resource, details, |_| async {
+                Err::<(), _>(error)
+            })
+            .await
+        {
+            Err(e) => e,
+            Ok(()) => RegistryError::conflict("the change was refused".to_owned()),
+        }
     }
 
     // ---- entities ----

@@ -139,6 +139,18 @@ async fn malformed_schemas_report_every_problem(registry: Registry) {
             .len(),
         1
     );
+    let row = registry
+        .store()
+        .query_audit(&AuditQuery {
+            event_types: vec!["meta.version.create".into()],
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .data
+        .remove(0);
+    let logged = row.details.unwrap()["errors"].as_array().unwrap().len();
+    assert_eq!(logged, errors.len(), "the failure row lists every problem");
 
     // A reference to an entity that exists is fine.
     registry

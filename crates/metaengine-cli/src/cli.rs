@@ -1,0 +1,214 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// metaengine: define entities at run time, version and activate their schemas, audit every change.
+#[derive(Debug, Parser)]
+#[command(name = "metaengine", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database URL: `sqlite://path/to/file.db` or `postgres://user@host:5432/db`
+    /// [default: sqlite://<data dir>/metaengine.db]
+    #[arg(long, env = "METAENGINE_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Directory for the default SQLite database and local secrets.
+    #[arg(
+        long,
+        env = "METAENGINE_DATA_DIR",
+        default_value = "./metaengine-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// User id recorded in the audit trail for changes made from the command line.
+    #[arg(
+        long = "as-user",
+        env = "METAENGINE_USER",
+        default_value = "cli",
+        global = true
+    )]
+    pub as_user: String,
+    /// Do not apply pending migrations before running the command.
+    #[arg(long, global = true)]
+    pub no_migrate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the engine's migrations (re-running is a no-op).
+    Migrate,
+    /// Create, list, show, update and delete entities.
+    #[command(subcommand)]
+    Entity(EntityCommand),
+    /// Create, list, show, update, activate, deactivate and delete versions of an entity.
+    #[command(subcommand)]
+    Version(VersionCommand),
+    /// Add, update and remove fields of a version that has never been active.
+    #[command(subcommand)]
+    Field(FieldCommand),
+    /// Validate a schema document and print every problem with its JSON pointer.
+    Validate {
+        /// Schema file (`-` or nothing for stdin).
+        file: Option<PathBuf>,
+        /// Entity the schema is for (for self-references and policy resources).
+        #[arg(long, default_value = "Entity")]
+        entity: String,
+    },
+    /// Query the audit trail, newest first.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EntityCommand {
+    /// Create an entity (PascalCase name).
+    Create {
+        name: String,
+        #[arg(long, short)]
+        description: Option<String>,
+    },
+    /// List entities.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one entity and its versions.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an entity's description.
+    Update {
+        name: String,
+        /// New description (omit to clear it).
+        #[arg(long, short)]
+        description: Option<String>,
+    },
+    /// Delete an entity and all its versions.
+    Delete {
+        name: String,
+        /// Delete even when the entity's table holds rows.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VersionCommand {
+    /// Create a version from a schema document (a file, or stdin).
+    Create {
+        entity: String,
+        version: String,
+        /// Schema file (`-` or nothing for stdin).
+        file: Option<PathBuf>,
+    },
+    /// List the versions of an entity.
+    List {
+        entity: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one version with its schema (JSON).
+    Show {
+        entity: String,
+        /// Version label; omit to show the active version.
+        version: Option<String>,
+    },
+    /// Replace the schema of a version that has never been active.
+    Update {
+        entity: String,
+        version: String,
+        /// Schema file (`-` or nothing for stdin).
+        file: Option<PathBuf>,
+    },
+    /// Make a version the active one.
+    Activate { entity: String, version: String },
+    /// Deactivate the active version (the entity then has no active version).
+    Deactivate { entity: String, version: String },
+    /// Delete a version that is not active.
+    Delete { entity: String, version: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FieldCommand {
+    /// Add a field (a JSON field definition from a file or stdin).
+    Add {
+        entity: String,
+        version: String,
+        file: Option<PathBuf>,
+    },
+    /// Change a field's options (a partial JSON definition from a file or stdin; `null` removes).
+    Update {
+        entity: String,
+        version: String,
+        field: String,
+        file: Option<PathBuf>,
+    },
+    /// Remove a field.
+    Remove {
+        entity: String,
+        version: String,
+        field: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Page number, from 1.
+    #[arg(long, default_value_t = 1)]
+    pub page: u32,
+    /// Rows per page (at most 100).
+    #[arg(long, default_value_t = 20)]
+    pub page_size: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Event types, comma-separated (e.g. `meta.version.activate,policy.deny`).
+    #[arg(long, value_delimiter = ',')]
+    pub event_type: Vec<String>,
+    /// Acting user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Acting tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Resource (entity name or tenant id).
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// `success` or `failure`.
+    #[arg(long)]
+    pub result: Option<String>,
+    /// From this time, inclusive (RFC 3339).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Until this time, exclusive (RFC 3339).
+    #[arg(long)]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

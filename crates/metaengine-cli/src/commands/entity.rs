@@ -1,0 +1,79 @@
+//! `metaengine entity …`
+
+use metaengine_store::PageRequest;
+use serde_json::json;
+
+use super::Context;
+use crate::cli::EntityCommand;
+use crate::output::{or_dash, print_json, table};
+
+pub async fn run(ctx: &Context, cmd: EntityCommand) -> anyhow::Result<()> {
+    let (r, a) = (&ctx.registry, &ctx.actor);
+    match cmd {
+        EntityCommand::Create { name, description } => {
+            let e = r.create_entity(a, &name, description.as_deref()).await?;
+            println!("created entity {}", e.name);
+            println!("next: metaengine version create {} v1 schema.json", e.name);
+        }
+        EntityCommand::List { page, json } => {
+            let list = r
+                .list_entities(a, PageRequest::new(page.page, page.page_size))
+                .await?;
+            if json {
+                return print_json(&list);
+            }
+            let mut t = table(&["NAME", "ACTIVE VERSION", "DESCRIPTION", "UPDATED"]);
+            for e in &list.data {
+                t.add_row([
+                    e.name.clone(),
+                    or_dash(e.active_version.as_deref()),
+                    or_dash(e.description.as_deref()),
+                    e.updated_at.to_string(),
+                ]);
+            }
+            println!("{t}");
+            println!(
+                "page {} of {} ({} entities)",
+                list.meta.page,
+                list.meta.total_pages.max(1),
+                list.meta.total
+            );
+        }
+        EntityCommand::Show { name, json } => {
+            let e = r.get_entity(a, &name).await?;
+            let versions = r.list_versions(a, &name).await?;
+            if json {
+                let labels: Vec<_> = versions.iter().map(|v| v.version.as_str()).collect();
+                return print_json(&json!({ "entity": e, "versions": labels }));
+            }
+            println!("entity:         {}", e.name);
+            println!("description:    {}", or_dash(e.description.as_deref()));
+            println!("active version: {}", or_dash(e.active_version.as_deref()));
+            println!("created:        {} by {}", e.created_at, e.created_by);
+            println!("updated:        {}", e.updated_at);
+            let labels: Vec<_> = versions.iter().map(|v| v.version.as_str()).collect();
+            println!(
+                "versions:       {}",
+                if labels.is_empty() {
+                    "-".to_owned()
+                } else {
+                    labels.join(", ")
+                }
+            );
+        }
+        EntityCommand::Update { name, description } => {
+            let e = r.update_entity(a, &name, description.as_deref()).await?;
+            println!(
+                "updated entity {}: description {}",
+                e.name,
+                e.description
+                    .map_or("cleared".to_owned(), |d| format!("`{d}`"))
+            );
+        }
+        EntityCommand::Delete { name, force } => {
+            r.delete_entity(a, &name, force).await?;
+            println!("deleted entity {name} and its versions");
+        }
+    }
+    Ok(())
+}

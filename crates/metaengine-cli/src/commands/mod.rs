@@ -1,0 +1,57 @@
+//! One module per command group; `run` dispatches.
+
+mod audit;
+mod entity;
+mod field;
+mod input;
+mod version;
+
+use metaengine_runtime::{AccessConfig, Actor, Registry};
+
+use crate::cli::{Cli, Command};
+use crate::config::{database_url, open_store, redact};
+
+/// The local operator: a platform admin, since the command line holds the database credentials.
+fn operator(user: &str, access: &AccessConfig) -> Actor {
+    Actor {
+        user_id: user.to_owned(),
+        tenant_id: access.platform_tenant.clone(),
+        realm_id: "default".to_owned(),
+        roles: vec![access.admin_role.clone()],
+    }
+}
+
+/// What every command works with.
+pub struct Context {
+    pub registry: Registry,
+    pub actor: Actor,
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let migrate_only = matches!(cli.command, Command::Migrate);
+    let store = open_store(&cli.global, !cli.global.no_migrate && !migrate_only).await?;
+    if migrate_only {
+        let applied = store.migrate().await?;
+        println!(
+            "database {} is up to date ({applied} migration{} applied)",
+            redact(&database_url(&cli.global)),
+            if applied == 1 { "" } else { "s" }
+        );
+        println!("next: metaengine entity create Invoice --description \"Customer invoices\"");
+        return Ok(());
+    }
+    let access = AccessConfig::default();
+    let ctx = Context {
+        actor: operator(&cli.global.as_user, &access),
+        registry: Registry::new(store, access),
+    };
+    match cli.command {
+        Command::Migrate => Ok(()),
+        Command::Entity(cmd) => entity::run(&ctx, cmd).await,
+        Command::Version(cmd) => version::run(&ctx, cmd).await,
+        Command::Field(cmd) => field::run(&ctx, cmd).await,
+        Command::Validate { file, entity } => version::validate(&ctx, file, &entity).await,
+        Command::Audit(args) => audit::run(&ctx, args).await,
+    }
+}

@@ -1,0 +1,80 @@
+//! Opening the database the command line points at.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use metaengine_store::Store;
+use metaengine_store_postgres::PostgresStore;
+use metaengine_store_sqlite::SqliteStore;
+
+use crate::cli::GlobalArgs;
+
+/// The database URL in force: the flag or variable, else a SQLite file in the data directory.
+pub fn database_url(global: &GlobalArgs) -> String {
+    match &global.database_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}",
+            global.data_dir.join("metaengine.db").display()
+        ),
+    }
+}
+
+/// Connects to the store the URL's scheme names and applies pending migrations unless told not to.
+pub async fn open_store(global: &GlobalArgs, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
+    let url = database_url(global);
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(
+            SqliteStore::connect(&url)
+                .await
+                .with_context(|| format!("cannot open the SQLite database `{url}`"))?,
+        )
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(
+            PostgresStore::connect(&url)
+                .await
+                .with_context(|| format!("cannot connect to PostgreSQL at `{}`", redact(&url)))?,
+        )
+    } else {
+        bail!(
+            "unsupported database URL `{}`: use sqlite://… or postgres://…",
+            redact(&url)
+        );
+    };
+    if migrate {
+        store
+            .migrate()
+            .await
+            .context("cannot apply the engine's migrations")?;
+    }
+    Ok(store)
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(
+            redact("postgres://bob:secret@db:5432/x"),
+            "postgres://bob:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://bob@db/x"), "postgres://bob@db/x");
+        assert_eq!(redact("sqlite://./a.db"), "sqlite://./a.db");
+    }
+}

@@ -1,0 +1,34 @@
+//! `metaengine`: the command-line interface (and, later, the HTTP server) of the metadata engine.
+//!
+//! Every command opens the database named by `--database-url` / `METAENGINE_DATABASE_URL`
+//! (default: a SQLite file in the data directory, created on first use), applies the embedded
+//! migrations unless `--no-migrate`, and acts as a platform admin: whoever holds the database
+//! credentials administers the engine. Errors go to stderr with a non-zero exit code.
+
+mod cli;
+mod commands;
+mod config;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("METAENGINE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match commands::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::print_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

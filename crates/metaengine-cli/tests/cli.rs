@@ -1,0 +1,220 @@
+//! The `metaengine` binary as a user runs it, against SQLite and PostgreSQL: exit codes, messages
+//! on stderr, nothing changed on refusal, and the failure rows the audit trail keeps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use metaengine_store_postgres::testing::TestDatabase;
+use serde_json::Value;
+
+const INVOICE: &str = r#"{ "fields": [
+  { "name": "invoiceNumber", "type": "string", "required": true, "unique": true },
+  { "name": "customerId", "type": "string", "required": true },
+  { "name": "totalAmount", "type": "decimal", "required": true, "min": 0 },
+  { "name": "status", "type": "enum", "enumValues": ["draft", "sent", "paid"], "default": "draft" },
+  { "name": "dueDate", "type": "date" }
+]}"#;
+
+struct Cli {
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_metaengine"))
+            .args(args)
+            .env("METAENGINE_DATABASE_URL", &self.url)
+            .env("METAENGINE_DATA_DIR", self.dir.path())
+            .env("METAENGINE_USER", "tester")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args, None)).unwrap()
+    }
+
+    fn failures(&self, event: &str) -> Vec<Value> {
+        let page = self.json(&[
+            "audit",
+            "--json",
+            "--result",
+            "failure",
+            "--event-type",
+            event,
+        ]);
+        page["data"].as_array().unwrap().clone()
+    }
+}
+
+fn story(cli: &Cli) {
+    assert!(cli.ok(&["migrate"], None).contains("1 migration applied"));
+    assert!(cli.ok(&["migrate"], None).contains("0 migrations applied"));
+
+    // Invalid name: the rule is named, nothing is created, a failure row is kept.
+    let err = cli.fails(&["entity", "create", "invoice"], None);
+    assert!(
+        err.contains("`invoice`") && err.contains("PascalCase"),
+        "{err}"
+    );
+    assert_eq!(cli.json(&["entity", "list", "--json"])["meta"]["total"], 0);
+    assert_eq!(cli.failures("meta.entity.create").len(), 1);
+
+    cli.ok(
+        &["entity", "create", "Invoice", "-d", "Customer invoices"],
+        None,
+    );
+    let err = cli.fails(&["entity", "create", "Invoice"], None);
+    assert!(err.contains("already exists"), "{err}");
+
+    // Unknown entity, malformed JSON, invalid schema: refused and audited.
+    let err = cli.fails(&["version", "create", "Ghost", "v1"], Some(INVOICE));
+    assert!(err.contains("`Ghost`"), "{err}");
+    let err = cli.fails(
+        &["version", "create", "Invoice", "v1"],
+        Some("{ \"fields\": ["),
+    );
+    assert!(err.contains("not valid JSON"), "{err}");
+    let err = cli.fails(
+        &["version", "create", "Invoice", "v1"],
+        Some(r#"{"fields":[{"name":"Total","type":"money"}]}"#),
+    );
+    assert!(
+        err.contains("/fields/0/name") && err.contains("/fields/0/type"),
+        "{err}"
+    );
+    assert_eq!(cli.failures("meta.version.create").len(), 3);
+    assert_eq!(
+        cli.json(&["version", "list", "Invoice", "--json"]),
+        Value::Array(vec![])
+    );
+
+    // The walkthrough: create, activate, then the version is immutable.
+    cli.ok(&["version", "create", "Invoice", "v1"], Some(INVOICE));
+    let err = cli.fails(&["version", "create", "Invoice", "v1"], Some(INVOICE));
+    assert!(
+        err.contains("`v1`") && err.contains("already exists"),
+        "{err}"
+    );
+    assert!(
+        cli.ok(&["version", "activate", "Invoice", "v1"], None)
+            .contains("activated")
+    );
+    let err = cli.fails(
+        &["field", "add", "Invoice", "v1"],
+        Some(r#"{"name":"notes","type":"text"}"#),
+    );
+    assert!(err.contains("immutable"), "{err}");
+    let err = cli.fails(&["version", "delete", "Invoice", "v1"], None);
+    assert!(err.contains("is active"), "{err}");
+    let shown = cli.json(&["version", "show", "Invoice"]);
+    assert_eq!(shown["version"], "v1");
+    assert_eq!(shown["isActive"], true);
+    assert_eq!(shown["schema"]["fields"].as_array().unwrap().len(), 5);
+    assert_eq!(cli.failures("meta.field.add").len(), 1);
+    assert_eq!(cli.failures("meta.version.delete").len(), 1);
+
+    // A second version activates over the first; the first can then be deleted.
+    cli.ok(&["version", "create", "Invoice", "v2"], Some(INVOICE));
+    assert!(
+        cli.ok(&["version", "activate", "Invoice", "v2"], None)
+            .contains("was v1")
+    );
+    cli.ok(&["version", "delete", "Invoice", "v1"], None);
+    let entity = cli.json(&["entity", "show", "Invoice", "--json"]);
+    assert_eq!(entity["entity"]["activeVersion"], "v2");
+    assert_eq!(entity["versions"], serde_json::json!(["v2"]));
+
+    // The audit trail, filtered by resource, shows every step by the CLI user.
+    let trail = cli.json(&[
+        "audit",
+        "--json",
+        "--resource",
+        "Invoice",
+        "--page-size",
+        "100",
+    ]);
+    let rows = trail["data"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["userId"] == "tester"));
+    let successes: Vec<_> = rows
+        .iter()
+        .filter(|r| r["result"] == "success")
+        .map(|r| r["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        successes,
+        [
+            "meta.version.delete",
+            "meta.version.activate",
+            "meta.version.create",
+            "meta.version.activate",
+            "meta.version.create",
+            "meta.entity.create",
+        ]
+    );
+    let err = cli.fails(&["audit", "--from", "yesterday"], None);
+    assert!(err.contains("RFC 3339"), "{err}");
+    assert!(cli.ok(&["audit"], None).contains("meta.entity.create"));
+}
+
+#[test]
+fn cli_story_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cli.db", dir.path().display());
+    story(&Cli { url, dir });
+}
+
+#[tokio::test]
+async fn cli_story_on_postgres() {
+    let db = TestDatabase::create().await;
+    let cli = Cli {
+        url: db.url().to_owned(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    tokio::task::spawn_blocking(move || story(&cli))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn the_default_database_is_a_sqlite_file_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_metaengine"))
+        .arg("migrate")
+        .env_remove("METAENGINE_DATABASE_URL")
+        .env("METAENGINE_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("data/metaengine.db").exists());
+}

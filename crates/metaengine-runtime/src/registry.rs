@@ -8,8 +8,8 @@ use std::sync::Arc;
 use metaengine_core::ident::{validate_entity_name, validate_version_label};
 use metaengine_core::{Problem, ValidationContext, validate_schema};
 use metaengine_store::{
-    AuditQuery, AuditRow, EntityRow, EventType, NewAudit, NewEntity, NewVersion, Page, PageRequest,
-    Store, VersionRow,
+    Activation, AuditQuery, AuditRow, EntityRow, EventType, NewAudit, NewEntity, NewVersion, Page,
+    PageRequest, Store, VersionRow,
 };
 use serde_json::{Value, json};
 
@@ -481,13 +481,13 @@ impl Registry {
         .await
     }
 
-    /// Makes a version the active one (the previous one is deactivated).
+    /// Makes a version the active one (the previous one is deactivated); says which was active.
     pub async fn activate(
         &self,
         actor: &Actor,
         entity: &str,
         version: &str,
-    ) -> RegistryResult<VersionRow> {
+    ) -> RegistryResult<Activation> {
         let details = json!({ "version": version });
         self.change(
             actor,
@@ -495,11 +495,8 @@ impl Registry {
             entity,
             details,
             |audit| async move {
-                let activation = self
-                    .store
-                    .activate_version(entity, version, std::slice::from_ref(&audit))
-                    .await?;
-                Ok(activation.version)
+                let slice = std::slice::from_ref(&audit);
+                Ok(self.store.activate_version(entity, version, slice).await?)
             },
         )
         .await

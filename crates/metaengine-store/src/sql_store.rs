@@ -103,11 +103,9 @@ macro_rules! impl_sqlx_store {
             }
 
             async fn migrate(&self) -> $crate::StoreResult<usize> {
-                use $crate::sql_store::__private::sqlx;
                 let before = self.applied_migrations().await.unwrap_or_default();
                 $migrator.run(&self.pool).await?;
                 let after = self.applied_migrations().await?;
-                let _ = sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(after.len().saturating_sub(before.len()))
             }
 

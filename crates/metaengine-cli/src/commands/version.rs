@@ -103,13 +103,12 @@ pub async fn run(ctx: &Context, cmd: VersionCommand) -> anyhow::Result<()> {
             );
         }
         VersionCommand::Activate { entity, version } => {
-            let previous = r.store().active_version(&entity).await?.map(|v| v.version);
-            let v = r.activate(a, &entity, &version).await?;
-            match previous {
-                Some(p) if p != v.version => {
-                    println!("activated {entity} {} (was {p})", v.version);
+            let done = r.activate(a, &entity, &version).await?;
+            match done.previous {
+                Some(p) if p != done.version.version => {
+                    println!("activated {entity} {version} (was {p})");
                 }
-                _ => println!("activated {entity} {}", v.version),
+                _ => println!("activated {entity} {version}"),
             }
         }
         VersionCommand::Deactivate { entity, version } => {

@@ -4,17 +4,23 @@
 //! Administrators define entities (Invoice, Order…) at run time as JSON schemas; this crate says
 //! what a valid schema is ([`validate_schema`], every problem at once, each with a JSON pointer),
 //! what it looks like as Rust types ([`EntitySchema`]), how its names become SQL identifiers
-//! ([`ident`]) and what its stable hash is ([`hash::schema_hash`]).
+//! ([`ident`]) and what its stable hash is ([`hash::schema_hash`]). It compiles a schema into the
+//! runtime model ([`compile()`]) and plans the migration of a data table from one schema to the
+//! next ([`plan_migration`]).
 //!
 //! The crate is pure: no IO, no async, no database driver. Everything the other crates decide
 //! about a schema without a database is decided, and tested, here.
 
 #![deny(missing_docs)]
 
+pub mod compile;
 pub mod hash;
 pub mod ident;
+pub mod plan;
 pub mod schema;
 pub mod validate;
 
+pub use compile::{CompiledModel, compile};
+pub use plan::{MigrationPlan, TableState, plan_migration};
 pub use schema::*;
 pub use validate::{Problem, ValidationContext, validate_field, validate_schema};

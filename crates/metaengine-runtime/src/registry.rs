@@ -77,10 +77,9 @@ impl Registry {
                 RegistryError::Invalid { errors, .. } | RegistryError::Conflict { errors, .. },
                 Some(Value::Object(details)),
             ) = (e, failure.details.as_mut())
+                && !errors.is_empty()
             {
-                if !errors.is_empty() {
-                    details.insert("errors".to_owned(), json!(errors));
-                }
+                details.insert("errors".to_owned(), json!(errors));
             }
             if let Err(audit_error) = self.store.append_audit(&[failure]).await {
                 tracing::error!(error = ?audit_error, "could not write the failure audit row");
@@ -206,10 +205,10 @@ impl Registry {
             .map(Vec::as_slice)
             .unwrap_or_default()
         {
-            if let Some(target) = field.get("referenceTo").and_then(Value::as_str) {
-                if self.store.entity_exists(target).await? {
-                    referenced.insert(target.to_owned());
-                }
+            if let Some(target) = field.get("referenceTo").and_then(Value::as_str)
+                && self.store.entity_exists(target).await?
+            {
+                referenced.insert(target.to_owned());
             }
         }
         let exists = |name: &str| referenced.contains(name);

@@ -37,10 +37,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
         let in_memory = options.get_filename() == Path::new(":memory:");
-        if let Some(dir) = options.get_filename().parent() {
-            if !in_memory && !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.into()))?;
-            }
+        if let Some(dir) = options.get_filename().parent()
+            && !in_memory
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.into()))?;
         }
         // An in-memory database exists once per connection: keep exactly one.
         let max = if in_memory { 1 } else { 8 };

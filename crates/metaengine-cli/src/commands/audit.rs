@@ -21,10 +21,11 @@ fn parse_time(flag: &str, value: Option<&str>) -> anyhow::Result<Option<Timestam
 }
 
 pub async fn run(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
-    if let Some(result) = args.result.as_deref() {
-        if result != "success" && result != "failure" {
-            anyhow::bail!("--result `{result}` must be `success` or `failure`");
-        }
+    if let Some(result) = args.result.as_deref()
+        && result != "success"
+        && result != "failure"
+    {
+        anyhow::bail!("--result `{result}` must be `success` or `failure`");
     }
     let query = AuditQuery {
         event_types: args

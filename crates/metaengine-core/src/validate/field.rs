@@ -120,24 +120,24 @@ pub(super) fn check_field(
             }
         }
     }
-    if let (Some(min), Some(max)) = (bounds.min, bounds.max) {
-        if min > max {
-            let msg = format!("`min` ({min}) must not be greater than `max` ({max})");
-            problems.push(pointer(base, "max"), msg);
-        }
+    if let (Some(min), Some(max)) = (bounds.min, bounds.max)
+        && min > max
+    {
+        let msg = format!("`min` ({min}) must not be greater than `max` ({max})");
+        problems.push(pointer(base, "max"), msg);
     }
-    if let (Some(min), Some(max)) = (bounds.min_length, bounds.max_length) {
-        if min > max {
-            let msg = format!("`minLength` ({min}) must not be greater than `maxLength` ({max})");
-            problems.push(pointer(base, "maxLength"), msg);
-        }
+    if let (Some(min), Some(max)) = (bounds.min_length, bounds.max_length)
+        && min > max
+    {
+        let msg = format!("`minLength` ({min}) must not be greater than `maxLength` ({max})");
+        problems.push(pointer(base, "maxLength"), msg);
     }
     check_precision_scale(precision, scale, base, problems);
     let default = obj.get("default").filter(|d| !d.is_null());
-    if let (Some(field_type), Some(default)) = (field_type, default) {
-        if let Err(msg) = check_default(field_type, default, &bounds) {
-            problems.push(pointer(base, "default"), msg);
-        }
+    if let (Some(field_type), Some(default)) = (field_type, default)
+        && let Err(msg) = check_default(field_type, default, &bounds)
+    {
+        problems.push(pointer(base, "default"), msg);
     }
 }
 

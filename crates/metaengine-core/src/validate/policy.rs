@@ -81,26 +81,26 @@ fn check_policy<'v>(
         }
         !blank
     });
-    if let Some(effect) = problems.req_str(obj, "effect", base, "policy") {
-        if Effect::parse(effect).is_none() {
-            let expected = one_of(Effect::ALL.iter());
-            let msg = format!("unknown effect `{effect}`; expected {expected}");
-            problems.push(pointer(base, "effect"), msg);
-        }
+    if let Some(effect) = problems.req_str(obj, "effect", base, "policy")
+        && Effect::parse(effect).is_none()
+    {
+        let expected = one_of(Effect::ALL.iter());
+        let msg = format!("unknown effect `{effect}`; expected {expected}");
+        problems.push(pointer(base, "effect"), msg);
     }
-    if let Some(action) = problems.req_str(obj, "action", base, "policy") {
-        if PolicyAction::parse(action).is_none() {
-            let expected = one_of(PolicyAction::ALL.iter());
-            let msg = format!("unknown action `{action}`; expected {expected}");
-            problems.push(pointer(base, "action"), msg);
-        }
+    if let Some(action) = problems.req_str(obj, "action", base, "policy")
+        && PolicyAction::parse(action).is_none()
+    {
+        let expected = one_of(PolicyAction::ALL.iter());
+        let msg = format!("unknown action `{action}`; expected {expected}");
+        problems.push(pointer(base, "action"), msg);
     }
-    if let Some(resource) = problems.opt_str(obj, "resource", base) {
-        if resource != ctx.entity_name {
-            let entity = ctx.entity_name;
-            let msg = format!("policy resource `{resource}` must be this entity, `{entity}`");
-            problems.push(pointer(base, "resource"), msg);
-        }
+    if let Some(resource) = problems.opt_str(obj, "resource", base)
+        && resource != ctx.entity_name
+    {
+        let entity = ctx.entity_name;
+        let msg = format!("policy resource `{resource}` must be this entity, `{entity}`");
+        problems.push(pointer(base, "resource"), msg);
     }
     if let Some(priority) = obj.get("priority") {
         let fits = priority.as_i64().is_some_and(|p| i32::try_from(p).is_ok());
@@ -140,10 +140,10 @@ fn check_condition(value: &Value, base: &str, fields: &KnownFields<'_>, problems
         return;
     };
     problems.unknown_keys(obj, CONDITION_KEYS, base, "a condition");
-    if let Some(path) = problems.req_str(obj, "field", base, "condition") {
-        if let Err(msg) = check_path(path, fields) {
-            problems.push(pointer(base, "field"), msg);
-        }
+    if let Some(path) = problems.req_str(obj, "field", base, "condition")
+        && let Err(msg) = check_path(path, fields)
+    {
+        problems.push(pointer(base, "field"), msg);
     }
     let operator = problems
         .req_str(obj, "operator", base, "condition")
@@ -176,10 +176,10 @@ fn check_condition(value: &Value, base: &str, fields: &KnownFields<'_>, problems
         (Some(Operator::Exists), _) => {}
         (Some(op), None) => problems.push(at, format!("operator `{op}` needs a `value`")),
         (_, Some(value)) => {
-            if let Some(path) = is_path_value(value) {
-                if let Err(msg) = check_path(path, fields) {
-                    problems.push(at, msg);
-                }
+            if let Some(path) = is_path_value(value)
+                && let Err(msg) = check_path(path, fields)
+            {
+                problems.push(at, msg);
             }
         }
         (None, None) => {}

@@ -1,0 +1,59 @@
+//! Benchmark of [`metaengine_core::compile`] on a 20-field schema with 5 policies of 3 conditions.
+
+#![allow(missing_docs)]
+
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use metaengine_core::{EntitySchema, compile};
+use serde_json::json;
+
+fn schema() -> EntitySchema {
+    let types = ["string", "integer", "decimal", "date", "enum"];
+    let fields: Vec<serde_json::Value> = (0..20)
+        .map(|i| {
+            let t = types[i % types.len()];
+            let mut f = json!({ "name": format!("field{i}"), "type": t, "indexed": i % 4 == 0 });
+            if t == "enum" {
+                f["enumValues"] = json!(["a", "b", "c"]);
+            }
+            f
+        })
+        .collect();
+    let policies: Vec<serde_json::Value> = (0..5)
+        .map(|i| {
+            json!({
+                "name": format!("policy{i}"),
+                "effect": if i == 0 { "deny" } else { "allow" },
+                "action": "read",
+                "priority": i,
+                "conditions": [
+                    { "field": "user.role", "operator": "eq", "value": "admin" },
+                    { "field": "record.field0", "operator": "eq", "value": "context.userId" },
+                    { "field": "record.field1", "operator": "gte", "value": 10 }
+                ]
+            })
+        })
+        .collect();
+    let doc = json!({ "fields": fields, "policies": policies, "indexes": [{ "fields": ["field0", "-field3"] }] });
+    match serde_json::from_value(doc) {
+        Ok(schema) => schema,
+        Err(e) => unreachable!("bench schema: {e}"),
+    }
+}
+
+fn bench_compile(c: &mut Criterion) {
+    let schema = schema();
+    c.bench_function("compile 20 fields 5 policies", |b| {
+        b.iter(|| {
+            compile(
+                black_box("Invoice"),
+                "v1",
+                black_box(&schema),
+                "admin",
+                "2024-01-01T00:00:00.000Z",
+            )
+        })
+    });
+}
+
+criterion_group!(benches, bench_compile);
+criterion_main!(benches);

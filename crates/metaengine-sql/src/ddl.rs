@@ -1,0 +1,195 @@
+//! DDL: a [`MigrationPlan`] rendered as statements of one dialect.
+
+use crate::Dialect;
+use metaengine_core::FieldType;
+use metaengine_core::compile::CompiledIndex;
+use metaengine_core::ident::quote_ident;
+use metaengine_core::plan::{ColumnDef, MigrationPlan, MigrationStep};
+use serde_json::Value;
+
+/// PostgreSQL schema of the entity data tables.
+const PG_SCHEMA: &str = "core";
+
+/// The column type of a field column.
+pub fn column_type(dialect: Dialect, column: &ColumnDef) -> String {
+    use FieldType as T;
+    match dialect {
+        Dialect::Postgres => match column.field_type {
+            T::String => match column.max_length {
+                Some(n) => format!("varchar({n})"),
+                None => "text".to_owned(),
+            },
+            T::Text | T::Enum => "text".to_owned(),
+            T::Integer => "bigint".to_owned(),
+            T::Number => "double precision".to_owned(),
+            T::Decimal => {
+                let p = column
+                    .precision
+                    .unwrap_or(metaengine_core::DEFAULT_DECIMAL_PRECISION);
+                let s = column
+                    .scale
+                    .unwrap_or(metaengine_core::DEFAULT_DECIMAL_SCALE);
+                format!("numeric({p},{s})")
+            }
+            T::Boolean => "boolean".to_owned(),
+            T::Date => "date".to_owned(),
+            T::Datetime => "timestamptz(3)".to_owned(),
+            T::Reference => "uuid".to_owned(),
+            T::Json => "jsonb".to_owned(),
+        },
+        Dialect::Sqlite => match column.field_type {
+            T::Integer | T::Boolean => "INTEGER".to_owned(),
+            T::Number => "REAL".to_owned(),
+            // Decimals as TEXT keep every digit; dates and timestamps as ISO 8601 text.
+            _ => "TEXT".to_owned(),
+        },
+    }
+}
+
+/// The table as SQL: `"core"."ent_invoice"` on PostgreSQL, `"ent_invoice"` on SQLite.
+pub fn qualified_table(dialect: Dialect, table: &str) -> String {
+    match dialect {
+        Dialect::Postgres => format!("{}.{}", quote_ident(PG_SCHEMA), quote_ident(table)),
+        Dialect::Sqlite => quote_ident(table),
+    }
+}
+
+/// A JSON value as an SQL literal for a column of type `field_type`: `NULL`, booleans (`1`/`0` on
+/// SQLite), numbers as `serde_json` prints them (quoted for a decimal on SQLite, stored as text),
+/// strings single-quoted with quotes doubled, arrays and objects as their JSON text, quoted.
+pub fn literal(dialect: Dialect, field_type: FieldType, value: &Value) -> String {
+    match value {
+        Value::Null => "NULL".to_owned(),
+        Value::Bool(b) => match (dialect, b) {
+            (Dialect::Postgres, true) => "true".to_owned(),
+            (Dialect::Postgres, false) => "false".to_owned(),
+            (Dialect::Sqlite, true) => "1".to_owned(),
+            (Dialect::Sqlite, false) => "0".to_owned(),
+        },
+        Value::Number(n) if dialect == Dialect::Sqlite && field_type == FieldType::Decimal => {
+            quote_string(&n.to_string())
+        }
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => quote_string(s),
+        Value::Array(_) | Value::Object(_) => quote_string(&value.to_string()),
+    }
+}
+
+fn quote_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The DDL statements of `plan` for the data table `table` (unquoted, e.g. `ent_invoice`), in
+/// order. Steps that need no DDL in a dialect (hiding a column, a widening SQLite does not see)
+/// give no statement. A plan with breaking changes must not be rendered: the caller refuses it.
+pub fn render_plan(dialect: Dialect, table: &str, plan: &MigrationPlan) -> Vec<String> {
+    let t = qualified_table(dialect, table);
+    let pg = dialect == Dialect::Postgres;
+    let mut out = Vec::new();
+    for step in &plan.steps {
+        match step {
+            MigrationStep::CreateTable { columns } => out.push(create_table(dialect, &t, columns)),
+            MigrationStep::AddColumn(column) => out.push(format!(
+                "ALTER TABLE {t} ADD COLUMN {}",
+                column_sql(dialect, column)
+            )),
+            MigrationStep::HideColumn { column } | MigrationStep::DropNotNull { column } if pg => {
+                out.push(format!(
+                    "ALTER TABLE {t} ALTER COLUMN {} DROP NOT NULL",
+                    quote_ident(column)
+                ));
+            }
+            MigrationStep::SetNotNull { column } if pg => out.push(format!(
+                "ALTER TABLE {t} ALTER COLUMN {} SET NOT NULL",
+                quote_ident(column)
+            )),
+            MigrationStep::WidenColumn { column, from, to } if pg => {
+                let new_type = column_type(dialect, to);
+                if column_type(dialect, from) != new_type {
+                    out.push(format!(
+                        "ALTER TABLE {t} ALTER COLUMN {} TYPE {new_type}",
+                        quote_ident(column)
+                    ));
+                }
+            }
+            MigrationStep::CreateIndex(index) => out.push(create_index(&t, index)),
+            MigrationStep::DropIndex { name } => out.push(format!(
+                "DROP INDEX IF EXISTS {}",
+                qualified_table(dialect, name)
+            )),
+            MigrationStep::HideColumn { .. }
+            | MigrationStep::UnhideColumn { .. }
+            | MigrationStep::DropNotNull { .. }
+            | MigrationStep::SetNotNull { .. }
+            | MigrationStep::WidenColumn { .. } => {}
+        }
+    }
+    out
+}
+
+/// `"col" type [NOT NULL] [DEFAULT literal]`.
+fn column_sql(dialect: Dialect, column: &ColumnDef) -> String {
+    let mut sql = format!(
+        "{} {}",
+        quote_ident(&column.name),
+        column_type(dialect, column)
+    );
+    if !column.nullable && dialect == Dialect::Postgres {
+        sql.push_str(" NOT NULL");
+    }
+    if let Some(default) = &column.default {
+        sql.push_str(" DEFAULT ");
+        sql.push_str(&literal(dialect, column.field_type, default));
+    }
+    sql
+}
+
+fn create_table(dialect: Dialect, table: &str, columns: &[ColumnDef]) -> String {
+    let (text, uuid, ts, int) = match dialect {
+        Dialect::Postgres => ("text", "uuid", "timestamptz(3)", "bigint"),
+        Dialect::Sqlite => ("TEXT", "TEXT", "TEXT", "INTEGER"),
+    };
+    let system = [
+        ("tenant_id", text, ""),
+        ("realm_id", text, ""),
+        ("id", uuid, ""),
+        ("created_at", ts, ""),
+        ("updated_at", ts, ""),
+        ("created_by", text, ""),
+        ("updated_by", text, ""),
+        ("row_version", int, " DEFAULT 1"),
+    ];
+    let mut lines: Vec<String> = system
+        .iter()
+        .map(|(name, ty, extra)| format!("{} {ty} NOT NULL{extra}", quote_ident(name)))
+        .collect();
+    lines.extend(columns.iter().map(|c| column_sql(dialect, c)));
+    lines.push(format!(
+        "PRIMARY KEY ({}, {})",
+        quote_ident("tenant_id"),
+        quote_ident("id")
+    ));
+    format!("CREATE TABLE {table} (\n  {}\n)", lines.join(",\n  "))
+}
+
+fn create_index(table: &str, index: &CompiledIndex) -> String {
+    let unique = if index.unique { "UNIQUE " } else { "" };
+    let columns: Vec<String> = index
+        .columns
+        .iter()
+        .map(|(c, desc)| {
+            let q = quote_ident(c);
+            if *desc { format!("{q} DESC") } else { q }
+        })
+        .collect();
+    // PostgreSQL puts an index in its table's schema: the index name is never qualified here.
+    format!(
+        "CREATE {unique}INDEX IF NOT EXISTS {} ON {table} ({})",
+        quote_ident(&index.name),
+        columns.join(", ")
+    )
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

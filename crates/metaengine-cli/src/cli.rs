@@ -65,6 +65,12 @@ pub enum Command {
     },
     /// Query the audit trail, newest first.
     Audit(AuditArgs),
+    /// Print the compiled runtime model of a version (the active one by default) as JSON.
+    Compile {
+        entity: String,
+        /// Version label; omit for the active version.
+        version: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,12 +101,19 @@ pub enum EntityCommand {
         #[arg(long, short)]
         description: Option<String>,
     },
-    /// Delete an entity and all its versions.
+    /// Delete an entity, all its versions and its data table.
     Delete {
         name: String,
-        /// Delete even when the entity's table holds rows.
+        /// Delete even when the entity's table holds rows (they are dropped with it).
         #[arg(long)]
         force: bool,
+    },
+    /// Drop the columns (and data) that fields removed by later versions left hidden.
+    Prune {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
     },
 }
 
@@ -132,8 +145,14 @@ pub enum VersionCommand {
         /// Schema file (`-` or nothing for stdin).
         file: Option<PathBuf>,
     },
-    /// Make a version the active one.
-    Activate { entity: String, version: String },
+    /// Make a version the active one, migrating the entity's table.
+    Activate {
+        entity: String,
+        version: String,
+        /// Show the migration plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Deactivate the active version (the entity then has no active version).
     Deactivate { entity: String, version: String },
     /// Delete a version that is not active.

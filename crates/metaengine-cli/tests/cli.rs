@@ -140,13 +140,55 @@ fn story(cli: &Cli) {
     assert_eq!(cli.failures("meta.field.add").len(), 1);
     assert_eq!(cli.failures("meta.version.delete").len(), 1);
 
-    // A second version activates over the first; the first can then be deleted.
-    cli.ok(&["version", "create", "Invoice", "v2"], Some(INVOICE));
-    assert!(
-        cli.ok(&["version", "activate", "Invoice", "v2"], None)
-            .contains("was v1")
+    // A second version adds a field: the dry run shows the migration and changes nothing.
+    let v2 = INVOICE.replace(
+        r#"{ "name": "dueDate", "type": "date" }"#,
+        r#"{ "name": "dueDate", "type": "date" }, { "name": "notes", "type": "text" }"#,
     );
+    cli.ok(&["version", "create", "Invoice", "v2"], Some(&v2));
+    let dry = cli.ok(&["version", "activate", "Invoice", "v2", "--dry-run"], None);
+    assert!(
+        dry.contains("ADD COLUMN \"notes\"") && dry.contains("nothing changed"),
+        "{dry}"
+    );
+    assert_eq!(cli.json(&["version", "show", "Invoice"])["version"], "v1");
+    let applied = cli.ok(&["version", "activate", "Invoice", "v2"], None);
+    assert!(
+        applied.contains("was v1") && applied.contains("ADD COLUMN"),
+        "{applied}"
+    );
+    let model = cli.json(&["compile", "Invoice"]);
+    assert_eq!(model["version"], "v2");
+    assert_eq!(model["tableName"], "ent_invoice");
+    assert_eq!(model["fields"].as_array().unwrap().len(), 6);
+
+    // Rolling back hides `notes`; pruning drops it once confirmed.
+    assert!(
+        cli.ok(&["version", "activate", "Invoice", "v1"], None)
+            .contains("was v2")
+    );
+    let err = cli.fails(&["entity", "prune", "Invoice"], None);
+    assert!(err.contains("not confirmed"), "{err}");
+    let pruned = cli.ok(&["entity", "prune", "Invoice", "--yes"], None);
+    assert!(pruned.contains("notes"), "{pruned}");
+    assert!(
+        cli.ok(&["entity", "prune", "Invoice"], None)
+            .contains("no hidden columns")
+    );
+
+    // A type change is refused with the breaking change named.
+    let v3 = INVOICE.replace(
+        r#""name": "totalAmount", "type": "decimal""#,
+        r#""name": "totalAmount", "type": "integer""#,
+    );
+    cli.ok(&["version", "create", "Invoice", "v3"], Some(&v3));
+    let err = cli.fails(&["version", "activate", "Invoice", "v3"], None);
+    assert!(err.contains("/fields/2/type"), "{err}");
+    cli.fails(&["version", "activate", "Invoice", "v3", "--dry-run"], None);
+
+    cli.ok(&["version", "activate", "Invoice", "v2"], None);
     cli.ok(&["version", "delete", "Invoice", "v1"], None);
+    cli.ok(&["version", "delete", "Invoice", "v3"], None);
     let entity = cli.json(&["entity", "show", "Invoice", "--json"]);
     assert_eq!(entity["entity"]["activeVersion"], "v2");
     assert_eq!(entity["versions"], serde_json::json!(["v2"]));
@@ -167,20 +209,27 @@ fn story(cli: &Cli) {
         .filter(|r| r["result"] == "success")
         .map(|r| r["eventType"].as_str().unwrap())
         .collect();
+    let activations = successes
+        .iter()
+        .filter(|t| **t == "meta.version.activate")
+        .count();
+    assert_eq!(activations, 4, "{successes:?}");
     assert_eq!(
-        successes,
-        [
-            "meta.version.delete",
-            "meta.version.activate",
-            "meta.version.create",
-            "meta.version.activate",
-            "meta.version.create",
-            "meta.entity.create",
-        ]
+        successes.iter().filter(|t| **t == "meta.migrate").count(),
+        5,
+        "4 + prune"
     );
+    assert_eq!(successes.last(), Some(&"meta.entity.create"));
+    assert_eq!(successes.first(), Some(&"meta.version.delete"));
     let err = cli.fails(&["audit", "--from", "yesterday"], None);
     assert!(err.contains("RFC 3339"), "{err}");
-    assert!(cli.ok(&["audit"], None).contains("meta.entity.create"));
+    assert!(cli.ok(&["audit"], None).contains("meta.version.delete"));
+
+    let deleted = cli.ok(&["entity", "delete", "Invoice"], None);
+    assert!(
+        deleted.contains("dropped its table ent_invoice"),
+        "{deleted}"
+    );
 }
 
 #[test]

@@ -64,20 +64,37 @@ impl RegistryError {
     }
 }
 
+/// "… needs breaking changes: <first>" or "… (N breaking changes)".
+fn e_message(errors: &[Problem], text: &str) -> String {
+    match errors {
+        [one] => format!("{text}: {}", one.message),
+        many => format!("{text} ({} breaking changes)", many.len()),
+    }
+}
+
 impl From<StoreError> for RegistryError {
     fn from(e: StoreError) -> Self {
+        let e_text = e.to_string();
         match e {
             StoreError::EntityNotFound(_)
             | StoreError::VersionNotFound { .. }
             | StoreError::TenantNotFound(_) => Self::NotFound(e.to_string()),
+            StoreError::Breaking { errors, .. } => Self::Conflict {
+                message: e_message(&errors, &e_text),
+                errors,
+            },
             StoreError::EntityExists(_)
+            | StoreError::RowsConflict { .. }
+            | StoreError::HasRows(_)
             | StoreError::VersionExists { .. }
             | StoreError::VersionImmutable { .. }
             | StoreError::VersionActive { .. }
             | StoreError::VersionNotActive { .. }
             | StoreError::Concurrent(_)
             | StoreError::TenantExists(_) => Self::conflict(e.to_string()),
-            StoreError::Migrate(_) | StoreError::Database(_) => Self::Store(e),
+            StoreError::Migrate(_) | StoreError::Database(_) | StoreError::CorruptSchema { .. } => {
+                Self::Store(e)
+            }
         }
     }
 }

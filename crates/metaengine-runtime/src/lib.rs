@@ -7,9 +7,11 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+pub mod cache;
 pub mod error;
 pub mod registry;
 
 pub use actor::{AccessConfig, Actor};
+pub use cache::{CacheConfig, CacheError, ModelCache};
 pub use error::{RegistryError, RegistryResult};
 pub use registry::Registry;

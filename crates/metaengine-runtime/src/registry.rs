@@ -5,15 +5,18 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 
+use metaengine_core::compile::{CompiledModel, compile};
 use metaengine_core::ident::{validate_entity_name, validate_version_label};
 use metaengine_core::{Problem, ValidationContext, validate_schema};
+use metaengine_store::sql_store::parse_schema;
 use metaengine_store::{
-    Activation, AuditQuery, AuditRow, EntityRow, EventType, NewAudit, NewEntity, NewVersion, Page,
-    PageRequest, Store, VersionRow,
+    Activation, ActivationPlan, AuditQuery, AuditRow, EntityRow, EventType, NewAudit, NewEntity,
+    NewVersion, Page, PageRequest, Store, VersionRow,
 };
 use serde_json::{Value, json};
 
 use crate::actor::{AccessConfig, Actor};
+use crate::cache::{CacheError, ModelCache};
 use crate::error::{RegistryError, RegistryResult};
 
 /// Manages entity definitions and their versions.
@@ -21,6 +24,7 @@ use crate::error::{RegistryError, RegistryResult};
 pub struct Registry {
     store: Arc<dyn Store>,
     access: AccessConfig,
+    cache: Option<ModelCache>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -35,7 +39,42 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// A registry over `store` with the platform's access rules.
     pub fn new(store: Arc<dyn Store>, access: AccessConfig) -> Self {
-        Self { store, access }
+        Self {
+            store,
+            access,
+            cache: None,
+        }
+    }
+
+    /// The same registry, keeping `cache` coherent: every activation, deactivation and deletion
+    /// invalidates the entity's cached model (other processes learn it from the store).
+    pub fn with_cache(mut self, cache: ModelCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    fn invalidate(&self, entity: &str) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(entity);
+        }
+    }
+
+    /// Empties the compiled-model cache of this process (audited as `meta.cache.invalidate`).
+    pub async fn clear_cache(&self, actor: &Actor) -> RegistryResult<()> {
+        let details = json!({ "scope": "all" });
+        self.change(
+            actor,
+            EventType::CacheInvalidate,
+            "*",
+            details,
+            |audit| async move {
+                if let Some(cache) = &self.cache {
+                    cache.clear();
+                }
+                Ok(self.store.append_audit(&[audit]).await?)
+            },
+        )
+        .await
     }
 
     /// The underlying store.
@@ -175,21 +214,41 @@ impl Registry {
         .await
     }
 
-    /// Deletes an entity with all its versions. `force` is recorded in the audit; it will be
-    /// required once the entity's data table holds rows.
+    /// Deletes an entity with all its versions and its data table. Refused while the table holds
+    /// rows unless `force`; returns whether a table was dropped.
     pub async fn delete_entity(
         &self,
         actor: &Actor,
         name: &str,
         force: bool,
-    ) -> RegistryResult<()> {
+    ) -> RegistryResult<bool> {
         let details = json!({ "force": force });
         self.change(
             actor,
             EventType::EntityDelete,
             name,
             details,
-            |audit| async move { Ok(self.store.delete_entity(name, &audit).await?) },
+            |audit| async move { Ok(self.store.delete_entity(name, force, &audit).await?) },
+        )
+        .await
+        .inspect(|_| self.invalidate(name))
+    }
+
+    /// Columns of the entity's table that no field of the active schema uses any more.
+    pub async fn hidden_columns(&self, actor: &Actor, entity: &str) -> RegistryResult<Vec<String>> {
+        self.access.require_read(actor)?;
+        Ok(self.store.hidden_columns(entity).await?)
+    }
+
+    /// Drops the hidden columns of the entity's table, and their data; returns their names.
+    pub async fn prune(&self, actor: &Actor, entity: &str) -> RegistryResult<Vec<String>> {
+        let details = json!({ "operation": "prune" });
+        self.change(
+            actor,
+            EventType::Migrate,
+            entity,
+            details,
+            |audit| async move { Ok(self.store.prune_hidden_columns(entity, &audit).await?) },
         )
         .await
     }
@@ -480,7 +539,20 @@ impl Registry {
         .await
     }
 
-    /// Makes a version the active one (the previous one is deactivated); says which was active.
+    /// What activating a version would do to the entity's table (a dry run: nothing changes).
+    pub async fn plan_activation(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        version: &str,
+    ) -> RegistryResult<ActivationPlan> {
+        self.access.require_read(actor)?;
+        Ok(self.store.plan_activation(entity, version).await?)
+    }
+
+    /// Makes a version the active one, in one transaction with its table migration and its audit
+    /// rows (`meta.version.activate`, `meta.migrate` with the plan, `meta.compile` with the hash).
+    /// Breaking changes refuse it with the full list.
     pub async fn activate(
         &self,
         actor: &Actor,
@@ -494,11 +566,79 @@ impl Registry {
             entity,
             details,
             |audit| async move {
-                let slice = std::slice::from_ref(&audit);
-                Ok(self.store.activate_version(entity, version, slice).await?)
+                let model = self.compile(actor, entity, version).await?;
+                let who = actor.audit();
+                let audits = |plan: &ActivationPlan| {
+                    let mut activate = audit.clone();
+                    activate.details = Some(json!({
+                        "version": version,
+                        "previous": plan.previous,
+                    }));
+                    vec![
+                        activate,
+                        NewAudit::success(
+                            EventType::Migrate,
+                            &who,
+                            entity,
+                            Some(json!({
+                                "version": version,
+                                "from": plan.shaped_by,
+                                "table": plan.table,
+                                "steps": plan.plan.steps,
+                                "statements": plan.statements,
+                            })),
+                        ),
+                        NewAudit::success(
+                            EventType::Compile,
+                            &who,
+                            entity,
+                            Some(json!({ "version": version, "hash": model.hash })),
+                        ),
+                    ]
+                };
+                Ok(self
+                    .store
+                    .activate_version(entity, version, &audits)
+                    .await?)
             },
         )
         .await
+        .inspect(|_| self.invalidate(entity))
+    }
+
+    /// Compiles a stored version (any version, active or not) into its runtime model.
+    pub async fn compile(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        version: &str,
+    ) -> RegistryResult<CompiledModel> {
+        let row = self.find_version(entity, version).await?;
+        let schema = parse_schema(&row)?;
+        let now = metaengine_store::Timestamp::now().to_rfc3339();
+        Ok(compile(entity, version, &schema, &actor.user_id, &now))
+    }
+
+    /// The compiled model of a version, for reading (`metaengine compile`, `GET …/compiled`).
+    pub async fn compiled(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        version: Option<&str>,
+    ) -> RegistryResult<CompiledModel> {
+        self.access.require_read(actor)?;
+        let version = match (version, &self.cache) {
+            (Some(v), _) => v.to_owned(),
+            (None, Some(cache)) => {
+                return match cache.active_model(entity).await {
+                    Ok(model) => Ok(model.as_ref().clone()),
+                    Err(CacheError::Store(e)) => Err(e.into()),
+                    Err(e) => Err(RegistryError::NotFound(e.to_string())),
+                };
+            }
+            (None, None) => self.active_version(actor, entity).await?.version,
+        };
+        self.compile(actor, entity, &version).await
     }
 
     /// Deactivates the active version; the entity then has no active version.
@@ -522,6 +662,7 @@ impl Registry {
             },
         )
         .await
+        .inspect(|_| self.invalidate(entity))
     }
 
     /// Deletes a version that is not active.

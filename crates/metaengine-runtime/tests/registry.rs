@@ -359,6 +359,150 @@ async fn other_tenants_admins_read_but_do_not_change(registry: Registry) {
     ));
 }
 
+async fn activation_is_audited_with_its_plan(registry: Registry) {
+    let a = admin();
+    registry.create_entity(&a, "Invoice", None).await.unwrap();
+    registry
+        .create_version(&a, "Invoice", "v1", invoice_v1())
+        .await
+        .unwrap();
+    let done = registry.activate(&a, "Invoice", "v1").await.unwrap();
+    assert!(done.plan.statements[0].starts_with("CREATE TABLE"));
+    let store = registry.store();
+    let rows = store
+        .query_audit(&AuditQuery {
+            resource: Some("Invoice".into()),
+            result: Some("success".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .data;
+    let types: Vec<_> = rows.iter().map(|r| r.event_type.as_str()).collect();
+    for t in ["meta.version.activate", "meta.migrate", "meta.compile"] {
+        assert!(types.contains(&t), "{types:?}");
+    }
+    let compiled = registry.compiled(&a, "Invoice", None).await.unwrap();
+    assert_eq!(compiled.version, "v1");
+    assert_eq!(compiled.table_name, "ent_invoice");
+    let compile_row = rows
+        .iter()
+        .find(|r| r.event_type == "meta.compile")
+        .unwrap();
+    assert_eq!(
+        compile_row.details.as_ref().unwrap()["hash"],
+        compiled.hash.as_str()
+    );
+    let migrate_row = rows
+        .iter()
+        .find(|r| r.event_type == "meta.migrate")
+        .unwrap();
+    assert_eq!(
+        migrate_row.details.as_ref().unwrap()["table"],
+        "ent_invoice"
+    );
+
+    // A breaking version: the dry run shows it, activation refuses it with every change listed.
+    let mut v2 = invoice_v1();
+    v2["fields"][2]["type"] = json!("integer");
+    v2["fields"][3]["enumValues"] = json!(["draft", "paid"]);
+    registry
+        .create_version(&a, "Invoice", "v2", v2)
+        .await
+        .unwrap();
+    let dry = registry.plan_activation(&a, "Invoice", "v2").await.unwrap();
+    assert!(dry.plan.is_breaking());
+    let err = registry.activate(&a, "Invoice", "v2").await.unwrap_err();
+    let RegistryError::Conflict { errors, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        errors.iter().any(|p| p.pointer == "/fields/2/type"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        registry
+            .active_version(&a, "Invoice")
+            .await
+            .unwrap()
+            .version,
+        "v1"
+    );
+    let failure = store
+        .query_audit(&AuditQuery {
+            event_types: vec!["meta.version.activate".into()],
+            result: Some("failure".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .data
+        .remove(0);
+    assert_eq!(
+        failure.details.unwrap()["errors"].as_array().unwrap().len(),
+        errors.len()
+    );
+}
+
+async fn the_cache_follows_activations(registry: Registry) {
+    use metaengine_runtime::{CacheConfig, ModelCache};
+    let cache = ModelCache::new(registry.store().clone(), CacheConfig::default())
+        .await
+        .unwrap();
+    let registry = registry.with_cache(cache.clone());
+    let a = admin();
+    registry.create_entity(&a, "Invoice", None).await.unwrap();
+    registry
+        .create_version(&a, "Invoice", "v1", invoice_v1())
+        .await
+        .unwrap();
+    let mut v2 = invoice_v1();
+    v2["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "notes", "type": "text" }));
+    registry
+        .create_version(&a, "Invoice", "v2", v2)
+        .await
+        .unwrap();
+    registry.activate(&a, "Invoice", "v1").await.unwrap();
+    assert_eq!(
+        registry
+            .compiled(&a, "Invoice", None)
+            .await
+            .unwrap()
+            .version,
+        "v1"
+    );
+    assert_eq!(cache.get_cached("Invoice").unwrap().version, "v1");
+    registry.activate(&a, "Invoice", "v2").await.unwrap();
+    assert!(
+        cache.get_cached("Invoice").is_none(),
+        "activation invalidates at once"
+    );
+    assert_eq!(
+        registry
+            .compiled(&a, "Invoice", None)
+            .await
+            .unwrap()
+            .version,
+        "v2"
+    );
+    registry.deactivate(&a, "Invoice", "v2").await.unwrap();
+    let err = registry.compiled(&a, "Invoice", None).await.unwrap_err();
+    assert!(matches!(err, RegistryError::NotFound(ref m) if m.contains("no active version")));
+    registry.clear_cache(&a).await.unwrap();
+    let cleared = registry
+        .store()
+        .query_audit(&AuditQuery {
+            event_types: vec!["meta.cache.invalidate".into()],
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(cleared.meta.total, 1);
+}
+
 macro_rules! stories {
     ($make:expr; $($story:ident),* $(,)?) => {
         $(
@@ -379,6 +523,8 @@ macro_rules! all_stories {
             unknown_and_duplicate_names_are_refused,
             fields_change_only_until_activation,
             other_tenants_admins_read_but_do_not_change,
+            activation_is_audited_with_its_plan,
+            the_cache_follows_activations,
         );
     };
 }

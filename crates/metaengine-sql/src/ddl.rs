@@ -54,6 +54,28 @@ pub fn qualified_table(dialect: Dialect, table: &str) -> String {
     }
 }
 
+/// `DROP TABLE` for an entity's data table (entity deletion with `force`).
+pub fn drop_table(dialect: Dialect, table: &str) -> String {
+    format!("DROP TABLE IF EXISTS {}", qualified_table(dialect, table))
+}
+
+/// `ALTER TABLE … DROP COLUMN` for a hidden column (`prune`).
+pub fn drop_column(dialect: Dialect, table: &str, column: &str) -> String {
+    format!(
+        "ALTER TABLE {} DROP COLUMN {}",
+        qualified_table(dialect, table),
+        quote_ident(column)
+    )
+}
+
+/// `SELECT EXISTS (SELECT 1 FROM table)`: whether the data table holds any row.
+pub fn has_rows(dialect: Dialect, table: &str) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM {})",
+        qualified_table(dialect, table)
+    )
+}
+
 /// A JSON value as an SQL literal for a column of type `field_type`: `NULL`, booleans (`1`/`0` on
 /// SQLite), numbers as `serde_json` prints them (quoted for a decimal on SQLite, stored as text),
 /// strings single-quoted with quotes doubled, arrays and objects as their JSON text, quoted.

@@ -15,7 +15,9 @@
 
 mod ddl;
 
-pub use ddl::{column_type, literal, qualified_table, render_plan};
+pub use ddl::{
+    column_type, drop_column, drop_table, has_rows, literal, qualified_table, render_plan,
+};
 
 /// An SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -214,3 +214,20 @@ fn column_types() {
         ]
     );
 }
+
+#[test]
+fn table_maintenance_statements_quote_every_identifier() {
+    use crate::{drop_column, drop_table, has_rows};
+    assert_eq!(
+        drop_table(Dialect::Postgres, "ent_invoice"),
+        r#"DROP TABLE IF EXISTS "core"."ent_invoice""#
+    );
+    assert_eq!(
+        drop_column(Dialect::Sqlite, "ent_invoice", "notes"),
+        r#"ALTER TABLE "ent_invoice" DROP COLUMN "notes""#
+    );
+    assert_eq!(
+        has_rows(Dialect::Postgres, "ent_invoice"),
+        r#"SELECT EXISTS (SELECT 1 FROM "core"."ent_invoice")"#
+    );
+}

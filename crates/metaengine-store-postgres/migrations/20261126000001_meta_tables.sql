@@ -34,7 +34,7 @@ CREATE TABLE meta.meta_versions (
     is_active     BOOLEAN NOT NULL DEFAULT FALSE,
     created_at    TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     created_by    TEXT NOT NULL,
-    -- First activation; a version that has ever been active is immutable.
+    -- Last activation; set once a version has been active, which makes it immutable for good.
     activated_at  TIMESTAMPTZ(3),
     CONSTRAINT meta_versions_pkey PRIMARY KEY (id),
     CONSTRAINT meta_versions_entity_name_fkey FOREIGN KEY (entity_name)

@@ -8,11 +8,13 @@
 
 use std::time::Duration;
 
-use metaengine_store::sql::MetaSql;
-use metaengine_store::{Backend, StoreResult};
+use metaengine_sql::Dialect;
+use metaengine_store::sql::{MODEL_CHANGES_CHANNEL, MetaSql};
+use metaengine_store::{Backend, ModelChange, StoreResult};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
+use tokio::sync::mpsc;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -55,6 +57,40 @@ impl PostgresStore {
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
+
+    /// Forwards the `NOTIFY`s that activations, deactivations and deletions send on commit. When
+    /// the listening connection drops, it says `All` (changes may have been missed) and
+    /// reconnects.
+    async fn watch_model_changes(&self) -> StoreResult<mpsc::Receiver<ModelChange>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(MODEL_CHANGES_CHANNEL).await?;
+        let (sender, receiver) = mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                let change = match listener.try_recv().await {
+                    Ok(Some(notification)) => {
+                        ModelChange::Entity(notification.payload().to_owned())
+                    }
+                    Ok(None) => ModelChange::All,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the model-change listener; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        ModelChange::All
+                    }
+                };
+                if sender.send(change).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(receiver)
+    }
 }
 
-metaengine_store::impl_sqlx_store!(PostgresStore, Postgres, Backend::Postgres, MIGRATOR);
+metaengine_store::impl_sqlx_store!(
+    PostgresStore,
+    Postgres,
+    Backend::Postgres,
+    Dialect::Postgres,
+    MIGRATOR
+);

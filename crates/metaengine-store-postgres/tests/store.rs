@@ -132,3 +132,179 @@ async fn the_database_allows_one_active_version_per_entity() {
         "{err}"
     );
 }
+
+struct PgRaw(sqlx::PgPool);
+
+#[async_trait::async_trait]
+impl metaengine_store::testkit::tables::RawTables for PgRaw {
+    async fn columns(&self, table: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = 'core' AND table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(table)
+        .fetch_all(&self.0)
+        .await
+        .unwrap()
+    }
+
+    async fn insert_invoice(&self, number: &str, total: &str) {
+        sqlx::query(
+            "INSERT INTO core.ent_invoice (tenant_id, realm_id, id, created_at, updated_at, \
+             created_by, updated_by, invoice_number, total_amount) \
+             VALUES ('t1', 'r1', $1, now(), now(), 'u', 'u', $2, CAST($3 AS numeric))",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(number)
+        .bind(total)
+        .execute(&self.0)
+        .await
+        .unwrap();
+    }
+
+    async fn set_notes(&self, number: &str, notes: &str) {
+        sqlx::query("UPDATE core.ent_invoice SET notes = $2 WHERE invoice_number = $1")
+            .bind(number)
+            .bind(notes)
+            .execute(&self.0)
+            .await
+            .unwrap();
+    }
+
+    async fn notes(&self, number: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT notes FROM core.ent_invoice WHERE invoice_number = $1")
+            .bind(number)
+            .fetch_one(&self.0)
+            .await
+            .unwrap()
+    }
+
+    async fn total(&self, number: &str) -> String {
+        sqlx::query_scalar(
+            "SELECT total_amount::text FROM core.ent_invoice WHERE invoice_number = $1",
+        )
+        .bind(number)
+        .fetch_one(&self.0)
+        .await
+        .unwrap()
+    }
+
+    async fn count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM core.ent_invoice")
+            .fetch_one(&self.0)
+            .await
+            .unwrap()
+    }
+}
+
+async fn fresh_with_raw() -> (
+    TestDatabase,
+    Arc<dyn Store>,
+    Arc<dyn metaengine_store::testkit::tables::RawTables>,
+) {
+    let (db, store) = fresh_store().await;
+    let raw = Arc::new(PgRaw(store.pool().clone()));
+    (db, Arc::new(store), raw)
+}
+
+metaengine_store::table_conformance_tests!(fresh_with_raw());
+
+#[tokio::test]
+async fn data_tables_lead_every_key_with_the_tenant() {
+    let (_db, store) = fresh_store().await;
+    let s: &dyn Store = &store;
+    let schema = serde_json::json!({ "fields": [
+        { "name": "invoiceNumber", "type": "string", "required": true, "unique": true },
+        { "name": "status", "type": "enum", "enumValues": ["draft", "paid"], "indexed": true },
+        { "name": "dueDate", "type": "date" }
+    ], "indexes": [{ "fields": ["status", "-dueDate"] }] });
+    let actor = metaengine_store::testkit::actor();
+    let audit = metaengine_store::NewAudit::success(
+        metaengine_store::EventType::EntityCreate,
+        &actor,
+        "Invoice",
+        None,
+    );
+    s.create_entity(
+        &metaengine_store::NewEntity {
+            name: "Invoice".into(),
+            description: None,
+            created_by: "a".into(),
+        },
+        &audit,
+    )
+    .await
+    .unwrap();
+    s.create_version(
+        &metaengine_store::NewVersion {
+            entity_name: "Invoice".into(),
+            version: "v1".into(),
+            schema,
+            created_by: "a".into(),
+        },
+        &audit,
+    )
+    .await
+    .unwrap();
+    s.activate_version("Invoice", "v1", &|_| vec![])
+        .await
+        .unwrap();
+    let pk: String = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = 'core.ent_invoice'::regclass AND contype = 'p'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(pk, "PRIMARY KEY (tenant_id, id)");
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'core' AND tablename = 'ent_invoice'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert!(indexes.len() >= 4, "{indexes:#?}");
+    for def in &indexes {
+        assert!(
+            def.contains("(tenant_id, "),
+            "an index not led by tenant_id: {def}"
+        );
+    }
+    assert!(
+        indexes
+            .iter()
+            .any(|d| d.contains("UNIQUE") && d.contains("invoice_number")),
+        "{indexes:#?}"
+    );
+    assert!(
+        indexes.iter().any(|d| d.contains("status, due_date DESC")),
+        "{indexes:#?}"
+    );
+    let types: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns \
+         WHERE table_schema = 'core' AND table_name = 'ent_invoice' ORDER BY ordinal_position",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let types: Vec<(&str, &str)> = types
+        .iter()
+        .map(|(c, t)| (c.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("tenant_id", "text"),
+            ("realm_id", "text"),
+            ("id", "uuid"),
+            ("created_at", "timestamp with time zone"),
+            ("updated_at", "timestamp with time zone"),
+            ("created_by", "text"),
+            ("updated_by", "text"),
+            ("row_version", "bigint"),
+            ("invoice_number", "text"),
+            ("status", "text"),
+            ("due_date", "date"),
+        ]
+    );
+}

@@ -29,7 +29,7 @@ CREATE TABLE meta_versions (
     is_active     INTEGER NOT NULL DEFAULT 0 CHECK (is_active IN (0, 1)),
     created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     created_by    TEXT NOT NULL,
-    -- First activation; a version that has ever been active is immutable.
+    -- Last activation; set once a version has been active, which makes it immutable for good.
     activated_at  TEXT
 );
 CREATE UNIQUE INDEX meta_versions_entity_name_version_key ON meta_versions (entity_name, version);

@@ -10,11 +10,15 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use metaengine_sql::Dialect;
 use metaengine_store::sql::MetaSql;
-use metaengine_store::{Backend, StoreError, StoreResult};
+use metaengine_store::{Backend, ModelChange, StoreError, StoreResult};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
+use tokio::sync::mpsc;
 
 /// The engine's migrations for SQLite, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -69,6 +73,59 @@ impl SqliteStore {
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
+
+    /// SQLite has no notifications: polls the entities' active versions (a tiny table) and
+    /// reports what changed, so a server sees activations made by the command line.
+    async fn watch_model_changes(&self) -> StoreResult<mpsc::Receiver<ModelChange>> {
+        const QUERY: &str = "SELECT name, coalesce(active_version, '') || '@' || updated_at \
+                             FROM meta_entities";
+        let pool = self.pool.clone();
+        let mut seen: HashMap<String, String> = sqlx::query_as(QUERY)
+            .fetch_all(&pool)
+            .await?
+            .into_iter()
+            .collect();
+        let (sender, receiver) = mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(POLL_INTERVAL);
+            loop {
+                tick.tick().await;
+                if sender.is_closed() {
+                    return;
+                }
+                let now: HashMap<String, String> =
+                    match sqlx::query_as(QUERY).fetch_all(&pool).await {
+                        Ok(rows) => rows.into_iter().collect(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "polling for model changes failed");
+                            continue;
+                        }
+                    };
+                let changed: Vec<String> = now
+                    .iter()
+                    .filter(|(name, state)| seen.get(*name) != Some(*state))
+                    .map(|(name, _)| name.clone())
+                    .chain(seen.keys().filter(|name| !now.contains_key(*name)).cloned())
+                    .collect();
+                seen = now;
+                for name in changed {
+                    if sender.send(ModelChange::Entity(name)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(receiver)
+    }
 }
 
-metaengine_store::impl_sqlx_store!(SqliteStore, Sqlite, Backend::Sqlite, MIGRATOR);
+/// How often SQLite is polled for model changes made by other processes.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+metaengine_store::impl_sqlx_store!(
+    SqliteStore,
+    Sqlite,
+    Backend::Sqlite,
+    Dialect::Sqlite,
+    MIGRATOR
+);

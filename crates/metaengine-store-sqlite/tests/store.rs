@@ -95,3 +95,79 @@ async fn the_database_allows_one_active_version_per_entity() {
         .unwrap();
     assert_eq!(active, 1);
 }
+
+struct SqliteRaw(sqlx::SqlitePool);
+
+#[async_trait::async_trait]
+impl metaengine_store::testkit::tables::RawTables for SqliteRaw {
+    async fn columns(&self, table: &str) -> Vec<String> {
+        sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid")
+            .bind(table)
+            .fetch_all(&self.0)
+            .await
+            .unwrap()
+    }
+
+    async fn insert_invoice(&self, number: &str, total: &str) {
+        sqlx::query(
+            "INSERT INTO ent_invoice (tenant_id, realm_id, id, created_at, updated_at, \
+             created_by, updated_by, invoice_number, total_amount) \
+             VALUES ('t1', 'r1', $1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', \
+             'u', 'u', $2, $3)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(number)
+        .bind(total)
+        .execute(&self.0)
+        .await
+        .unwrap();
+    }
+
+    async fn set_notes(&self, number: &str, notes: &str) {
+        sqlx::query("UPDATE ent_invoice SET notes = $2 WHERE invoice_number = $1")
+            .bind(number)
+            .bind(notes)
+            .execute(&self.0)
+            .await
+            .unwrap();
+    }
+
+    async fn notes(&self, number: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT notes FROM ent_invoice WHERE invoice_number = $1")
+            .bind(number)
+            .fetch_one(&self.0)
+            .await
+            .unwrap()
+    }
+
+    async fn total(&self, number: &str) -> String {
+        sqlx::query_scalar("SELECT total_amount FROM ent_invoice WHERE invoice_number = $1")
+            .bind(number)
+            .fetch_one(&self.0)
+            .await
+            .unwrap()
+    }
+
+    async fn count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM ent_invoice")
+            .fetch_one(&self.0)
+            .await
+            .unwrap()
+    }
+}
+
+async fn fresh_with_raw() -> (
+    tempfile::TempDir,
+    Arc<dyn Store>,
+    Arc<dyn metaengine_store::testkit::tables::RawTables>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let raw = Arc::new(SqliteRaw(store.pool().clone()));
+    (dir, Arc::new(store), raw)
+}
+
+metaengine_store::table_conformance_tests!(fresh_with_raw());

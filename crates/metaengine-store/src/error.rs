@@ -64,6 +64,42 @@ pub enum StoreError {
     /// A tenant with that id already exists.
     #[error("tenant `{0}` already exists")]
     TenantExists(String),
+    /// The activation would break the data table; nothing was changed.
+    #[error("activating version `{version}` of entity `{entity}` needs breaking changes")]
+    Breaking {
+        /// Entity name.
+        entity: String,
+        /// Version label.
+        version: String,
+        /// One entry per breaking change, with a pointer into the new schema.
+        errors: Vec<metaengine_core::Problem>,
+    },
+    /// Applying the planned DDL failed on the existing rows (such as a new unique index over
+    /// duplicate values); nothing was changed.
+    #[error(
+        "activating version `{version}` of entity `{entity}` failed on existing rows: {reason}"
+    )]
+    RowsConflict {
+        /// Entity name.
+        entity: String,
+        /// Version label.
+        version: String,
+        /// What the rows violate.
+        reason: String,
+    },
+    /// The entity's table holds rows and `force` was not given.
+    #[error(
+        "entity `{0}` has data rows; delete them first or force the deletion, which drops its table"
+    )]
+    HasRows(String),
+    /// A stored schema no longer reads as a schema (written by another engine version?).
+    #[error("the stored schema of version `{version}` of entity `{entity}` cannot be read")]
+    CorruptSchema {
+        /// Entity name.
+        entity: String,
+        /// Version label.
+        version: String,
+    },
     /// Applying the engine's migrations failed.
     #[error("applying migrations failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),

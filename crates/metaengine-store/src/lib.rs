@@ -22,5 +22,8 @@ pub use audit::{AuditActor, AuditQuery, AuditResult, EventType, NewAudit};
 pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageMeta, PageRequest};
 pub use rows::{AuditRow, EntityRow, TableRow, TenantRow, VersionRow};
-pub use store::{Activation, Backend, NewEntity, NewTenant, NewVersion, Store};
+pub use store::{
+    Activation, ActivationAudits, ActivationPlan, Backend, ModelChange, NewEntity, NewTenant,
+    NewVersion, Store,
+};
 pub use types::{Id, Timestamp};

@@ -166,9 +166,10 @@ table_row! {
         pub created_at: Timestamp,
         /// User id of the creator.
         pub created_by: String,
-        /// First activation time; a version that has ever been active is immutable. Not in the
-        /// seed's table: without it, "has been active" could only be read from the audit trail,
-        /// which retention purges.
+        /// Last activation time. Set once a version has been active, which makes it immutable
+        /// for good; the latest one tells which version shaped the data table. Not in the seed's
+        /// table: without it, "has been active" could only be read from the audit trail, which
+        /// retention purges.
         pub activated_at: Option<Timestamp>,
     }
 }

@@ -40,7 +40,7 @@ pub struct MetaSql {
     pub delete_version: String,
     /// Clears `is_active` on every version of entity $1.
     pub deactivate_all: String,
-    /// Sets `is_active` on version id $1 and stamps `activated_at` = $2 if never set.
+    /// Sets `is_active` on version id $1 and stamps `activated_at` = $2.
     pub activate: String,
     /// Inserts one audit row (12 columns in table order).
     pub insert_audit: String,
@@ -58,17 +58,44 @@ pub struct MetaSql {
     pub insert_tenant: String,
     /// Updates a tenant: $1 id, $2 name or NULL, $3 status or NULL.
     pub update_tenant: String,
+    /// Whether the data table $1 (unquoted name) exists.
+    pub table_exists: String,
+    /// Column names of the data table $1, in table order.
+    pub table_columns: String,
+    /// Tells other processes that entity $1's model changed (PostgreSQL only).
+    pub notify_model_change: Option<String>,
 }
+
+/// The channel on which model changes are announced (PostgreSQL `LISTEN`/`NOTIFY`).
+pub const MODEL_CHANGES_CHANNEL: &str = "metaengine_models";
 
 impl MetaSql {
     /// Statements for PostgreSQL.
     pub fn postgres() -> Self {
-        Self::build("meta.", "core.", " FOR UPDATE")
+        Self {
+            table_exists: "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+                           WHERE table_schema = 'core' AND table_name = $1)"
+                .to_owned(),
+            table_columns: "SELECT column_name::text FROM information_schema.columns \
+                            WHERE table_schema = 'core' AND table_name = $1 ORDER BY ordinal_position"
+                .to_owned(),
+            notify_model_change: Some(format!(
+                "SELECT pg_notify('{MODEL_CHANGES_CHANNEL}', $1)"
+            )),
+            ..Self::build("meta.", "core.", " FOR UPDATE")
+        }
     }
 
     /// Statements for SQLite.
     pub fn sqlite() -> Self {
-        Self::build("", "", "")
+        Self {
+            table_exists: "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                           WHERE type = 'table' AND name = $1)"
+                .to_owned(),
+            table_columns: "SELECT name FROM pragma_table_info($1) ORDER BY cid".to_owned(),
+            notify_model_change: None,
+            ..Self::build("", "", "")
+        }
     }
 
     fn build(meta: &str, core: &str, lock: &str) -> Self {
@@ -110,8 +137,7 @@ impl MetaSql {
                 "UPDATE {v} SET is_active = FALSE WHERE entity_name = $1 AND is_active"
             ),
             activate: format!(
-                "UPDATE {v} SET is_active = TRUE, activated_at = COALESCE(activated_at, $2) \
-                 WHERE id = $1 RETURNING *"
+                "UPDATE {v} SET is_active = TRUE, activated_at = $2 WHERE id = $1 RETURNING *"
             ),
             insert_audit: format!(
                 "INSERT INTO {a} (id, event_id, event_type, timestamp, user_id, tenant_id, \
@@ -131,6 +157,9 @@ impl MetaSql {
                 "UPDATE {t} SET name = COALESCE($2, name), status = COALESCE($3, status) \
                  WHERE id = $1 RETURNING *"
             ),
+            table_exists: String::new(),
+            table_columns: String::new(),
+            notify_model_change: None,
         }
     }
 }

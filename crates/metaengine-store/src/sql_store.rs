@@ -6,13 +6,58 @@
 //! a concrete database type has neither problem and still keeps one copy of the logic. A backend
 //! supplies a struct with fields `pool: sqlx::Pool<DB>` and `sql: MetaSql`, an inherent
 //! `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error>` (how it
-//! serializes writers), and a `static MIGRATOR: sqlx::migrate::Migrator`.
+//! serializes writers), an inherent `async fn watch_model_changes(&self)` (how other processes'
+//! changes reach this one), its [`Dialect`](metaengine_sql::Dialect) and a
+//! `static MIGRATOR: sqlx::migrate::Migrator`.
 
 #[doc(hidden)]
 pub mod __private {
     pub use async_trait::async_trait;
+    pub use metaengine_core;
+    pub use metaengine_sql;
     pub use serde_json;
     pub use sqlx;
+    pub use tokio;
+}
+
+use metaengine_core::EntitySchema;
+use metaengine_core::ident::{SYSTEM_COLUMNS, column_name};
+
+/// Columns of a data table that are neither system columns nor used by a field of `schema`.
+pub fn hidden_columns(columns: &[String], schema: Option<&EntitySchema>) -> Vec<String> {
+    columns
+        .iter()
+        .filter(|c| !SYSTEM_COLUMNS.contains(&c.as_str()))
+        .filter(|c| schema.is_none_or(|s| !s.fields.iter().any(|f| column_name(&f.name) == **c)))
+        .cloned()
+        .collect()
+}
+
+/// Maps a failure of planned DDL: rows that violate a new constraint are a refusal the user can
+/// act on; anything else is a database error.
+pub fn ddl_error(e: sqlx::Error, entity: &str, version: &str) -> crate::StoreError {
+    let reason = match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            "existing rows have duplicate values for a new unique index"
+        }
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23502") => {
+            "existing rows have no value for a field that becomes required"
+        }
+        _ => return crate::StoreError::Database(e),
+    };
+    crate::StoreError::RowsConflict {
+        entity: entity.to_owned(),
+        version: version.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Parses a stored schema document.
+pub fn parse_schema(row: &crate::VersionRow) -> Result<EntitySchema, crate::StoreError> {
+    serde_json::from_value(row.schema.clone()).map_err(|_| crate::StoreError::CorruptSchema {
+        entity: row.entity_name.clone(),
+        version: row.version.clone(),
+    })
 }
 
 /// Maps a unique violation to `on_unique`, any other error to [`StoreError::Database`](crate::StoreError).
@@ -26,7 +71,7 @@ pub fn unique_or(e: sqlx::Error, on_unique: crate::StoreError) -> crate::StoreEr
 /// Implements [`Store`](crate::Store) for a backend struct; see the module docs.
 #[macro_export]
 macro_rules! impl_sqlx_store {
-    ($store:ty, $db:ty, $backend:expr, $migrator:expr) => {
+    ($store:ty, $db:ty, $backend:expr, $dialect:expr, $migrator:expr) => {
         impl $store {
             /// Versions of the migrations recorded as applied.
             async fn applied_migrations(&self) -> Result<Vec<i64>, $crate::StoreError> {
@@ -80,6 +125,113 @@ macro_rules! impl_sqlx_store {
                         entity: entity.to_owned(),
                         version: version.to_owned(),
                     })
+            }
+
+            /// Tells other processes that `entity`'s active model changed (on commit).
+            async fn notify_model_change(
+                tx: &mut $crate::sql_store::__private::sqlx::Transaction<'static, $db>,
+                sql: &$crate::sql::MetaSql,
+                entity: &str,
+            ) -> Result<(), $crate::StoreError> {
+                use $crate::sql_store::__private::sqlx;
+                if let Some(notify) = &sql.notify_model_change {
+                    sqlx::query(notify).bind(entity).execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// The data table as it is: exists, has rows, its columns.
+            async fn table_state(
+                tx: &mut $crate::sql_store::__private::sqlx::Transaction<'static, $db>,
+                sql: &$crate::sql::MetaSql,
+                table: &str,
+            ) -> Result<(bool, bool, Vec<String>), $crate::StoreError> {
+                use $crate::sql_store::__private::{metaengine_sql, sqlx};
+                let exists: bool = sqlx::query_scalar(&sql.table_exists)
+                    .bind(table)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                if !exists {
+                    return Ok((false, false, Vec::new()));
+                }
+                let columns: Vec<String> = sqlx::query_scalar(&sql.table_columns)
+                    .bind(table)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let has_rows: bool = sqlx::query_scalar(&metaengine_sql::has_rows($dialect, table))
+                    .fetch_one(&mut **tx)
+                    .await?;
+                Ok((true, has_rows, columns))
+            }
+
+            /// The versions of `entity` (oldest first) and the one that shaped its table.
+            async fn versions_and_shaper(
+                tx: &mut $crate::sql_store::__private::sqlx::Transaction<'static, $db>,
+                sql: &$crate::sql::MetaSql,
+                entity: &str,
+            ) -> Result<(Vec<$crate::VersionRow>, Option<usize>), $crate::StoreError> {
+                use $crate::sql_store::__private::sqlx;
+                let versions = sqlx::query_as::<_, $crate::VersionRow>(&sql.list_versions)
+                    .bind(entity)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let shaper = versions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.activated_at.is_some())
+                    .max_by_key(|(_, v)| (v.activated_at, v.id))
+                    .map(|(i, _)| i);
+                Ok((versions, shaper))
+            }
+
+            /// Plans the activation of `target` from the table as it is (inside the caller's
+            /// transaction, under the entity's lock).
+            async fn plan_locked(
+                tx: &mut $crate::sql_store::__private::sqlx::Transaction<'static, $db>,
+                sql: &$crate::sql::MetaSql,
+                owner: &$crate::EntityRow,
+                target: &$crate::VersionRow,
+            ) -> Result<$crate::ActivationPlan, $crate::StoreError> {
+                use $crate::sql_store::__private::{metaengine_core as core, metaengine_sql};
+                use $crate::sql_store::parse_schema;
+                let next = parse_schema(target)?;
+                let table = core::ident::table_name(&owner.name);
+                let (exists, has_rows, columns) = Self::table_state(tx, sql, &table).await?;
+                let (versions, shaper) = Self::versions_and_shaper(tx, sql, &owner.name).await?;
+                let shaper = shaper.and_then(|i| versions.get(i)).filter(|_| exists);
+                let previous = shaper.map(parse_schema).transpose()?;
+                let hidden_columns = $crate::sql_store::hidden_columns(&columns, previous.as_ref());
+                let hidden_fields = hidden_columns
+                    .iter()
+                    .filter_map(|column| {
+                        versions
+                            .iter()
+                            .rev()
+                            .filter_map(|v| parse_schema(v).ok())
+                            .find_map(|s| {
+                                s.fields
+                                    .into_iter()
+                                    .find(|f| core::ident::column_name(&f.name) == *column)
+                            })
+                    })
+                    .collect();
+                let state = core::plan::TableState {
+                    exists,
+                    has_rows,
+                    hidden_columns,
+                    hidden_fields,
+                };
+                let plan = core::plan::plan_migration(&table, previous.as_ref(), &next, &state);
+                let statements = metaengine_sql::render_plan($dialect, &table, &plan);
+                Ok($crate::ActivationPlan {
+                    entity: owner.name.clone(),
+                    version: target.version.clone(),
+                    previous: owner.active_version.clone(),
+                    shaped_by: shaper.map(|v| v.version.clone()),
+                    table,
+                    plan,
+                    statements,
+                })
             }
 
             async fn locked_entity(
@@ -203,20 +355,86 @@ macro_rules! impl_sqlx_store {
             async fn delete_entity(
                 &self,
                 name: &str,
+                force: bool,
                 audit: &$crate::NewAudit,
-            ) -> $crate::StoreResult<()> {
-                use $crate::sql_store::__private::sqlx;
+            ) -> $crate::StoreResult<bool> {
+                use $crate::sql_store::__private::{
+                    metaengine_core, metaengine_sql, serde_json, sqlx,
+                };
                 let mut tx = self.begin_write().await?;
-                let done = sqlx::query(&self.sql.delete_entity)
+                Self::locked_entity(&mut tx, &self.sql, name).await?;
+                let table = metaengine_core::ident::table_name(name);
+                let (exists, has_rows, _) = Self::table_state(&mut tx, &self.sql, &table).await?;
+                if has_rows && !force {
+                    return Err($crate::StoreError::HasRows(name.to_owned()));
+                }
+                sqlx::query(&self.sql.delete_entity)
                     .bind(name)
                     .execute(&mut *tx)
                     .await?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::StoreError::EntityNotFound(name.to_owned()));
+                let mut audit = audit.clone();
+                if exists {
+                    sqlx::query(&metaengine_sql::drop_table($dialect, &table))
+                        .execute(&mut *tx)
+                        .await?;
+                    if let Some(serde_json::Value::Object(details)) = audit.details.as_mut() {
+                        details.insert("droppedTable".into(), table.clone().into());
+                        details.insert("hadRows".into(), has_rows.into());
+                    }
                 }
-                Self::insert_audits(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+                Self::insert_audits(&mut tx, &self.sql, std::slice::from_ref(&audit)).await?;
+                Self::notify_model_change(&mut tx, &self.sql, name).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(exists)
+            }
+
+            async fn hidden_columns(&self, entity: &str) -> $crate::StoreResult<Vec<String>> {
+                use $crate::sql_store::__private::metaengine_core;
+                let mut tx = self.pool.begin().await?;
+                Self::locked_entity(&mut tx, &self.sql, entity).await?;
+                let table = metaengine_core::ident::table_name(entity);
+                let (_, _, columns) = Self::table_state(&mut tx, &self.sql, &table).await?;
+                let (versions, shaper) =
+                    Self::versions_and_shaper(&mut tx, &self.sql, entity).await?;
+                let schema = shaper
+                    .and_then(|i| versions.get(i))
+                    .map($crate::sql_store::parse_schema)
+                    .transpose()?;
+                tx.rollback().await?;
+                Ok($crate::sql_store::hidden_columns(&columns, schema.as_ref()))
+            }
+
+            async fn prune_hidden_columns(
+                &self,
+                entity: &str,
+                audit: &$crate::NewAudit,
+            ) -> $crate::StoreResult<Vec<String>> {
+                use $crate::sql_store::__private::{
+                    metaengine_core, metaengine_sql, serde_json, sqlx,
+                };
+                let mut tx = self.begin_write().await?;
+                Self::locked_entity(&mut tx, &self.sql, entity).await?;
+                let table = metaengine_core::ident::table_name(entity);
+                let (_, _, columns) = Self::table_state(&mut tx, &self.sql, &table).await?;
+                let (versions, shaper) =
+                    Self::versions_and_shaper(&mut tx, &self.sql, entity).await?;
+                let schema = shaper
+                    .and_then(|i| versions.get(i))
+                    .map($crate::sql_store::parse_schema)
+                    .transpose()?;
+                let hidden = $crate::sql_store::hidden_columns(&columns, schema.as_ref());
+                for column in &hidden {
+                    sqlx::query(&metaengine_sql::drop_column($dialect, &table, column))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let mut audit = audit.clone();
+                if let Some(serde_json::Value::Object(details)) = audit.details.as_mut() {
+                    details.insert("droppedColumns".into(), serde_json::json!(hidden));
+                }
+                Self::insert_audits(&mut tx, &self.sql, std::slice::from_ref(&audit)).await?;
+                tx.commit().await?;
+                Ok(hidden)
             }
 
             async fn create_version(
@@ -346,16 +564,43 @@ macro_rules! impl_sqlx_store {
                 Ok(())
             }
 
+            async fn plan_activation(
+                &self,
+                entity: &str,
+                version: &str,
+            ) -> $crate::StoreResult<$crate::ActivationPlan> {
+                let mut tx = self.pool.begin().await?;
+                let owner = Self::locked_entity(&mut tx, &self.sql, entity).await?;
+                let target = Self::locked_version(&mut tx, &self.sql, entity, version).await?;
+                let plan = Self::plan_locked(&mut tx, &self.sql, &owner, &target).await?;
+                tx.rollback().await?;
+                Ok(plan)
+            }
+
             async fn activate_version(
                 &self,
                 entity: &str,
                 version: &str,
-                audits: &[$crate::NewAudit],
+                audits: &$crate::ActivationAudits<'_>,
             ) -> $crate::StoreResult<$crate::Activation> {
                 use $crate::sql_store::__private::sqlx;
                 let mut tx = self.begin_write().await?;
                 let owner = Self::locked_entity(&mut tx, &self.sql, entity).await?;
                 let target = Self::locked_version(&mut tx, &self.sql, entity, version).await?;
+                let plan = Self::plan_locked(&mut tx, &self.sql, &owner, &target).await?;
+                if plan.plan.is_breaking() {
+                    return Err($crate::StoreError::Breaking {
+                        entity: entity.to_owned(),
+                        version: version.to_owned(),
+                        errors: plan.plan.breaking.clone(),
+                    });
+                }
+                for statement in &plan.statements {
+                    sqlx::query(statement)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| $crate::sql_store::ddl_error(e, entity, version))?;
+                }
                 let now = $crate::Timestamp::now();
                 sqlx::query(&self.sql.deactivate_all)
                     .bind(entity)
@@ -372,11 +617,13 @@ macro_rules! impl_sqlx_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                Self::insert_audits(&mut tx, &self.sql, audits).await?;
+                Self::insert_audits(&mut tx, &self.sql, &audits(&plan)).await?;
+                Self::notify_model_change(&mut tx, &self.sql, entity).await?;
                 tx.commit().await?;
                 Ok($crate::Activation {
                     version: row,
                     previous: owner.active_version,
+                    plan,
                 })
             }
 
@@ -407,9 +654,18 @@ macro_rules! impl_sqlx_store {
                     .execute(&mut *tx)
                     .await?;
                 Self::insert_audits(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+                Self::notify_model_change(&mut tx, &self.sql, entity).await?;
                 tx.commit().await?;
                 target.is_active = false;
                 Ok(target)
+            }
+
+            async fn model_changes(
+                &self,
+            ) -> $crate::StoreResult<
+                $crate::sql_store::__private::tokio::sync::mpsc::Receiver<$crate::ModelChange>,
+            > {
+                self.watch_model_changes().await
             }
 
             async fn append_audit(&self, events: &[$crate::NewAudit]) -> $crate::StoreResult<()> {

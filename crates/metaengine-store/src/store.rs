@@ -1,7 +1,10 @@
 //! The [`Store`] trait: the engine's storage, as domain verbs.
 
 use async_trait::async_trait;
+use metaengine_core::plan::MigrationPlan;
+use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use crate::audit::{AuditQuery, NewAudit};
 use crate::error::StoreResult;
@@ -51,6 +54,26 @@ pub struct NewTenant {
     pub name: String,
 }
 
+/// What activating a version does to the entity's data table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivationPlan {
+    /// Entity name.
+    pub entity: String,
+    /// The version to activate.
+    pub version: String,
+    /// The version active now, if any.
+    pub previous: Option<String>,
+    /// The version the data table reflects (the last one activated), if any.
+    pub shaped_by: Option<String>,
+    /// The data table (unquoted).
+    pub table: String,
+    /// The migration from the table's shape to the version's schema.
+    pub plan: MigrationPlan,
+    /// The DDL statements the plan takes on this database.
+    pub statements: Vec<String>,
+}
+
 /// What an activation did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activation {
@@ -58,6 +81,20 @@ pub struct Activation {
     pub version: VersionRow,
     /// The label of the version active before, if any.
     pub previous: Option<String>,
+    /// The migration applied to the data table.
+    pub plan: ActivationPlan,
+}
+
+/// The audit rows an activation writes, built from its plan (so `meta.migrate` can carry it).
+pub type ActivationAudits<'a> = dyn Fn(&ActivationPlan) -> Vec<NewAudit> + Send + Sync + 'a;
+
+/// A change to an entity's active model, seen by a process that may cache it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelChange {
+    /// This entity's active version changed (activated, deactivated, deleted).
+    Entity(String),
+    /// Changes may have been missed (the listener reconnected): forget every cached model.
+    All,
 }
 
 /// The engine's storage. Every method is one transaction; methods that change something take the
@@ -100,8 +137,20 @@ pub trait Store: Send + Sync + 'static {
         audit: &NewAudit,
     ) -> StoreResult<EntityRow>;
 
-    /// Deletes an entity and its versions.
-    async fn delete_entity(&self, name: &str, audit: &NewAudit) -> StoreResult<()>;
+    /// Deletes an entity, its versions and its data table. Refused with `HasRows` while the table
+    /// holds rows unless `force`; returns whether a table was dropped (the audit says so too).
+    async fn delete_entity(&self, name: &str, force: bool, audit: &NewAudit) -> StoreResult<bool>;
+
+    /// Columns of the entity's data table that no field of the last activated schema uses
+    /// (hidden by a field removal).
+    async fn hidden_columns(&self, entity: &str) -> StoreResult<Vec<String>>;
+
+    /// Drops the hidden columns (and their data) of the entity's table; returns their names.
+    async fn prune_hidden_columns(
+        &self,
+        entity: &str,
+        audit: &NewAudit,
+    ) -> StoreResult<Vec<String>>;
 
     // ---- versions ----
 
@@ -136,14 +185,20 @@ pub trait Store: Send + Sync + 'static {
         audit: &NewAudit,
     ) -> StoreResult<()>;
 
-    /// Makes a version the active one: deactivates the previous, sets the entity's
-    /// `active_version`, stamps the first activation time. Concurrent activations of one entity
-    /// are serialized; each one that returns `Ok` has written its audit rows.
+    /// What activating `version` would do to the data table, changing nothing. A plan with
+    /// breaking changes is returned, not refused: callers show it.
+    async fn plan_activation(&self, entity: &str, version: &str) -> StoreResult<ActivationPlan>;
+
+    /// Makes a version the active one, in one transaction: plans the data table's migration
+    /// from the version that shaped it (refused with `Breaking` if the plan breaks anything),
+    /// applies the DDL, deactivates the previous version, sets the entity's `active_version`,
+    /// stamps the activation time and writes the audit rows `audits` builds from the plan.
+    /// Concurrent activations of one entity are serialized.
     async fn activate_version(
         &self,
         entity: &str,
         version: &str,
-        audits: &[NewAudit],
+        audits: &ActivationAudits<'_>,
     ) -> StoreResult<Activation>;
 
     /// Deactivates the active version (`VersionNotActive` if it is not the active one); the entity
@@ -154,6 +209,10 @@ pub trait Store: Send + Sync + 'static {
         version: &str,
         audit: &NewAudit,
     ) -> StoreResult<VersionRow>;
+
+    /// Changes to active models made by any process on this database, for caches to follow:
+    /// PostgreSQL forwards `NOTIFY`s, SQLite polls. Ends when the receiver is dropped.
+    async fn model_changes(&self) -> StoreResult<mpsc::Receiver<ModelChange>>;
 
     // ---- audit ----
 

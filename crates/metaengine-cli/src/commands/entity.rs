@@ -1,5 +1,8 @@
 //! `metaengine entity …`
 
+use std::io::{BufRead, IsTerminal, Write};
+
+use metaengine_core::ident::table_name;
 use metaengine_store::PageRequest;
 use serde_json::json;
 
@@ -71,9 +74,50 @@ pub async fn run(ctx: &Context, cmd: EntityCommand) -> anyhow::Result<()> {
             );
         }
         EntityCommand::Delete { name, force } => {
-            r.delete_entity(a, &name, force).await?;
+            let dropped = r.delete_entity(a, &name, force).await?;
             println!("deleted entity {name} and its versions");
+            if dropped {
+                println!("dropped its table {}", table_name(&name));
+            }
+        }
+        EntityCommand::Prune { name, yes } => {
+            let hidden = r.hidden_columns(a, &name).await?;
+            if hidden.is_empty() {
+                println!("{name} has no hidden columns");
+                return Ok(());
+            }
+            println!(
+                "hidden columns of {}: {}",
+                table_name(&name),
+                hidden.join(", ")
+            );
+            if !yes
+                && !confirm(
+                    &format!("drop them and their data? type `{name}` to confirm: "),
+                    &name,
+                )?
+            {
+                anyhow::bail!("nothing dropped: not confirmed (pass --yes to skip the question)");
+            }
+            let dropped = r.prune(a, &name).await?;
+            println!(
+                "dropped {} column(s): {}",
+                dropped.len(),
+                dropped.join(", ")
+            );
         }
     }
     Ok(())
+}
+
+/// Asks on the terminal; true only when the answer is `expected`. Without a terminal, false.
+fn confirm(question: &str, expected: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    print!("{question}");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == expected)
 }

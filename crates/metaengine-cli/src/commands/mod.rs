@@ -53,5 +53,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Field(cmd) => field::run(&ctx, cmd).await,
         Command::Validate { file, entity } => version::validate(&ctx, file, &entity).await,
         Command::Audit(args) => audit::run(&ctx, args).await,
+        Command::Compile { entity, version } => {
+            let model = ctx
+                .registry
+                .compiled(&ctx.actor, &entity, version.as_deref())
+                .await?;
+            crate::output::print_json(&model)
+        }
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use metaengine_store::{EventType, VersionRow};
+use metaengine_store::{ActivationPlan, EventType, VersionRow};
 use serde_json::{Value, json};
 
 use super::Context;
@@ -55,7 +55,7 @@ pub async fn run(ctx: &Context, cmd: VersionCommand) -> anyhow::Result<()> {
                 "VERSION",
                 "ACTIVE",
                 "FIELDS",
-                "FIRST ACTIVATED",
+                "LAST ACTIVATED",
                 "CREATED",
                 "BY",
             ]);
@@ -102,7 +102,27 @@ pub async fn run(ctx: &Context, cmd: VersionCommand) -> anyhow::Result<()> {
                 field_count(&v)
             );
         }
-        VersionCommand::Activate { entity, version } => {
+        VersionCommand::Activate {
+            entity,
+            version,
+            dry_run: true,
+        } => {
+            let plan = r.plan_activation(a, &entity, &version).await?;
+            print_plan(&plan);
+            if plan.plan.is_breaking() {
+                for p in &plan.plan.breaking {
+                    println!("breaking at {}: {}", p.pointer, p.message);
+                }
+                bail!(
+                    "activating {entity} {version} would be refused ({} breaking change(s))",
+                    plan.plan.breaking.len()
+                );
+            }
+            println!("dry run: nothing changed");
+        }
+        VersionCommand::Activate {
+            entity, version, ..
+        } => {
             let done = r.activate(a, &entity, &version).await?;
             match done.previous {
                 Some(p) if p != done.version.version => {
@@ -110,6 +130,7 @@ pub async fn run(ctx: &Context, cmd: VersionCommand) -> anyhow::Result<()> {
                 }
                 _ => println!("activated {entity} {version}"),
             }
+            print_plan(&done.plan);
         }
         VersionCommand::Deactivate { entity, version } => {
             r.deactivate(a, &entity, &version).await?;
@@ -121,6 +142,18 @@ pub async fn run(ctx: &Context, cmd: VersionCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The table migration of an activation, one statement a line.
+fn print_plan(plan: &ActivationPlan) {
+    if plan.statements.is_empty() {
+        println!("table {}: no change", plan.table);
+        return;
+    }
+    println!("table {}:", plan.table);
+    for statement in &plan.statements {
+        println!("  {statement};");
+    }
 }
 
 /// `metaengine validate FILE`: prints every problem; exits non-zero when there is one.

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+pub mod tables;
+
 use crate::{
     AuditActor, AuditQuery, EventType, NewAudit, NewEntity, NewTenant, NewVersion, PageRequest,
     Store, StoreError, Timestamp,
@@ -140,13 +142,13 @@ pub async fn entities_round_trip_with_their_audit(store: Arc<dyn Store>) {
     assert_eq!(updated.description, None);
     assert!(updated.updated_at >= got.updated_at);
 
-    s.delete_entity("Order", &audit(EventType::EntityDelete, "Order"))
+    s.delete_entity("Order", false, &audit(EventType::EntityDelete, "Order"))
         .await
         .unwrap();
     assert!(s.get_entity("Order").await.unwrap().is_none());
     assert!(!s.entity_exists("Order").await.unwrap());
     assert!(matches!(
-        s.delete_entity("Order", &audit(EventType::EntityDelete, "Order"))
+        s.delete_entity("Order", false, &audit(EventType::EntityDelete, "Order"))
             .await,
         Err(StoreError::EntityNotFound(_))
     ));
@@ -222,11 +224,9 @@ pub async fn versions_follow_their_lifecycle(store: Arc<dyn Store>) {
     assert!(s.active_version("Invoice").await.unwrap().is_none());
 
     let first = s
-        .activate_version(
-            "Invoice",
-            "v1",
-            &[audit(EventType::VersionActivate, "Invoice")],
-        )
+        .activate_version("Invoice", "v1", &|_| {
+            vec![audit(EventType::VersionActivate, "Invoice")]
+        })
         .await
         .unwrap();
     assert_eq!(first.previous, None);
@@ -234,11 +234,9 @@ pub async fn versions_follow_their_lifecycle(store: Arc<dyn Store>) {
     assert!(first.version.activated_at.is_some());
 
     let second = s
-        .activate_version(
-            "Invoice",
-            "v2",
-            &[audit(EventType::VersionActivate, "Invoice")],
-        )
+        .activate_version("Invoice", "v2", &|_| {
+            vec![audit(EventType::VersionActivate, "Invoice")]
+        })
         .await
         .unwrap();
     assert_eq!(second.previous.as_deref(), Some("v1"));
@@ -317,11 +315,9 @@ pub async fn activated_versions_are_immutable(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(edited.schema, changed);
 
-    s.activate_version(
-        "Invoice",
-        "v1",
-        &[audit(EventType::VersionActivate, "Invoice")],
-    )
+    s.activate_version("Invoice", "v1", &|_| {
+        vec![audit(EventType::VersionActivate, "Invoice")]
+    })
     .await
     .unwrap();
     s.deactivate_version(
@@ -394,14 +390,12 @@ pub async fn deleting_an_entity_removes_its_versions(store: Arc<dyn Store>) {
     let s = store.as_ref();
     entity(s, "Invoice").await;
     version(s, "Invoice", "v1").await;
-    s.activate_version(
-        "Invoice",
-        "v1",
-        &[audit(EventType::VersionActivate, "Invoice")],
-    )
+    s.activate_version("Invoice", "v1", &|_| {
+        vec![audit(EventType::VersionActivate, "Invoice")]
+    })
     .await
     .unwrap();
-    s.delete_entity("Invoice", &audit(EventType::EntityDelete, "Invoice"))
+    s.delete_entity("Invoice", false, &audit(EventType::EntityDelete, "Invoice"))
         .await
         .unwrap();
     assert!(s.list_versions("Invoice").await.unwrap().is_empty());
@@ -421,11 +415,9 @@ pub async fn concurrent_activations_leave_one_active_version(store: Arc<dyn Stor
         tasks.push(tokio::spawn(async move {
             let label = format!("v{i}");
             store
-                .activate_version(
-                    "Invoice",
-                    &label,
-                    &[audit(EventType::VersionActivate, "Invoice")],
-                )
+                .activate_version("Invoice", &label, &|_| {
+                    vec![audit(EventType::VersionActivate, "Invoice")]
+                })
                 .await
                 .map(|_| label)
         }));

@@ -7,11 +7,13 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+pub mod audit_writer;
 pub mod cache;
 pub mod error;
 pub mod registry;
 
 pub use actor::{AccessConfig, Actor};
+pub use audit_writer::{AuditWriter, AuditWriterConfig};
 pub use cache::{CacheConfig, CacheError, ModelCache};
 pub use error::{RegistryError, RegistryResult};
 pub use registry::Registry;

@@ -1,0 +1,145 @@
+//! The batched audit writer against real databases: events arrive within the flush interval,
+//! concurrent writers lose nothing, and shutdown writes what is queued.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metaengine_runtime::{AuditWriter, AuditWriterConfig};
+use metaengine_store::{AuditActor, AuditQuery, EventType, NewAudit, Store};
+
+fn read_event(i: usize) -> NewAudit {
+    let actor = AuditActor {
+        user_id: format!("user{}", i % 7),
+        tenant_id: "acme".into(),
+        realm_id: "eu".into(),
+    };
+    NewAudit::success(
+        EventType::DataRead,
+        &actor,
+        "Invoice",
+        Some(serde_json::json!({ "n": i })),
+    )
+}
+
+async fn count(store: &dyn Store) -> u64 {
+    store
+        .query_audit(&AuditQuery {
+            event_types: vec!["data.read".into()],
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .meta
+        .total
+}
+
+async fn events_arrive_within_the_flush_interval(store: Arc<dyn Store>) {
+    let writer = AuditWriter::spawn(store.clone(), AuditWriterConfig::default());
+    for i in 0..3 {
+        writer.record(read_event(i)).await;
+    }
+    let start = std::time::Instant::now();
+    while count(store.as_ref()).await < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "not written within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("written after {:?}", start.elapsed());
+    assert_eq!(writer.depth(), 0);
+}
+
+async fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
+    let writer = AuditWriter::spawn(
+        store.clone(),
+        AuditWriterConfig {
+            max_batch: 100,
+            capacity: 64,
+            ..AuditWriterConfig::default()
+        },
+    );
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..500 {
+                writer.record(read_event(t * 1000 + i)).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    writer.flush().await;
+    assert_eq!(count(store.as_ref()).await, 2000);
+    assert_eq!(writer.depth(), 0);
+}
+
+async fn shutdown_writes_what_is_queued(store: Arc<dyn Store>) {
+    let writer = AuditWriter::spawn(
+        store.clone(),
+        AuditWriterConfig {
+            flush_interval: Duration::from_secs(3600),
+            ..AuditWriterConfig::default()
+        },
+    );
+    for i in 0..10 {
+        writer.record(read_event(i)).await;
+    }
+    writer.shutdown().await;
+    assert_eq!(count(store.as_ref()).await, 10);
+}
+
+macro_rules! cases {
+    ($make:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (_guard, store) = $make.await;
+                super::$case(store).await;
+            }
+        )*
+    };
+}
+
+macro_rules! all_cases {
+    ($make:expr) => {
+        cases!($make;
+            events_arrive_within_the_flush_interval,
+            concurrent_writers_lose_nothing,
+            shutdown_writes_what_is_queued);
+    };
+}
+
+mod sqlite {
+    use super::*;
+    use metaengine_store_sqlite::SqliteStore;
+
+    async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect(&format!("sqlite://{}/a.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (dir, Arc::new(store))
+    }
+
+    all_cases!(fresh());
+}
+
+mod postgres {
+    use super::*;
+    use metaengine_store_postgres::PostgresStore;
+    use metaengine_store_postgres::testing::TestDatabase;
+
+    async fn fresh() -> (TestDatabase, Arc<dyn Store>) {
+        let db = TestDatabase::create().await;
+        let store = PostgresStore::connect(db.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        (db, Arc::new(store))
+    }
+
+    all_cases!(fresh());
+}

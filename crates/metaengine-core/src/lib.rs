@@ -17,6 +17,7 @@ pub mod compile;
 pub mod hash;
 pub mod ident;
 pub mod plan;
+pub mod policy;
 pub mod schema;
 pub mod validate;
 

@@ -14,10 +14,12 @@
 #![deny(missing_docs)]
 
 mod ddl;
+mod predicate;
 
 pub use ddl::{
     column_type, drop_column, drop_table, has_rows, literal, qualified_table, render_plan,
 };
+pub use predicate::{PredicateError, render_predicate};
 
 /// An SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -65,6 +65,9 @@ pub enum Command {
     },
     /// Query the audit trail, newest first.
     Audit(AuditArgs),
+    /// Ask the policy gate: may this user do this to this entity (and record)?
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Print the compiled runtime model of a version (the active one by default) as JSON.
     Compile {
         entity: String,
@@ -180,6 +183,38 @@ pub enum FieldCommand {
         version: String,
         field: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the decision of the active version's policies and the policy that decided it;
+    /// exits with status 1 when denied.
+    Check(PolicyCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyCheckArgs {
+    /// Entity name.
+    #[arg(long)]
+    pub entity: String,
+    /// `create`, `read`, `update` or `delete`.
+    #[arg(long)]
+    pub action: String,
+    /// User id (`context.userId`, `user.id`).
+    #[arg(long)]
+    pub user: String,
+    /// Roles of the user, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    pub roles: Vec<String>,
+    /// Tenant of the user.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Realm of the user.
+    #[arg(long, default_value = "default")]
+    pub realm: String,
+    /// A record as a JSON object (fields by name, system fields such as `createdBy` included).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

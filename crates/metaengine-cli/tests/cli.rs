@@ -267,3 +267,54 @@ fn the_default_database_is_a_sqlite_file_in_the_data_dir() {
     );
     assert!(dir.path().join("data/metaengine.db").exists());
 }
+
+#[test]
+fn policy_check_explains_the_seed_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/p.db", dir.path().display());
+    let cli = Cli { url, dir };
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/invoice-v1.json"
+    );
+    cli.ok(&["entity", "create", "Invoice"], None);
+    cli.ok(&["version", "create", "Invoice", "v1", example], None);
+    cli.ok(&["version", "activate", "Invoice", "v1"], None);
+    let check = |args: &[&str]| {
+        let mut all = vec!["policy", "check", "--entity", "Invoice"];
+        all.extend_from_slice(args);
+        cli.run(&all, None)
+    };
+    let out = check(&["--action", "read", "--user", "g1", "--roles", "guest"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("decision: allow") && text.contains("everyone-reads"),
+        "{text}"
+    );
+
+    let out = check(&["--action", "delete", "--user", "g1", "--roles", "guest"]);
+    assert!(!out.status.success(), "a guest may not delete");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("decision: deny"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no policy allows `delete` on `Invoice`")
+    );
+
+    let record = cli.dir.path().join("record.json");
+    std::fs::write(
+        &record,
+        r#"{ "createdBy": "u1", "invoiceNumber": "INV-1" }"#,
+    )
+    .unwrap();
+    let record = record.to_str().unwrap();
+    let own = check(&[
+        "--action", "update", "--user", "u1", "--roles", "user", "--record", record,
+    ]);
+    assert!(String::from_utf8_lossy(&own.stdout).contains("owners-update"));
+    let other = check(&[
+        "--action", "update", "--user", "u2", "--roles", "user", "--record", record,
+    ]);
+    assert!(!other.status.success());
+    let bad = check(&["--action", "fly", "--user", "u1"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`fly`"));
+}

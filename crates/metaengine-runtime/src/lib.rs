@@ -10,10 +10,12 @@ pub mod actor;
 pub mod audit_writer;
 pub mod cache;
 pub mod error;
+pub mod gate;
 pub mod registry;
 
 pub use actor::{AccessConfig, Actor};
 pub use audit_writer::{AuditWriter, AuditWriterConfig};
-pub use cache::{CacheConfig, CacheError, ModelCache};
+pub use cache::{ActiveModel, CacheConfig, CacheError, ModelCache};
 pub use error::{RegistryError, RegistryResult};
+pub use gate::PolicyGate;
 pub use registry::Registry;

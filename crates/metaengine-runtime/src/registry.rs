@@ -631,7 +631,7 @@ impl Registry {
             (Some(v), _) => v.to_owned(),
             (None, Some(cache)) => {
                 return match cache.active_model(entity).await {
-                    Ok(model) => Ok(model.as_ref().clone()),
+                    Ok(active) => Ok(active.model.clone()),
                     Err(CacheError::Store(e)) => Err(e.into()),
                     Err(e) => Err(RegistryError::NotFound(e.to_string())),
                 };

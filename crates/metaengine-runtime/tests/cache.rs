@@ -277,7 +277,10 @@ async fn redis_shares_models_between_instances(store: Arc<dyn Store>) {
         (0, 1),
         "the second instance found the model in Redis"
     );
-    assert_eq!(*shared, *compiled, "the same model, compiled_at included");
+    assert_eq!(
+        shared.model, compiled.model,
+        "the same model, compiled_at included"
+    );
 
     let mut conn = redis().await;
     let ttl: i64 = redis::cmd("TTL")
@@ -292,7 +295,7 @@ async fn redis_shares_models_between_instances(store: Arc<dyn Store>) {
 async fn a_stale_redis_entry_is_ignored_and_overwritten(store: Arc<dyn Store>) {
     let name = invoice(store.as_ref()).await;
     let writer = redis_cache(&store).await;
-    let mut planted = (*writer.active_model(&name).await.unwrap()).clone();
+    let mut planted = writer.active_model(&name).await.unwrap().model.clone();
     planted.hash = "0".repeat(64);
     planted.compiled_by = "tampered".into();
     let key = format!("meta:compiled:{name}:v1");

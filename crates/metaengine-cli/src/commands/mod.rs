@@ -4,6 +4,7 @@ mod audit;
 mod entity;
 mod field;
 mod input;
+mod policy;
 mod version;
 
 use metaengine_runtime::{AccessConfig, Actor, Registry};
@@ -53,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Field(cmd) => field::run(&ctx, cmd).await,
         Command::Validate { file, entity } => version::validate(&ctx, file, &entity).await,
         Command::Audit(args) => audit::run(&ctx, args).await,
+        Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy::check(&ctx, args).await,
         Command::Compile { entity, version } => {
             let model = ctx
                 .registry

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use chrono::SecondsFormat;
 use metaengine_core::hash::schema_hash;
+use metaengine_core::policy::PolicySet;
 use metaengine_core::{CompiledModel, compile};
 use metaengine_store::sql_store::parse_schema;
 use metaengine_store::{ModelChange, PageRequest, Store, StoreError};
@@ -71,6 +72,32 @@ pub enum CacheError {
     Redis(#[source] redis::RedisError),
 }
 
+/// What a data request needs of its entity, built once per activation: the compiled model and
+/// its policies, indexed for evaluation. Dereferences to the [`CompiledModel`].
+#[derive(Debug)]
+pub struct ActiveModel {
+    /// The compiled model.
+    pub model: CompiledModel,
+    /// Its policies, ready to evaluate (the admin bypass is the gate's business).
+    pub policies: PolicySet,
+}
+
+impl ActiveModel {
+    /// Prepares a compiled model for requests.
+    pub fn new(model: CompiledModel) -> Self {
+        let policies = PolicySet::from_model(&model, None);
+        Self { model, policies }
+    }
+}
+
+impl std::ops::Deref for ActiveModel {
+    type Target = CompiledModel;
+
+    fn deref(&self) -> &CompiledModel {
+        &self.model
+    }
+}
+
 /// Counters of the cache since it was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -94,7 +121,7 @@ pub struct ModelCache {
 
 struct Inner {
     store: Arc<dyn Store>,
-    l1: moka::sync::Cache<String, Arc<CompiledModel>>,
+    l1: moka::sync::Cache<String, Arc<ActiveModel>>,
     l2: Option<RedisLevel>,
     instance_name: String,
     /// Bumped (under the lock) by every invalidation; a load caches its model only if the epoch
@@ -149,7 +176,7 @@ impl ModelCache {
 
     /// The in-process model of `entity`, if cached: the synchronous fast path of
     /// [`ModelCache::active_model`] (counts a hit or a miss).
-    pub fn get_cached(&self, entity: &str) -> Option<Arc<CompiledModel>> {
+    pub fn get_cached(&self, entity: &str) -> Option<Arc<ActiveModel>> {
         let found = self.inner.l1.get(entity);
         let counter = if found.is_some() {
             &self.inner.hits
@@ -162,7 +189,7 @@ impl ModelCache {
 
     /// The compiled model of the active version of `entity`: from memory when cached, else
     /// loaded (from Redis when it holds this exact schema, else compiled) and cached.
-    pub async fn active_model(&self, entity: &str) -> Result<Arc<CompiledModel>, CacheError> {
+    pub async fn active_model(&self, entity: &str) -> Result<Arc<ActiveModel>, CacheError> {
         if let Some(model) = self.get_cached(entity) {
             return Ok(model);
         }
@@ -254,7 +281,7 @@ impl ModelCache {
 
     /// The miss path: one loader per entity at a time; the others wait and then find the
     /// model in memory.
-    async fn load(&self, entity: &str) -> Result<Arc<CompiledModel>, CacheError> {
+    async fn load(&self, entity: &str) -> Result<Arc<ActiveModel>, CacheError> {
         let flight = lock(&self.inner.loading)
             .entry(entity.to_owned())
             .or_default()
@@ -280,7 +307,7 @@ impl ModelCache {
 
     /// Reads the active version, then Redis or the compiler; caches the model unless an
     /// invalidation happened meanwhile.
-    async fn load_uncached(&self, entity: &str) -> Result<Arc<CompiledModel>, CacheError> {
+    async fn load_uncached(&self, entity: &str) -> Result<Arc<ActiveModel>, CacheError> {
         let inner = &self.inner;
         let epoch = *lock(&inner.epoch);
         let Some(row) = inner.store.active_version(entity).await? else {
@@ -317,7 +344,7 @@ impl ModelCache {
                 model
             }
         };
-        let model = Arc::new(model);
+        let model = Arc::new(ActiveModel::new(model));
         let current = lock(&inner.epoch);
         if *current == epoch {
             inner.l1.insert(entity.to_owned(), Arc::clone(&model));

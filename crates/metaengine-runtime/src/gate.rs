@@ -1,0 +1,134 @@
+//! The policy gate (SPEC §6): every data request passes through it. It decides with the entity's
+//! compiled policies, explains the decision, filters rows for lists and counts, and audits: a
+//! denial always (`policy.deny`), an allow when configured (`policy.allow`). Read-path decisions
+//! go through the batched [`AuditWriter`]; write paths take the event from
+//! [`PolicyGate::audit_event`] and write it in their own transaction.
+
+use metaengine_core::policy::{
+    Action, Decision, DecisionReason, PolicyDenied, RecordView, RequestContext, RowFilter, enforce,
+};
+use metaengine_store::{AuditResult, EventType, NewAudit};
+use serde_json::{Value, json};
+
+use crate::actor::{AccessConfig, Actor};
+use crate::audit_writer::AuditWriter;
+use crate::cache::ActiveModel;
+
+/// Decides, explains and audits access to entity data.
+#[derive(Debug, Clone)]
+pub struct PolicyGate {
+    admin_role: String,
+    audit: Option<AuditWriter>,
+    audit_allows: bool,
+}
+
+/// The request context of an actor, borrowed (evaluation allocates nothing).
+pub fn request_context(actor: &Actor) -> RequestContext<'_> {
+    RequestContext {
+        user_id: &actor.user_id,
+        tenant_id: &actor.tenant_id,
+        realm_id: &actor.realm_id,
+        roles: &actor.roles,
+    }
+}
+
+impl PolicyGate {
+    /// A gate with the platform's admin role (which bypasses policies), writing its audit events
+    /// through `audit` (none: decisions are not audited, as in `metaengine policy check`).
+    pub fn new(access: &AccessConfig, audit: Option<AuditWriter>, audit_allows: bool) -> Self {
+        Self {
+            admin_role: access.admin_role.clone(),
+            audit,
+            audit_allows,
+        }
+    }
+
+    /// The decision on `action` for `actor`, with the record when there is one. Nothing audited.
+    pub fn decide<'m>(
+        &self,
+        model: &'m ActiveModel,
+        action: Action,
+        actor: &Actor,
+        record: Option<&dyn RecordView>,
+    ) -> Decision<'m> {
+        if actor.has_role(&self.admin_role) {
+            return Decision {
+                allowed: true,
+                reason: DecisionReason::AdminBypass,
+                action,
+                resource: &model.entity,
+            };
+        }
+        model.policies.can(action, &request_context(actor), record)
+    }
+
+    /// The rows of a list or count the actor may see: `RowFilter::All` for the admin role.
+    pub fn row_filter(&self, model: &ActiveModel, action: Action, actor: &Actor) -> RowFilter {
+        if actor.has_role(&self.admin_role) {
+            return RowFilter::All;
+        }
+        model.policies.row_filter(action, &request_context(actor))
+    }
+
+    /// The audit event of a decision: always for a denial, for an allow only when configured.
+    pub fn audit_event(
+        &self,
+        decision: &Decision<'_>,
+        actor: &Actor,
+        record_id: Option<&str>,
+    ) -> Option<NewAudit> {
+        if decision.allowed && !self.audit_allows {
+            return None;
+        }
+        let (policy, reason) = explain(decision);
+        let mut details =
+            json!({ "action": decision.action.as_str(), "policy": policy, "reason": reason });
+        if let (Some(id), Value::Object(map)) = (record_id, &mut details) {
+            map.insert("recordId".into(), id.into());
+        }
+        let event = if decision.allowed {
+            EventType::PolicyAllow
+        } else {
+            EventType::PolicyDeny
+        };
+        let mut audit = NewAudit::success(event, &actor.audit(), decision.resource, Some(details));
+        if !decision.allowed {
+            audit.result = AuditResult::Failure;
+            audit.error_message = enforce(decision).err().map(|e| e.to_string());
+        }
+        Some(audit)
+    }
+
+    /// Decides a read-path request and audits it through the batched writer; a denial becomes
+    /// the typed error.
+    pub async fn authorize(
+        &self,
+        model: &ActiveModel,
+        action: Action,
+        actor: &Actor,
+        record: Option<&dyn RecordView>,
+        record_id: Option<&str>,
+    ) -> Result<(), PolicyDenied> {
+        let decision = self.decide(model, action, actor, record);
+        if let (Some(writer), Some(event)) =
+            (&self.audit, self.audit_event(&decision, actor, record_id))
+        {
+            writer.record(event).await;
+        }
+        enforce(&decision)
+    }
+}
+
+/// The deciding policy (if any) and a short reason, for audit rows and `policy check`.
+pub fn explain(decision: &Decision<'_>) -> (Option<String>, String) {
+    match decision.reason {
+        DecisionReason::Allowed { policy } => (Some(policy.to_owned()), "allowed by policy".into()),
+        DecisionReason::Denied { policy } => (Some(policy.to_owned()), "denied by policy".into()),
+        DecisionReason::NoMatchingAllow => (None, "no policy allows it".into()),
+        DecisionReason::AdminBypass => (None, "admin role bypasses policies".into()),
+        DecisionReason::EvaluationError { policy, reason } => (
+            Some(policy.to_owned()),
+            format!("policy could not be evaluated ({reason}); denied"),
+        ),
+    }
+}

@@ -119,6 +119,46 @@ impl PolicyGate {
     }
 }
 
+/// What a write asks of the gate: the stored record (update, delete) and the record as it would be
+/// after the write (create, update).
+#[derive(Clone, Copy)]
+pub struct WriteCheck<'r> {
+    /// `Create`, `Update` or `Delete`.
+    pub action: Action,
+    /// The record as stored (update and delete).
+    pub before: Option<&'r dyn RecordView>,
+    /// The record as it would be (create and update).
+    pub after: Option<&'r dyn RecordView>,
+    /// The record's id, for the audit row.
+    pub record_id: Option<&'r str>,
+}
+
+impl PolicyGate {
+    /// Decides a write like PostgreSQL row security: the stored record must be reachable
+    /// (`USING`) and the resulting one must stay reachable (`WITH CHECK`), so nobody moves a row
+    /// out of their reach or into someone else's. Returns the verdict and the audit event to
+    /// write in the write's own transaction (a denial always, an allow when configured).
+    pub fn check_write(
+        &self,
+        model: &ActiveModel,
+        actor: &Actor,
+        write: WriteCheck<'_>,
+    ) -> (Result<(), PolicyDenied>, Option<NewAudit>) {
+        let mut decision = None;
+        for record in [write.before, write.after].into_iter().flatten() {
+            let d = self.decide(model, write.action, actor, Some(record));
+            let denied = !d.allowed;
+            decision = Some(d);
+            if denied {
+                break;
+            }
+        }
+        let decision = decision.unwrap_or_else(|| self.decide(model, write.action, actor, None));
+        let audit = self.audit_event(&decision, actor, write.record_id);
+        (enforce(&decision), audit)
+    }
+}
+
 /// The deciding policy (if any) and a short reason, for audit rows and `policy check`.
 pub fn explain(decision: &Decision<'_>) -> (Option<String>, String) {
     match decision.reason {

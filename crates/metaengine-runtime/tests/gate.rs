@@ -183,6 +183,48 @@ async fn allows_are_audited_only_when_configured(store: Arc<dyn Store>) {
     assert_eq!(allows.data[0].result, "success");
 }
 
+#[test]
+fn writes_check_the_record_before_and_after() {
+    use metaengine_runtime::gate::WriteCheck;
+    let gate = PolicyGate::new(&access(), None, false);
+    let model = seed_model();
+    let owner = user("u1", &["user"]);
+    let (mine, theirs) = (record("u1"), record("u2"));
+    let update = |before, after| WriteCheck {
+        action: Action::Update,
+        before: Some(before),
+        after: Some(after),
+        record_id: Some("r1"),
+    };
+    let (ok, audit) = gate.check_write(&model, &owner, update(&mine, &mine));
+    assert!(ok.is_ok());
+    assert!(audit.is_none(), "allows are not audited unless configured");
+    // Moving one's own record into someone else's hands: refused (WITH CHECK).
+    let (moved, audit) = gate.check_write(&model, &owner, update(&mine, &theirs));
+    assert!(moved.is_err());
+    let audit = audit.unwrap();
+    assert_eq!(audit.event_type.as_str(), "policy.deny");
+    assert_eq!(audit.details.as_ref().unwrap()["recordId"], "r1");
+    // Taking someone else's record: refused (USING).
+    assert!(
+        gate.check_write(&model, &owner, update(&theirs, &mine))
+            .0
+            .is_err()
+    );
+    // A guest may not create.
+    let create = WriteCheck {
+        action: Action::Create,
+        before: None,
+        after: Some(&mine),
+        record_id: None,
+    };
+    assert!(
+        gate.check_write(&model, &user("g", &["guest"]), create)
+            .0
+            .is_err()
+    );
+}
+
 macro_rules! cases {
     ($make:expr; $($case:ident),*) => {
         $(

@@ -15,6 +15,7 @@
 
 mod ddl;
 mod predicate;
+pub mod query;
 
 pub use ddl::{
     column_type, drop_column, drop_table, has_rows, literal, qualified_table, render_plan,

@@ -1,0 +1,253 @@
+//! Columns of a data table as the builder sees them: resolution of a camelCase name, and the SQL
+//! expressions that render, sort and compare a column and cast a parameter, per dialect.
+
+use super::QueryError;
+use crate::Dialect;
+use metaengine_core::ident::{SYSTEM_COLUMNS, SYSTEM_FIELDS, quote_ident, system_field_column};
+use metaengine_core::{CompiledModel, FieldType, SqlValue};
+
+/// One column: its camelCase name, its column name (unquoted) and its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Col<'m> {
+    /// camelCase name (the record's key).
+    pub name: &'m str,
+    /// Column name, unquoted.
+    pub column: &'m str,
+    /// Type; system columns map to the field type with the same storage.
+    pub ty: FieldType,
+    /// A system column (`NOT NULL` on both backends).
+    pub system: bool,
+}
+
+/// The `id` column.
+pub(super) const ID: Col<'static> = Col {
+    name: "id",
+    column: "id",
+    ty: FieldType::Reference,
+    system: true,
+};
+
+/// The type a system column is stored and rendered as.
+fn system_type(column: &str) -> FieldType {
+    match column {
+        "id" => FieldType::Reference,
+        "created_at" | "updated_at" => FieldType::Datetime,
+        "row_version" => FieldType::Integer,
+        _ => FieldType::Text,
+    }
+}
+
+fn system_col(name: &'static str, column: &'static str) -> Col<'static> {
+    Col {
+        name,
+        column,
+        ty: system_type(column),
+        system: true,
+    }
+}
+
+/// The column of a field or system field, by camelCase name.
+pub(super) fn resolve<'m>(model: &'m CompiledModel, name: &str) -> Result<Col<'m>, QueryError> {
+    if let Some(column) = system_field_column(name) {
+        let name = SYSTEM_FIELDS
+            .iter()
+            .copied()
+            .find(|f| *f == name)
+            .unwrap_or("id");
+        return Ok(system_col(name, column));
+    }
+    model
+        .field(name)
+        .map(|f| Col {
+            name: &f.name,
+            column: &f.column_name,
+            ty: f.field_type,
+            system: false,
+        })
+        .ok_or_else(|| QueryError::UnknownField {
+            field: name.to_owned(),
+        })
+}
+
+/// Every column in record order: `id`, the fields, then the other system columns.
+pub(super) fn record_columns(model: &CompiledModel) -> Vec<Col<'_>> {
+    let mut out = vec![ID];
+    out.extend(model.fields.iter().map(|f| Col {
+        name: &f.name,
+        column: &f.column_name,
+        ty: f.field_type,
+        system: false,
+    }));
+    out.extend(
+        SYSTEM_FIELDS
+            .iter()
+            .zip(SYSTEM_COLUMNS)
+            .filter(|(name, _)| **name != "id")
+            .map(|(name, column)| system_col(name, column)),
+    );
+    out
+}
+
+/// Strings, texts and enums: compared with text operators, sorted in byte order.
+pub(super) fn is_textual(ty: FieldType) -> bool {
+    matches!(ty, FieldType::String | FieldType::Text | FieldType::Enum)
+}
+
+const PG_DATETIME: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#;
+
+/// The column as a JSON value of the record (see the table in the module docs).
+pub(super) fn json_value(dialect: Dialect, col: &Col<'_>) -> String {
+    let q = quote_ident(col.column);
+    match dialect {
+        Dialect::Postgres => match col.ty {
+            FieldType::Decimal | FieldType::Reference => format!("{q}::text"),
+            FieldType::Date => format!("to_char({q}, 'YYYY-MM-DD')"),
+            FieldType::Datetime => format!("to_char({q} AT TIME ZONE 'UTC', {PG_DATETIME})"),
+            _ => q,
+        },
+        Dialect::Sqlite => match col.ty {
+            FieldType::Number => format!(
+                "CASE WHEN {q} = CAST({q} AS INTEGER) AND abs({q}) < 9007199254740992 \
+                 THEN CAST({q} AS INTEGER) ELSE {q} END"
+            ),
+            FieldType::Boolean => format!(
+                "json(CASE WHEN {q} IS NULL THEN NULL WHEN {q} THEN 'true' ELSE 'false' END)"
+            ),
+            FieldType::Json => format!("json({q})"),
+            _ => q,
+        },
+    }
+}
+
+/// The column as the text a cursor keeps (`__k`): exact, and castable back to the column's type.
+pub(super) fn key_text(dialect: Dialect, col: &Col<'_>) -> String {
+    let q = quote_ident(col.column);
+    match (dialect, col.ty) {
+        (Dialect::Postgres, FieldType::Date | FieldType::Datetime) => json_value(dialect, col),
+        (Dialect::Postgres, t) if is_textual(t) => q,
+        (Dialect::Postgres, _) => format!("{q}::text"),
+        (Dialect::Sqlite, FieldType::Integer) => format!("CAST({q} AS TEXT)"),
+        (Dialect::Sqlite, FieldType::Number) => {
+            format!("CASE WHEN {q} IS NULL THEN NULL ELSE printf('%!.17g', {q}) END")
+        }
+        (Dialect::Sqlite, FieldType::Boolean) => {
+            format!("CASE WHEN {q} IS NULL THEN NULL WHEN {q} THEN 'true' ELSE 'false' END")
+        }
+        (Dialect::Sqlite, _) => q,
+    }
+}
+
+/// The column as sorted and compared by `gt`…`lte` and the keyset condition: text in byte order
+/// on PostgreSQL (`COLLATE "C"`, SQLite's default); a decimal as a double on SQLite (stored as
+/// text, which would compare `"9" > "10"`).
+pub(super) fn sort_expr(dialect: Dialect, col: &Col<'_>) -> String {
+    let q = quote_ident(col.column);
+    match dialect {
+        Dialect::Postgres if is_textual(col.ty) => {
+            format!("{q} COLLATE \"C\"")
+        }
+        Dialect::Sqlite if col.ty == FieldType::Decimal => format!("CAST({q} AS REAL)"),
+        _ => q,
+    }
+}
+
+/// The column as compared by `eq`, `ne`, `in`, `nin`.
+pub(super) fn eq_expr(dialect: Dialect, col: &Col<'_>) -> String {
+    match dialect {
+        Dialect::Sqlite if col.ty == FieldType::Decimal => sort_expr(dialect, col),
+        _ => quote_ident(col.column),
+    }
+}
+
+/// A placeholder as written to the column: cast to the column's type on PostgreSQL.
+pub(super) fn write_param(dialect: Dialect, ty: FieldType, placeholder: &str) -> String {
+    let cast = match (dialect, ty) {
+        (Dialect::Sqlite, _) => "",
+        (Dialect::Postgres, FieldType::Decimal) => "::numeric",
+        (Dialect::Postgres, FieldType::Date) => "::date",
+        (Dialect::Postgres, FieldType::Datetime) => "::timestamptz",
+        (Dialect::Postgres, FieldType::Reference) => "::uuid",
+        (Dialect::Postgres, FieldType::Json) => "::jsonb",
+        (Dialect::Postgres, _) => "",
+    };
+    format!("{placeholder}{cast}")
+}
+
+/// A placeholder as compared with the column (see [`sort_expr`] and [`eq_expr`]).
+pub(super) fn compare_param(dialect: Dialect, ty: FieldType, placeholder: &str) -> String {
+    match (dialect, ty) {
+        (Dialect::Sqlite, FieldType::Decimal) => format!("CAST({placeholder} AS REAL)"),
+        _ => write_param(dialect, ty, placeholder),
+    }
+}
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `-?digits[.digits]`.
+fn is_decimal(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    match s.split_once('.') {
+        Some((int, frac)) => digits(int) && digits(frac),
+        None => digits(s),
+    }
+}
+
+/// Whether `s` has the shape `pattern`, where `9` is a digit, `h` a lowercase hex digit and any
+/// other byte itself.
+fn shaped(s: &str, pattern: &str) -> bool {
+    s.len() == pattern.len()
+        && s.bytes().zip(pattern.bytes()).all(|(c, p)| match p {
+            b'9' => c.is_ascii_digit(),
+            b'h' => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+            _ => c == p,
+        })
+}
+
+/// `YYYY-MM-DD`.
+pub(super) fn is_date(s: &str) -> bool {
+    shaped(s, "9999-99-99")
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub(super) fn is_datetime(s: &str) -> bool {
+    shaped(s, "9999-99-99T99:99:99.999Z")
+}
+
+/// A lowercase hyphenated UUID.
+pub(super) fn is_uuid(s: &str) -> bool {
+    shaped(s, "hhhhhhhh-hhhh-hhhh-hhhh-hhhhhhhhhhhh")
+}
+
+/// Whether a non-null `value` fits a column of type `ty` (see "Values" in the module docs).
+pub(super) fn value_fits(ty: FieldType, value: &SqlValue) -> bool {
+    match (ty, value) {
+        (_, SqlValue::Null) => true,
+        (FieldType::Integer, SqlValue::Int(_)) => true,
+        (FieldType::Number, SqlValue::Int(_)) => true,
+        (FieldType::Number, SqlValue::Float(f)) => f.is_finite(),
+        (FieldType::Boolean, SqlValue::Bool(_)) => true,
+        (FieldType::Decimal, SqlValue::Text(s)) => is_decimal(s),
+        (FieldType::Date, SqlValue::Text(s)) => is_date(s),
+        (FieldType::Datetime, SqlValue::Text(s)) => is_datetime(s),
+        (FieldType::Reference, SqlValue::Text(s)) => is_uuid(s),
+        (FieldType::Json, SqlValue::Text(s)) => {
+            serde_json::from_str::<serde_json::Value>(s).is_ok()
+        }
+        (t, SqlValue::Text(_)) => is_textual(t),
+        _ => false,
+    }
+}
+
+/// `value` checked against `col`.
+pub(super) fn checked(col: &Col<'_>, value: &SqlValue) -> Result<SqlValue, QueryError> {
+    if value_fits(col.ty, value) {
+        Ok(value.clone())
+    } else {
+        Err(QueryError::InvalidValue {
+            field: col.name.to_owned(),
+            field_type: col.ty,
+        })
+    }
+}

@@ -1,0 +1,360 @@
+//! THE query builder of the generic data API (SPEC §7, §10, §11): every data statement of the
+//! product is built here, as SQL text with numbered placeholders (`$n` on PostgreSQL, `?n` on
+//! SQLite, like [`crate::render_predicate`]) and the [`SqlValue`]s to bind, in placeholder order.
+//!
+//! Guarantees, by construction:
+//! - **Scope.** No statement can be built without a [`Scope`]: every one carries
+//!   `"tenant_id" = $1 AND "realm_id" = $2` (an insert writes both columns).
+//! - **Identifiers** come only from the [`CompiledModel`] (or the system columns) and reach SQL
+//!   through [`quote_ident`](metaengine_core::ident::quote_ident); a name the model does not know is a [`QueryError`], never SQL text.
+//! - **Values** are bound parameters, checked against the column's type first (a bad shape is a
+//!   [`QueryError`], not a database error). On PostgreSQL the placeholder is cast to the column's
+//!   type where needed (`$3::numeric`, `::uuid`, `::date`, `::timestamptz`, `::jsonb`); SQLite
+//!   gets no casts.
+//!
+//! # The record
+//!
+//! Every statement that returns rows returns the record as ONE text column `record`, a JSON object
+//! built by the database: keys `id`, the fields in model order, then `tenantId`, `realmId`,
+//! `createdAt`, `updatedAt`, `createdBy`, `updatedBy`, `rowVersion` (the same order on both
+//! backends). Values are formatted identically on both backends:
+//!
+//! | type                       | JSON                          | PostgreSQL                        | SQLite (stored as)                 |
+//! |----------------------------|-------------------------------|-----------------------------------|------------------------------------|
+//! | string, text, enum         | string                        | `col`                             | `col` (TEXT)                       |
+//! | integer, `rowVersion`      | number `42`                   | `col` (bigint)                    | `col` (INTEGER)                    |
+//! | number                     | number `1.5`, `100`           | `col` (float8)                    | integral values as integers, else `col` (REAL) |
+//! | decimal                    | string, all digits `"100.50"` | `col::text`                       | `col` (TEXT, as written)           |
+//! | boolean                    | `true` / `false`              | `col`                             | `json(CASE … 'true' … 'false')` (0/1) |
+//! | date                       | `"2026-11-26"`                | `to_char(col, 'YYYY-MM-DD')`      | `col` (TEXT)                       |
+//! | datetime, `createdAt`, `updatedAt` | `"2026-11-26T21:24:42.123Z"` | `to_char(col AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')` | `col` (TEXT, that form) |
+//! | reference, `id`            | string (lowercase uuid)       | `col::text`                       | `col` (TEXT)                       |
+//! | json                       | the JSON value itself         | `col` (jsonb)                     | `json(col)`                        |
+//! | null (any type)            | `null`                        |                                   |                                    |
+//!
+//! Known differences: whitespace (PostgreSQL prints `{"a" : 1}`, SQLite `{"a":1}`) and very large
+//! or small `number`s (`1e+20` vs `1.0e+20`): parse the text, do not compare it byte for byte.
+//!
+//! At most 50 key/value pairs go into one `json_build_object` / `json_object` call (PostgreSQL
+//! takes at most 100 arguments, SQLite 127 by default). A larger record is assembled without
+//! losing key order or `null` values: on PostgreSQL the JSON texts of the chunks are spliced
+//! (`left(a::text, -1) || ', ' || substr(b::text, 2)`); on SQLite later chunks are added with
+//! `json_insert(…, '$.key', value, …)` (not `json_patch`, which would drop `null` members).
+//!
+//! # Lists, order and cursors
+//!
+//! A list row has three columns: `record`, `__k` (the sort key as text, the form the cursor keeps)
+//! and `__id` (the id as text). The statement fetches `limit + 1` rows: an extra row means there
+//! is a next page, whose cursor is [`Cursor::from_row`] of the last row kept. See [`Cursor`] for
+//! the keyset condition and the order, which is explicit and identical on both backends: nulls
+//! last ascending, first descending; text in byte order (`COLLATE "C"` on PostgreSQL, SQLite's
+//! `BINARY`); ties broken by `id`. Default order: `createdAt` ascending.
+//!
+//! # Filters
+//!
+//! | operator      | applies to                               | SQL                                                |
+//! |---------------|------------------------------------------|----------------------------------------------------|
+//! | `eq`, `ne`    | every type but json                      | `col = $n`, `col <> $n`                            |
+//! | `gt` … `lte`  | strings, numbers, decimals, dates, datetimes | `col > $n` (text in byte order)                |
+//! | `in`, `nin`   | every type but json                      | `col IN ($n, …)`; empty `in` is false, empty `nin` true |
+//! | `contains`    | string, text, enum                       | `strpos(col, $n) > 0` / `instr(col, ?n) > 0`       |
+//! | `startswith`  | string, text, enum                       | `starts_with(col, $n)` / `substr(col, 1, length(?n)) = ?n` |
+//! | `isnull`      | every type                               | `col IS NULL` / `col IS NOT NULL`                  |
+//!
+//! SQL semantics are kept: `ne`, `nin`, `gt`… never match a row whose column is null (use
+//! `isnull`). A null value in `eq`…`startswith`, `in` or `nin` is an error. `contains` and
+//! `startswith` are case-sensitive on both backends. On SQLite a decimal (stored as text) is
+//! compared and sorted as a double: exact up to 15 significant digits.
+//!
+//! # Values
+//!
+//! Writes and filters take [`SqlValue`]s already converted for the column: integer `Int`, number
+//! `Float` or `Int`, boolean `Bool`; every other type `Text` in its canonical form, which this
+//! module checks: decimal `-?digits[.digits]`, date `YYYY-MM-DD`, datetime
+//! `YYYY-MM-DDTHH:MM:SS.mmmZ` (the form SQLite stores and compares as text), uuid lowercase
+//! `8-4-4-4-12` hex, json a JSON document. Record ids (get, update, delete, exists) are checked the
+//! same way: [`QueryError::InvalidId`] should be answered like a missing record (404).
+
+mod column;
+mod cursor;
+mod render;
+mod statements;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_filters;
+#[cfg(test)]
+mod tests_more;
+
+pub use cursor::{Cursor, decode_cursor, encode_cursor};
+
+use crate::{Dialect, PredicateError};
+use metaengine_core::policy::RowFilter;
+use metaengine_core::{CompiledModel, FieldType, SqlValue};
+use std::fmt;
+
+/// The caller's tenant and realm: every data statement is restricted to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a> {
+    /// Tenant id (from the token).
+    pub tenant_id: &'a str,
+    /// Realm id (from the token).
+    pub realm_id: &'a str,
+}
+
+/// A statement ready to run: SQL text and the values of its placeholders, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// SQL text with `$n` (PostgreSQL) or `?n` (SQLite) placeholders.
+    pub sql: String,
+    /// Values of the placeholders `1..=binds.len()`.
+    pub binds: Vec<SqlValue>,
+}
+
+/// A filter operator of the list query string (`filter[field][op]=value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FilterOp {
+    /// `eq`: equal.
+    Eq,
+    /// `ne`: not equal (a null column does not match).
+    Ne,
+    /// `gt`: greater than.
+    Gt,
+    /// `gte`: greater than or equal.
+    Gte,
+    /// `lt`: less than.
+    Lt,
+    /// `lte`: less than or equal.
+    Lte,
+    /// `in`: one of a list.
+    In,
+    /// `nin`: none of a list (a null column does not match).
+    Nin,
+    /// `contains`: case-sensitive substring.
+    Contains,
+    /// `startswith`: case-sensitive prefix.
+    StartsWith,
+    /// `isnull`: `true` for null, `false` for not null.
+    IsNull,
+}
+
+impl FilterOp {
+    /// Every operator, in documentation order.
+    pub const ALL: [FilterOp; 11] = [
+        FilterOp::Eq,
+        FilterOp::Ne,
+        FilterOp::Gt,
+        FilterOp::Gte,
+        FilterOp::Lt,
+        FilterOp::Lte,
+        FilterOp::In,
+        FilterOp::Nin,
+        FilterOp::Contains,
+        FilterOp::StartsWith,
+        FilterOp::IsNull,
+    ];
+
+    /// The operator's name in the query string (`eq`, `startswith`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilterOp::Eq => "eq",
+            FilterOp::Ne => "ne",
+            FilterOp::Gt => "gt",
+            FilterOp::Gte => "gte",
+            FilterOp::Lt => "lt",
+            FilterOp::Lte => "lte",
+            FilterOp::In => "in",
+            FilterOp::Nin => "nin",
+            FilterOp::Contains => "contains",
+            FilterOp::StartsWith => "startswith",
+            FilterOp::IsNull => "isnull",
+        }
+    }
+
+    /// The operator named `name` in the query string, if any.
+    pub fn parse(name: &str) -> Option<FilterOp> {
+        FilterOp::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+}
+
+impl fmt::Display for FilterOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The value of a [`Filter`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterValue {
+    /// One value: `eq`, `ne`, `gt`, `gte`, `lt`, `lte`, `contains`, `startswith`.
+    One(SqlValue),
+    /// A list: `in`, `nin`.
+    Many(Vec<SqlValue>),
+    /// `isnull`: `true` for `IS NULL`, `false` for `IS NOT NULL`.
+    Flag(bool),
+}
+
+/// One filter of a list or count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// A field or system field name (camelCase).
+    pub field: String,
+    /// The operator.
+    pub op: FilterOp,
+    /// The value, converted for the field's column.
+    pub value: FilterValue,
+}
+
+/// The order of a list: one field (or `createdAt`, `updatedAt`, `id`…), ties broken by `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// A field or system field name (camelCase).
+    pub field: String,
+    /// Descending.
+    pub descending: bool,
+}
+
+/// A list request.
+#[derive(Debug, Clone, Copy)]
+pub struct ListQuery<'a> {
+    /// The caller's tenant and realm.
+    pub scope: Scope<'a>,
+    /// The rows the policies let the caller see.
+    pub row_filter: &'a RowFilter,
+    /// Filters, all of which must hold.
+    pub filters: &'a [Filter],
+    /// The order; `None` is `createdAt` ascending.
+    pub order: Option<&'a Order>,
+    /// Selection: the keys of the record (plus `id`, always); `None` for all.
+    pub fields: Option<&'a [String]>,
+    /// Page size: the statement fetches `limit + 1` rows.
+    pub limit: u32,
+    /// Rows to skip; ignored with a cursor.
+    pub offset: u64,
+    /// Continue after this cursor (keyset, no `OFFSET`).
+    pub after: Option<&'a Cursor>,
+}
+
+/// Why a data statement could not be built. Every variant but [`QueryError::RowFilter`] is the
+/// caller's fault (HTTP 400; [`QueryError::InvalidId`] is best answered 404).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// The name is neither a field of the entity nor a system field.
+    #[error("unknown field `{field}`")]
+    UnknownField {
+        /// The name.
+        field: String,
+    },
+    /// The operator does not apply to the field's type.
+    #[error("operator `{op}` does not apply to field `{field}` of type `{field_type}`")]
+    OperatorNotApplicable {
+        /// The field.
+        field: String,
+        /// The operator.
+        op: FilterOp,
+        /// The field's type.
+        field_type: FieldType,
+    },
+    /// The filter value has the wrong shape for the operator (one value, a list, a flag).
+    #[error("operator `{op}` on field `{field}` takes {expected}")]
+    WrongValueKind {
+        /// The field.
+        field: String,
+        /// The operator.
+        op: FilterOp,
+        /// What it takes.
+        expected: &'static str,
+    },
+    /// A null value where a value is needed.
+    #[error("operator `{op}` on field `{field}` takes no null value (use `isnull`)")]
+    NullValue {
+        /// The field.
+        field: String,
+        /// The operator.
+        op: FilterOp,
+    },
+    /// A value of the wrong type or shape for the field's column.
+    #[error("a value for field `{field}` is not a valid `{field_type}`")]
+    InvalidValue {
+        /// The field.
+        field: String,
+        /// The field's type.
+        field_type: FieldType,
+    },
+    /// A list cannot be ordered by this field.
+    #[error("cannot order by field `{field}` of type `{field_type}`")]
+    NotOrderable {
+        /// The field.
+        field: String,
+        /// The field's type.
+        field_type: FieldType,
+    },
+    /// A system field cannot be written by the caller.
+    #[error("field `{field}` cannot be written")]
+    NotWritable {
+        /// The field.
+        field: String,
+    },
+    /// A field is given twice in one write.
+    #[error("field `{field}` is given more than once")]
+    DuplicateField {
+        /// The field.
+        field: String,
+    },
+    /// The id is not a lowercase UUID: no record has it.
+    #[error("`{id}` is not a record id")]
+    InvalidId {
+        /// The id.
+        id: String,
+    },
+    /// The cursor is not one this builder issued for this order.
+    #[error("`after` is not a valid cursor: {reason}")]
+    InvalidCursor {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The offset does not fit a signed 64-bit integer.
+    #[error("offset `{offset}` is too large")]
+    InvalidOffset {
+        /// The offset.
+        offset: u64,
+    },
+    /// The statement would need more bound values than the databases accept.
+    #[error("the query needs {count} values, more than the limit of {MAX_BINDS}")]
+    TooManyValues {
+        /// Values needed.
+        count: usize,
+    },
+    /// The policies' row filter names a field the model does not have (a policy problem, not the
+    /// caller's).
+    #[error(transparent)]
+    RowFilter(#[from] PredicateError),
+}
+
+/// Most values one statement may bind (SQLite's default limit is 32766).
+pub const MAX_BINDS: usize = 32_000;
+
+/// Builds the data statements of one entity (its compiled model) for one dialect.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryBuilder<'m> {
+    dialect: Dialect,
+    model: &'m CompiledModel,
+}
+
+impl<'m> QueryBuilder<'m> {
+    /// A builder for `model` in `dialect`.
+    pub fn new(dialect: Dialect, model: &'m CompiledModel) -> Self {
+        QueryBuilder { dialect, model }
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The compiled model.
+    pub fn model(&self) -> &'m CompiledModel {
+        self.model
+    }
+}

@@ -1,0 +1,361 @@
+//! The pieces of a statement: bound values with numbered placeholders, the scope, the row filter,
+//! the filters, the keyset condition and the record's JSON object.
+
+use super::column::{Col, ID, compare_param, eq_expr, is_textual, json_value, resolve, sort_expr};
+use super::{Filter, FilterOp, FilterValue, QueryError, Scope};
+use crate::{Dialect, render_predicate};
+use metaengine_core::ident::{quote_ident, system_field_column};
+use metaengine_core::policy::RowFilter;
+use metaengine_core::{CompiledModel, FieldType, SqlValue};
+use serde_json::Value;
+
+/// Key/value pairs per `json_build_object` / `json_object` call (100 arguments).
+pub(super) const JSON_CHUNK: usize = 50;
+
+/// Values bound so far; hands out the next placeholder.
+#[derive(Debug)]
+pub(super) struct Binds {
+    pub dialect: Dialect,
+    pub values: Vec<SqlValue>,
+}
+
+impl Binds {
+    pub fn new(dialect: Dialect) -> Self {
+        Binds {
+            dialect,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds `value`; returns its placeholder (`$n` / `?n`).
+    pub fn bind(&mut self, value: SqlValue) -> String {
+        self.values.push(value);
+        let mark = match self.dialect {
+            Dialect::Postgres => '$',
+            Dialect::Sqlite => '?',
+        };
+        format!("{mark}{}", self.values.len())
+    }
+
+    /// `TRUE`/`FALSE` on PostgreSQL, `1`/`0` on SQLite.
+    pub fn constant(&self, b: bool) -> &'static str {
+        match (self.dialect, b) {
+            (Dialect::Postgres, true) => "TRUE",
+            (Dialect::Postgres, false) => "FALSE",
+            (Dialect::Sqlite, true) => "1",
+            (Dialect::Sqlite, false) => "0",
+        }
+    }
+}
+
+/// `"tenant_id" = $1 AND "realm_id" = $2`.
+pub(super) fn scope_condition(binds: &mut Binds, scope: Scope<'_>) -> String {
+    let t = binds.bind(SqlValue::Text(scope.tenant_id.to_owned()));
+    let r = binds.bind(SqlValue::Text(scope.realm_id.to_owned()));
+    format!(
+        "{} = {t} AND {} = {r}",
+        quote_ident("tenant_id"),
+        quote_ident("realm_id")
+    )
+}
+
+/// `"id" = $n` (cast to uuid on PostgreSQL).
+pub(super) fn id_condition(binds: &mut Binds, id: &str) -> String {
+    let p = binds.bind(SqlValue::Text(id.to_owned()));
+    format!(
+        "{} = {}",
+        quote_ident("id"),
+        compare_param(binds.dialect, FieldType::Reference, &p)
+    )
+}
+
+fn json_to_sql(value: Value) -> SqlValue {
+    match value {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Bool(b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Int(i),
+            None => SqlValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => SqlValue::Text(s),
+        other => SqlValue::Text(other.to_string()),
+    }
+}
+
+/// The row filter as ` AND …` (empty for [`RowFilter::All`]), placeholders continued.
+pub(super) fn row_filter_condition(
+    binds: &mut Binds,
+    model: &CompiledModel,
+    row_filter: &RowFilter,
+) -> Result<String, QueryError> {
+    match row_filter {
+        RowFilter::All => Ok(String::new()),
+        RowFilter::Nothing => Ok(format!(" AND {}", binds.constant(false))),
+        RowFilter::Where(p) => {
+            let column_of = |field: &str| {
+                system_field_column(field)
+                    .map(str::to_owned)
+                    .or_else(|| model.field(field).map(|f| f.column_name.clone()))
+            };
+            let (sql, values) =
+                render_predicate(binds.dialect, p, &column_of, binds.values.len() + 1)?;
+            binds.values.extend(values.into_iter().map(json_to_sql));
+            Ok(format!(" AND ({sql})"))
+        }
+    }
+}
+
+/// Whether `op` applies to a column of type `ty`.
+fn applies(op: FilterOp, ty: FieldType) -> bool {
+    match op {
+        FilterOp::IsNull => true,
+        _ if ty == FieldType::Json => false,
+        FilterOp::Eq | FilterOp::Ne | FilterOp::In | FilterOp::Nin => true,
+        FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
+            !matches!(ty, FieldType::Boolean | FieldType::Reference)
+        }
+        FilterOp::Contains | FilterOp::StartsWith => is_textual(ty),
+    }
+}
+
+/// One filter as a condition.
+pub(super) fn filter_condition(
+    binds: &mut Binds,
+    model: &CompiledModel,
+    filter: &Filter,
+) -> Result<String, QueryError> {
+    let col = resolve(model, &filter.field)?;
+    let op = filter.op;
+    if !applies(op, col.ty) {
+        return Err(QueryError::OperatorNotApplicable {
+            field: col.name.to_owned(),
+            op,
+            field_type: col.ty,
+        });
+    }
+    let wrong = |expected| QueryError::WrongValueKind {
+        field: col.name.to_owned(),
+        op,
+        expected,
+    };
+    let null = || QueryError::NullValue {
+        field: col.name.to_owned(),
+        op,
+    };
+    let dialect = binds.dialect;
+    let q = quote_ident(col.column);
+    match op {
+        FilterOp::IsNull => match filter.value {
+            FilterValue::Flag(true) => Ok(format!("{q} IS NULL")),
+            FilterValue::Flag(false) => Ok(format!("{q} IS NOT NULL")),
+            _ => Err(wrong("`true` or `false`")),
+        },
+        FilterOp::In | FilterOp::Nin => {
+            let FilterValue::Many(values) = &filter.value else {
+                return Err(wrong("a list of values"));
+            };
+            if values.is_empty() {
+                return Ok(binds.constant(op == FilterOp::Nin).to_owned());
+            }
+            let mut params = Vec::with_capacity(values.len());
+            for v in values {
+                if *v == SqlValue::Null {
+                    return Err(null());
+                }
+                let p = binds.bind(super::column::checked(&col, v)?);
+                params.push(compare_param(dialect, col.ty, &p));
+            }
+            let not = if op == FilterOp::Nin { "NOT " } else { "" };
+            Ok(format!(
+                "{} {not}IN ({})",
+                eq_expr(dialect, &col),
+                params.join(", ")
+            ))
+        }
+        _ => {
+            let FilterValue::One(v) = &filter.value else {
+                return Err(wrong("one value"));
+            };
+            if *v == SqlValue::Null {
+                return Err(null());
+            }
+            let v = super::column::checked(&col, v)?;
+            one_value_condition(binds, &col, op, v)
+        }
+    }
+}
+
+fn one_value_condition(
+    binds: &mut Binds,
+    col: &Col<'_>,
+    op: FilterOp,
+    v: SqlValue,
+) -> Result<String, QueryError> {
+    let dialect = binds.dialect;
+    let q = quote_ident(col.column);
+    let sign = match op {
+        FilterOp::Eq => "=",
+        FilterOp::Ne => "<>",
+        FilterOp::Gt => ">",
+        FilterOp::Gte => ">=",
+        FilterOp::Lt => "<",
+        FilterOp::Lte => "<=",
+        FilterOp::Contains => {
+            let p = binds.bind(v);
+            return Ok(match dialect {
+                Dialect::Postgres => format!("strpos({q}, {p}) > 0"),
+                Dialect::Sqlite => format!("instr({q}, {p}) > 0"),
+            });
+        }
+        FilterOp::StartsWith => {
+            return Ok(match dialect {
+                Dialect::Postgres => format!("starts_with({q}, {})", binds.bind(v)),
+                Dialect::Sqlite => {
+                    let a = binds.bind(v.clone());
+                    let b = binds.bind(v);
+                    format!("substr({q}, 1, length({a})) = {b}")
+                }
+            });
+        }
+        FilterOp::In | FilterOp::Nin | FilterOp::IsNull => {
+            return Err(QueryError::WrongValueKind {
+                field: col.name.to_owned(),
+                op,
+                expected: "a list of values",
+            });
+        }
+    };
+    let expr = if matches!(op, FilterOp::Eq | FilterOp::Ne) {
+        eq_expr(dialect, col)
+    } else {
+        sort_expr(dialect, col)
+    };
+    let p = binds.bind(v);
+    Ok(format!(
+        "{expr} {sign} {}",
+        compare_param(dialect, col.ty, &p)
+    ))
+}
+
+/// The keyset condition "after the row whose sort key is `key` and id is `id`" (values already
+/// coerced to the column's type), for the order `ORDER BY [(col IS NULL),] col, id`.
+pub(super) fn keyset_condition(
+    binds: &mut Binds,
+    col: &Col<'_>,
+    descending: bool,
+    key: SqlValue,
+    id: SqlValue,
+) -> Result<String, QueryError> {
+    let dialect = binds.dialect;
+    let cmp = if descending { "<" } else { ">" };
+    let id_col = quote_ident("id");
+    let id_param = |binds: &mut Binds| {
+        let p = binds.bind(id.clone());
+        compare_param(dialect, FieldType::Reference, &p)
+    };
+    if col.column == ID.column {
+        let p = id_param(binds);
+        return Ok(format!("{id_col} {cmp} {p}"));
+    }
+    let q = quote_ident(col.column);
+    let e = sort_expr(dialect, col);
+    if key == SqlValue::Null {
+        if col.system {
+            return Err(QueryError::InvalidCursor {
+                reason: "its sort key is null",
+            });
+        }
+        let p = id_param(binds);
+        return Ok(if descending {
+            format!("({q} IS NOT NULL OR {id_col} < {p})")
+        } else {
+            format!("({q} IS NULL AND {id_col} > {p})")
+        });
+    }
+    let k1 = binds.bind(key.clone());
+    let k1 = compare_param(dialect, col.ty, &k1);
+    let k2 = binds.bind(key);
+    let k2 = compare_param(dialect, col.ty, &k2);
+    let p = id_param(binds);
+    let after = format!("{e} {cmp} {k1} OR ({e} = {k2} AND {id_col} {cmp} {p})");
+    Ok(match (col.system, descending) {
+        (true, _) => format!("({after})"),
+        (false, false) => format!("({q} IS NULL OR {after})"),
+        (false, true) => format!("({q} IS NOT NULL AND ({after}))"),
+    })
+}
+
+/// `ORDER BY` terms for `col`, ties broken by `id`; nulls last ascending, first descending.
+pub(super) fn order_by(dialect: Dialect, col: &Col<'_>, descending: bool) -> String {
+    let dir = if descending { " DESC" } else { "" };
+    let id = quote_ident("id");
+    if col.column == ID.column {
+        return format!("{id}{dir}");
+    }
+    let e = sort_expr(dialect, col);
+    if col.system {
+        format!("{e}{dir}, {id}{dir}")
+    } else {
+        let q = quote_ident(col.column);
+        format!("({q} IS NULL){dir}, {e}{dir}, {id}{dir}")
+    }
+}
+
+/// A string literal for a JSON key (names come from the model; quotes doubled all the same).
+fn key_literal(name: &str) -> String {
+    format!("'{}'", name.replace('\'', "''"))
+}
+
+/// The record as one JSON text (see the module docs), with the columns `cols`.
+pub(super) fn record_json(dialect: Dialect, cols: &[Col<'_>]) -> String {
+    let chunks: Vec<&[Col<'_>]> = cols.chunks(JSON_CHUNK).collect();
+    let object = |chunk: &[Col<'_>]| {
+        let func = match dialect {
+            Dialect::Postgres => "json_build_object",
+            Dialect::Sqlite => "json_object",
+        };
+        let args: Vec<String> = chunk
+            .iter()
+            .map(|c| format!("{}, {}", key_literal(c.name), json_value(dialect, c)))
+            .collect();
+        format!("{func}({})", args.join(", "))
+    };
+    let Some((first, rest)) = chunks.split_first() else {
+        return "'{}'".to_owned();
+    };
+    match dialect {
+        Dialect::Postgres => {
+            if rest.is_empty() {
+                return format!("{}::text", object(first));
+            }
+            let last = rest.len() - 1;
+            let mut parts = vec![format!("left({}::text, -1)", object(first))];
+            for (i, chunk) in rest.iter().enumerate() {
+                let text = format!("{}::text", object(chunk));
+                parts.push(if i == last {
+                    format!("substr({text}, 2)")
+                } else {
+                    format!("substr(left({text}, -1), 2)")
+                });
+            }
+            parts.join(" || ', ' || ")
+        }
+        Dialect::Sqlite => {
+            let mut sql = object(first);
+            for chunk in rest {
+                let args: Vec<String> = chunk
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}, {}",
+                            key_literal(&format!("$.{}", c.name)),
+                            json_value(dialect, c)
+                        )
+                    })
+                    .collect();
+                sql = format!("json_insert({sql}, {})", args.join(", "));
+            }
+            sql
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The statements: list, count, get, exists, insert, update, delete.
+
+use super::column::{
+    Col, ID, checked, is_datetime, is_uuid, key_text, record_columns, resolve, write_param,
+};
+use super::cursor::cursor_key;
+use super::render::{
+    Binds, filter_condition, id_condition, keyset_condition, order_by, record_json,
+    row_filter_condition, scope_condition,
+};
+use super::{Filter, ListQuery, MAX_BINDS, QueryBuilder, QueryError, Scope, Statement};
+use crate::qualified_table;
+use metaengine_core::ident::{SYSTEM_COLUMNS, quote_ident};
+use metaengine_core::policy::RowFilter;
+use metaengine_core::{FieldType, SqlValue};
+use std::collections::HashSet;
+
+/// Order of a list without one: `createdAt` ascending.
+const DEFAULT_ORDER: &str = "createdAt";
+
+impl QueryBuilder<'_> {
+    fn table(&self) -> String {
+        qualified_table(self.dialect, &self.model.table_name)
+    }
+
+    fn all_columns(&self) -> String {
+        record_json(self.dialect, &record_columns(self.model))
+    }
+
+    fn finish(sql: String, binds: Binds) -> Result<Statement, QueryError> {
+        if binds.values.len() > MAX_BINDS {
+            return Err(QueryError::TooManyValues {
+                count: binds.values.len(),
+            });
+        }
+        Ok(Statement {
+            sql,
+            binds: binds.values,
+        })
+    }
+
+    /// `WHERE tenant AND realm [AND (row filter)] [AND filter]…`.
+    fn where_clause(
+        &self,
+        binds: &mut Binds,
+        scope: Scope<'_>,
+        row_filter: &RowFilter,
+        filters: &[Filter],
+    ) -> Result<String, QueryError> {
+        let mut sql = format!(" WHERE {}", scope_condition(binds, scope));
+        sql.push_str(&row_filter_condition(binds, self.model, row_filter)?);
+        for filter in filters {
+            sql.push_str(" AND ");
+            sql.push_str(&filter_condition(binds, self.model, filter)?);
+        }
+        Ok(sql)
+    }
+
+    /// A page of records: `SELECT record, __k, __id … WHERE scope AND (row filter) AND filters
+    /// [AND keyset] ORDER BY … LIMIT limit + 1 [OFFSET offset]` (see the module docs).
+    pub fn list(&self, q: &ListQuery<'_>) -> Result<Statement, QueryError> {
+        let (order_name, descending) = q
+            .order
+            .map_or((DEFAULT_ORDER, false), |o| (o.field.as_str(), o.descending));
+        let order = resolve(self.model, order_name)?;
+        if order.ty == FieldType::Json {
+            return Err(QueryError::NotOrderable {
+                field: order.name.to_owned(),
+                field_type: order.ty,
+            });
+        }
+        let record = match q.fields {
+            None => self.all_columns(),
+            Some(names) => {
+                let mut chosen = HashSet::new();
+                for name in names {
+                    chosen.insert(resolve(self.model, name)?.name);
+                }
+                let cols: Vec<Col<'_>> = record_columns(self.model)
+                    .into_iter()
+                    .filter(|c| c.column == ID.column || chosen.contains(c.name))
+                    .collect();
+                record_json(self.dialect, &cols)
+            }
+        };
+        let mut binds = Binds::new(self.dialect);
+        let mut sql = format!(
+            "SELECT {record} AS \"record\", {} AS \"__k\", {} AS \"__id\" FROM {}",
+            key_text(self.dialect, &order),
+            key_text(self.dialect, &ID),
+            self.table()
+        );
+        sql.push_str(&self.where_clause(&mut binds, q.scope, q.row_filter, q.filters)?);
+        if let Some(cursor) = q.after {
+            let (key, id) = cursor_key(&order, cursor)?;
+            sql.push_str(" AND ");
+            sql.push_str(&keyset_condition(&mut binds, &order, descending, key, id)?);
+        }
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&order_by(self.dialect, &order, descending));
+        let limit = binds.bind(SqlValue::Int(i64::from(q.limit) + 1));
+        sql.push_str(&format!(" LIMIT {limit}"));
+        if q.after.is_none() {
+            let offset = i64::try_from(q.offset)
+                .map_err(|_| QueryError::InvalidOffset { offset: q.offset })?;
+            let offset = binds.bind(SqlValue::Int(offset));
+            sql.push_str(&format!(" OFFSET {offset}"));
+        }
+        Self::finish(sql, binds)
+    }
+
+    /// The number of records a list with the same scope, row filter and filters would show:
+    /// `SELECT COUNT(*) AS "count" …`.
+    pub fn count(
+        &self,
+        scope: Scope<'_>,
+        row_filter: &RowFilter,
+        filters: &[Filter],
+    ) -> Result<Statement, QueryError> {
+        let mut binds = Binds::new(self.dialect);
+        let mut sql = format!("SELECT COUNT(*) AS \"count\" FROM {}", self.table());
+        sql.push_str(&self.where_clause(&mut binds, scope, row_filter, filters)?);
+        Self::finish(sql, binds)
+    }
+
+    fn check_id(id: &str) -> Result<(), QueryError> {
+        if is_uuid(id) {
+            Ok(())
+        } else {
+            Err(QueryError::InvalidId { id: id.to_owned() })
+        }
+    }
+
+    /// One record by id: `SELECT record … WHERE scope AND id [AND (row filter)]`.
+    pub fn get(
+        &self,
+        scope: Scope<'_>,
+        id: &str,
+        row_filter: Option<&RowFilter>,
+    ) -> Result<Statement, QueryError> {
+        Self::check_id(id)?;
+        let mut binds = Binds::new(self.dialect);
+        let mut sql = format!(
+            "SELECT {} AS \"record\" FROM {} WHERE {} AND {}",
+            self.all_columns(),
+            self.table(),
+            scope_condition(&mut binds, scope),
+            id_condition(&mut binds, id)
+        );
+        if let Some(row_filter) = row_filter {
+            sql.push_str(&row_filter_condition(&mut binds, self.model, row_filter)?);
+        }
+        Self::finish(sql, binds)
+    }
+
+    /// Whether a record exists (reference checks): `SELECT 1 … WHERE scope AND id`.
+    pub fn exists(&self, scope: Scope<'_>, id: &str) -> Result<Statement, QueryError> {
+        Self::check_id(id)?;
+        let mut binds = Binds::new(self.dialect);
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} AND {}",
+            self.table(),
+            scope_condition(&mut binds, scope),
+            id_condition(&mut binds, id)
+        );
+        Self::finish(sql, binds)
+    }
+
+    /// The field columns of a write, each with its checked value; refuses unknown, system and
+    /// repeated fields.
+    fn write_columns<'a>(
+        &'a self,
+        values: &'a [(String, SqlValue)],
+    ) -> Result<Vec<(Col<'a>, SqlValue)>, QueryError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(values.len());
+        for (name, value) in values {
+            let col = resolve(self.model, name)?;
+            if col.system {
+                return Err(QueryError::NotWritable {
+                    field: name.clone(),
+                });
+            }
+            if !seen.insert(col.name) {
+                return Err(QueryError::DuplicateField {
+                    field: name.clone(),
+                });
+            }
+            out.push((col, checked(&col, value)?));
+        }
+        Ok(out)
+    }
+
+    fn check_now(now: &str) -> Result<(), QueryError> {
+        if is_datetime(now) {
+            Ok(())
+        } else {
+            Err(QueryError::InvalidValue {
+                field: "updatedAt".to_owned(),
+                field_type: FieldType::Datetime,
+            })
+        }
+    }
+
+    /// A new record: `INSERT … VALUES (tenant, realm, id, now, now, actor, actor, 1, values…)
+    /// RETURNING record`. `now` is `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    pub fn insert(
+        &self,
+        scope: Scope<'_>,
+        id: &str,
+        actor: &str,
+        now: &str,
+        values: &[(String, SqlValue)],
+    ) -> Result<Statement, QueryError> {
+        Self::check_id(id)?;
+        Self::check_now(now)?;
+        let d = self.dialect;
+        let fields = self.write_columns(values)?;
+        let mut binds = Binds::new(d);
+        let text = |s: &str| SqlValue::Text(s.to_owned());
+        let mut params = vec![
+            binds.bind(text(scope.tenant_id)),
+            binds.bind(text(scope.realm_id)),
+            write_param(d, FieldType::Reference, &binds.bind(text(id))),
+            write_param(d, FieldType::Datetime, &binds.bind(text(now))),
+            write_param(d, FieldType::Datetime, &binds.bind(text(now))),
+            binds.bind(text(actor)),
+            binds.bind(text(actor)),
+            "1".to_owned(),
+        ];
+        let mut columns: Vec<String> = SYSTEM_COLUMNS.iter().map(|c| quote_ident(c)).collect();
+        for (col, value) in fields {
+            columns.push(quote_ident(col.column));
+            params.push(write_param(d, col.ty, &binds.bind(value)));
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}) RETURNING {} AS \"record\"",
+            self.table(),
+            columns.join(", "),
+            params.join(", "),
+            self.all_columns()
+        );
+        Self::finish(sql, binds)
+    }
+
+    /// A partial update: `UPDATE … SET values…, row_version + 1, updated_at, updated_by WHERE
+    /// scope AND id [AND row_version = expected] RETURNING record`. No row back means a missing
+    /// record or, with `expected_row_version`, possibly a stale one (the caller tells them apart).
+    pub fn update(
+        &self,
+        scope: Scope<'_>,
+        id: &str,
+        actor: &str,
+        now: &str,
+        values: &[(String, SqlValue)],
+        expected_row_version: Option<i64>,
+    ) -> Result<Statement, QueryError> {
+        Self::check_id(id)?;
+        Self::check_now(now)?;
+        let d = self.dialect;
+        let fields = self.write_columns(values)?;
+        let mut binds = Binds::new(d);
+        let mut sets = Vec::with_capacity(fields.len() + 3);
+        for (col, value) in fields {
+            let p = write_param(d, col.ty, &binds.bind(value));
+            sets.push(format!("{} = {p}", quote_ident(col.column)));
+        }
+        let rv = quote_ident("row_version");
+        sets.push(format!("{rv} = {rv} + 1"));
+        let p = write_param(
+            d,
+            FieldType::Datetime,
+            &binds.bind(SqlValue::Text(now.to_owned())),
+        );
+        sets.push(format!("{} = {p}", quote_ident("updated_at")));
+        let p = binds.bind(SqlValue::Text(actor.to_owned()));
+        sets.push(format!("{} = {p}", quote_ident("updated_by")));
+        let mut sql = format!(
+            "UPDATE {} SET {} WHERE {} AND {}",
+            self.table(),
+            sets.join(", "),
+            scope_condition(&mut binds, scope),
+            id_condition(&mut binds, id)
+        );
+        if let Some(expected) = expected_row_version {
+            let p = binds.bind(SqlValue::Int(expected));
+            sql.push_str(&format!(" AND {rv} = {p}"));
+        }
+        sql.push_str(&format!(" RETURNING {} AS \"record\"", self.all_columns()));
+        Self::finish(sql, binds)
+    }
+
+    /// A deletion: `DELETE … WHERE scope AND id [AND row_version = expected] RETURNING record`
+    /// (the deleted record, for the audit trail).
+    pub fn delete(
+        &self,
+        scope: Scope<'_>,
+        id: &str,
+        expected_row_version: Option<i64>,
+    ) -> Result<Statement, QueryError> {
+        Self::check_id(id)?;
+        let mut binds = Binds::new(self.dialect);
+        let mut sql = format!(
+            "DELETE FROM {} WHERE {} AND {}",
+            self.table(),
+            scope_condition(&mut binds, scope),
+            id_condition(&mut binds, id)
+        );
+        if let Some(expected) = expected_row_version {
+            let p = binds.bind(SqlValue::Int(expected));
+            sql.push_str(&format!(" AND {} = {p}", quote_ident("row_version")));
+        }
+        sql.push_str(&format!(" RETURNING {} AS \"record\"", self.all_columns()));
+        Self::finish(sql, binds)
+    }
+}

@@ -1,0 +1,201 @@
+//! Wide models, value rendering per type, cursors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::tests::{ID1, list_query, lite, pg};
+use super::*;
+use metaengine_core::{EntitySchema, compile};
+use serde_json::json;
+
+fn wide(n: usize) -> CompiledModel {
+    let fields: Vec<_> = (0..n)
+        .map(|i| json!({ "name": format!("f{i}"), "type": "integer" }))
+        .collect();
+    let schema: EntitySchema = serde_json::from_value(json!({ "fields": fields })).unwrap();
+    compile("Wide", "v1", &schema, "admin", "2026-01-01T00:00:00.000Z")
+}
+
+#[test]
+fn a_wide_record_is_chunked() {
+    let m = wide(120); // 128 keys: chunks of 50, 50, 28
+    let rf = RowFilter::All;
+    let s = pg(&m).list(&list_query(&rf)).unwrap().sql;
+    assert_eq!(s.matches("json_build_object(").count(), 3);
+    assert!(
+        s.starts_with(r#"SELECT left(json_build_object('id', "id"::text, 'f0', "f0", "#),
+        "{s}"
+    );
+    assert!(
+        s.contains(
+            r#"'f48', "f48")::text, -1) || ', ' || substr(left(json_build_object('f49', "f49", "#
+        ),
+        "{s}"
+    );
+    assert!(
+        s.contains(
+            r#"'f98', "f98")::text, -1), 2) || ', ' || substr(json_build_object('f99', "f99", "#
+        ),
+        "{s}"
+    );
+    assert!(
+        s.contains(r#"'rowVersion', "row_version")::text, 2) AS "record""#),
+        "{s}"
+    );
+    let s = lite(&m).list(&list_query(&rf)).unwrap().sql;
+    assert_eq!(s.matches("json_object(").count(), 1);
+    assert_eq!(s.matches("json_insert(").count(), 2);
+    assert!(
+        s.starts_with(r#"SELECT json_insert(json_insert(json_object('id', "id", 'f0', "f0", "#),
+        "{s}"
+    );
+    assert!(s.contains(r#"'f48', "f48"), '$.f49', "f49", "#), "{s}");
+    assert!(
+        s.contains(r#"'$.rowVersion', "row_version") AS "record""#),
+        "{s}"
+    );
+    let small = wide(42); // 50 keys: one call
+    let s = pg(&small)
+        .get(
+            Scope {
+                tenant_id: "t",
+                realm_id: "r",
+            },
+            ID1,
+            None,
+        )
+        .unwrap()
+        .sql;
+    assert_eq!(s.matches("json_build_object(").count(), 1);
+    assert!(!s.contains("left("));
+}
+
+#[test]
+fn values_render_per_type() {
+    let schema: EntitySchema = serde_json::from_value(json!({ "fields": [
+        { "name": "n", "type": "number" },
+        { "name": "b", "type": "boolean" },
+        { "name": "j", "type": "json" },
+        { "name": "r", "type": "reference", "referenceTo": "Customer" },
+        { "name": "t", "type": "datetime" }
+    ]}))
+    .unwrap();
+    let m = compile("T", "v1", &schema, "a", "2026-01-01T00:00:00.000Z");
+    let rf = RowFilter::All;
+    let fields: Vec<String> = ["n", "b", "j", "r", "t"].map(str::to_owned).to_vec();
+    let q = ListQuery {
+        fields: Some(&fields),
+        ..list_query(&rf)
+    };
+    let s = pg(&m).list(&q).unwrap().sql;
+    assert!(s.starts_with(r#"SELECT json_build_object('id', "id"::text, 'n', "n", 'b', "b", 'j', "j", 'r', "r"::text, 't', to_char("t" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text AS "record""#), "{s}");
+    let s = lite(&m).list(&q).unwrap().sql;
+    assert!(s.starts_with(r#"SELECT json_object('id', "id", 'n', CASE WHEN "n" = CAST("n" AS INTEGER) AND abs("n") < 9007199254740992 THEN CAST("n" AS INTEGER) ELSE "n" END, 'b', json(CASE WHEN "b" IS NULL THEN NULL WHEN "b" THEN 'true' ELSE 'false' END), 'j', json("j"), 'r', "r", 't', "t") AS "record""#), "{s}");
+    let order = Order {
+        field: "j".to_owned(),
+        descending: false,
+    };
+    let q = ListQuery {
+        order: Some(&order),
+        ..list_query(&rf)
+    };
+    assert_eq!(
+        pg(&m).list(&q).unwrap_err().to_string(),
+        "cannot order by field `j` of type `json`"
+    );
+    let filters = [Filter {
+        field: "j".to_owned(),
+        op: FilterOp::Eq,
+        value: FilterValue::One(SqlValue::Text("1".to_owned())),
+    }];
+    assert!(
+        lite(&m)
+            .count(
+                Scope {
+                    tenant_id: "t",
+                    realm_id: "r"
+                },
+                &rf,
+                &filters
+            )
+            .is_err()
+    );
+}
+
+#[test]
+fn cursor_round_trip() {
+    let cursors = [
+        Cursor::from_row(Some("2026-11-26T21:24:42.123Z".to_owned()), ID1.to_owned()),
+        Cursor::from_row(None, ID1.to_owned()),
+        Cursor {
+            values: vec![
+                SqlValue::Int(-5),
+                SqlValue::Float(1.5),
+                SqlValue::Bool(true),
+            ],
+        },
+        Cursor::from_row(Some("é/+?&=\"'".to_owned()), String::new()),
+    ];
+    for c in cursors {
+        let text = encode_cursor(&c);
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{text}"
+        );
+        if c.values.len() == 2 {
+            assert_eq!(decode_cursor(&text).unwrap(), c);
+        }
+    }
+}
+
+#[test]
+fn garbage_cursors_are_refused() {
+    for garbage in [
+        "",
+        "!!!!",
+        "a",
+        "e30",
+        "WzFd",
+        "WzEsMiwzXQ",
+        "W1tdLDFd",
+        &"A".repeat(5000),
+        "WzEsMl0x",
+    ] {
+        let err = decode_cursor(garbage).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("`after` is not a valid cursor: "),
+            "{garbage}: {err}"
+        );
+    }
+}
+
+#[test]
+fn cursors_that_do_not_fit_the_order_are_refused() {
+    let m = super::tests::invoice();
+    let rf = RowFilter::All;
+    let order = Order {
+        field: "rowVersion".to_owned(),
+        descending: false,
+    };
+    let run = |c: Cursor| {
+        let q = ListQuery {
+            order: Some(&order),
+            after: Some(&c),
+            ..list_query(&rf)
+        };
+        pg(&m).list(&q)
+    };
+    let ok = run(Cursor::from_row(Some("12".to_owned()), ID1.to_owned())).unwrap();
+    assert!(ok.binds.contains(&SqlValue::Int(12)));
+    assert!(!ok.sql.contains("OFFSET"));
+    for bad in [
+        Cursor::from_row(Some("twelve".to_owned()), ID1.to_owned()),
+        Cursor::from_row(None, ID1.to_owned()),
+        Cursor::from_row(Some("12".to_owned()), "not-an-id".to_owned()),
+        Cursor {
+            values: vec![SqlValue::Int(1)],
+        },
+    ] {
+        assert!(matches!(run(bad), Err(QueryError::InvalidCursor { .. })));
+    }
+}

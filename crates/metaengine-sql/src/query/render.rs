@@ -27,8 +27,13 @@ impl Binds {
         }
     }
 
-    /// Binds `value`; returns its placeholder (`$n` / `?n`).
+    /// Binds `value`; returns its placeholder (`$n` / `?n`). `NULL` is written as the literal:
+    /// a bound NULL would carry a parameter type (text) that PostgreSQL refuses to assign to a
+    /// column of another type, and the literal is no user input.
     pub fn bind(&mut self, value: SqlValue) -> String {
+        if value == SqlValue::Null {
+            return "NULL".to_owned();
+        }
         self.values.push(value);
         let mark = match self.dialect {
             Dialect::Postgres => '$',

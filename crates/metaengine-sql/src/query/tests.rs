@@ -328,7 +328,7 @@ fn insert() {
     assert_eq!(
         s.sql,
         format!(
-            r#"INSERT INTO "core"."ent_invoice" ("tenant_id", "realm_id", "id", "created_at", "updated_at", "created_by", "updated_by", "row_version", "total_amount", "due_date") VALUES ($1, $2, $3::uuid, $4::timestamptz, $5::timestamptz, $6, $7, 1, $8::numeric, $9::date) RETURNING {PG_RECORD} AS "record""#
+            r#"INSERT INTO "core"."ent_invoice" ("tenant_id", "realm_id", "id", "created_at", "updated_at", "created_by", "updated_by", "row_version", "total_amount", "due_date") VALUES ($1, $2, $3::uuid, $4::timestamptz, $5::timestamptz, $6, $7, 1, $8::numeric, NULL::date) RETURNING {PG_RECORD} AS "record""#
         )
     );
     assert_eq!(
@@ -342,14 +342,13 @@ fn insert() {
             text("u1"),
             text("u1"),
             text("100.50"),
-            SqlValue::Null
         ]
     );
     let s = lite(&m).insert(scope(), ID1, "u1", NOW, &values()).unwrap();
     assert_eq!(
         s.sql,
         format!(
-            r#"INSERT INTO "ent_invoice" ("tenant_id", "realm_id", "id", "created_at", "updated_at", "created_by", "updated_by", "row_version", "total_amount", "due_date") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9) RETURNING {LITE_RECORD} AS "record""#
+            r#"INSERT INTO "ent_invoice" ("tenant_id", "realm_id", "id", "created_at", "updated_at", "created_by", "updated_by", "row_version", "total_amount", "due_date") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL) RETURNING {LITE_RECORD} AS "record""#
         )
     );
 }
@@ -363,14 +362,13 @@ fn update_with_and_without_row_version() {
     assert_eq!(
         s.sql,
         format!(
-            r#"UPDATE "core"."ent_invoice" SET "total_amount" = $1::numeric, "due_date" = $2::date, "row_version" = "row_version" + 1, "updated_at" = $3::timestamptz, "updated_by" = $4 WHERE "tenant_id" = $5 AND "realm_id" = $6 AND "id" = $7::uuid AND "row_version" = $8 RETURNING {PG_RECORD} AS "record""#
+            r#"UPDATE "core"."ent_invoice" SET "total_amount" = $1::numeric, "due_date" = NULL::date, "row_version" = "row_version" + 1, "updated_at" = $2::timestamptz, "updated_by" = $3 WHERE "tenant_id" = $4 AND "realm_id" = $5 AND "id" = $6::uuid AND "row_version" = $7 RETURNING {PG_RECORD} AS "record""#
         )
     );
     assert_eq!(
         s.binds,
         [
             text("100.50"),
-            SqlValue::Null,
             text(NOW),
             text("u2"),
             text("acme"),

@@ -308,3 +308,4 @@ async fn data_tables_lead_every_key_with_the_tenant() {
         ]
     );
 }
+metaengine_store::record_conformance_tests!(fresh());

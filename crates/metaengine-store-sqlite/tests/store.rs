@@ -171,3 +171,4 @@ async fn fresh_with_raw() -> (
 }
 
 metaengine_store::table_conformance_tests!(fresh_with_raw());
+metaengine_store::record_conformance_tests!(fresh());

@@ -100,6 +100,12 @@ pub enum StoreError {
         /// Version label.
         version: String,
     },
+    /// A data statement could not be built from the request (unknown field, misfit value…).
+    #[error(transparent)]
+    Query(#[from] metaengine_sql::query::QueryError),
+    /// A write would duplicate the value of a unique field (or set of fields).
+    #[error("a record of `{0}` with the same value of a unique field already exists")]
+    Unique(String),
     /// Applying the engine's migrations failed.
     #[error("applying migrations failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),

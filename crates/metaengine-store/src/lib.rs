@@ -24,6 +24,6 @@ pub use page::{Page, PageMeta, PageRequest};
 pub use rows::{AuditRow, EntityRow, TableRow, TenantRow, VersionRow};
 pub use store::{
     Activation, ActivationAudits, ActivationPlan, Backend, ModelChange, NewEntity, NewTenant,
-    NewVersion, Store,
+    NewVersion, RecordPage, RecordWrite, Store,
 };
 pub use types::{Id, Timestamp};

@@ -127,6 +127,58 @@ macro_rules! impl_sqlx_store {
                     })
             }
 
+            /// A data statement with its values bound (one shape of value: `SqlValue`).
+            fn data_query<'q>(
+                statement: &'q $crate::sql_store::__private::metaengine_sql::query::Statement,
+            ) -> $crate::sql_store::__private::sqlx::query::Query<
+                'q,
+                $db,
+                <$db as $crate::sql_store::__private::sqlx::Database>::Arguments<'q>,
+            > {
+                use $crate::sql_store::__private::metaengine_core::SqlValue;
+                let mut q = $crate::sql_store::__private::sqlx::query(&statement.sql);
+                for value in &statement.binds {
+                    q = match value {
+                        SqlValue::Null => q.bind(None::<&str>),
+                        SqlValue::Text(s) => q.bind(s.as_str()),
+                        SqlValue::Int(i) => q.bind(*i),
+                        SqlValue::Float(f) => q.bind(*f),
+                        SqlValue::Bool(b) => q.bind(*b),
+                    };
+                }
+                q
+            }
+
+            /// Runs a record write (insert, update, delete) with its audit rows in one
+            /// transaction; the record the statement returns, if any.
+            async fn write_record(
+                &self,
+                model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
+                statement: $crate::sql_store::__private::metaengine_sql::query::Statement,
+                audits: &[$crate::NewAudit],
+            ) -> Result<Option<String>, $crate::StoreError> {
+                use $crate::sql_store::__private::sqlx::Row;
+                let mut tx = self.pool.begin().await?;
+                let row = Self::data_query(&statement)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| {
+                        $crate::sql_store::unique_or(
+                            e,
+                            $crate::StoreError::Unique(model.entity.clone()),
+                        )
+                    })?;
+                let record = match row {
+                    Some(row) => Some(row.try_get::<String, _>("record")?),
+                    None => None,
+                };
+                if record.is_some() {
+                    Self::insert_audits(&mut tx, &self.sql, audits).await?;
+                }
+                tx.commit().await?;
+                Ok(record)
+            }
+
             /// Tells other processes that `entity`'s active model changed (on commit).
             async fn notify_model_change(
                 tx: &mut $crate::sql_store::__private::sqlx::Transaction<'static, $db>,
@@ -658,6 +710,140 @@ macro_rules! impl_sqlx_store {
                 tx.commit().await?;
                 target.is_active = false;
                 Ok(target)
+            }
+
+            async fn list_records(
+                &self,
+                model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
+                query: &$crate::sql_store::__private::metaengine_sql::query::ListQuery<'_>,
+            ) -> $crate::StoreResult<$crate::RecordPage> {
+                use $crate::sql_store::__private::metaengine_sql::query::{Cursor, QueryBuilder};
+                use $crate::sql_store::__private::sqlx::Row;
+                let statement = QueryBuilder::new($dialect, model).list(query)?;
+                let rows = Self::data_query(&statement).fetch_all(&self.pool).await?;
+                let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+                let more = rows.len() > limit;
+                let mut records = Vec::with_capacity(rows.len().min(limit));
+                let mut next = None;
+                for (i, row) in rows.iter().take(limit).enumerate() {
+                    records.push(row.try_get::<String, _>("record")?);
+                    if more && i + 1 == limit {
+                        next = Some(Cursor::from_row(
+                            row.try_get::<Option<String>, _>("__k")?,
+                            row.try_get::<String, _>("__id")?,
+                        ));
+                    }
+                }
+                Ok($crate::RecordPage { records, next })
+            }
+
+            async fn count_records(
+                &self,
+                model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
+                scope: $crate::sql_store::__private::metaengine_sql::query::Scope<'_>,
+                row_filter: &$crate::sql_store::__private::metaengine_core::policy::RowFilter,
+                filters: &[$crate::sql_store::__private::metaengine_sql::query::Filter],
+            ) -> $crate::StoreResult<u64> {
+                use $crate::sql_store::__private::metaengine_sql::query::QueryBuilder;
+                use $crate::sql_store::__private::sqlx::Row;
+                let statement =
+                    QueryBuilder::new($dialect, model).count(scope, row_filter, filters)?;
+                let row = Self::data_query(&statement).fetch_one(&self.pool).await?;
+                let count: i64 = row.try_get("count")?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
+            async fn get_record(
+                &self,
+                model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
+                scope: $crate::sql_store::__private::metaengine_sql::query::Scope<'_>,
+                id: &str,
+                row_filter: Option<
+                    &$crate::sql_store::__private::metaengine_core::policy::RowFilter,
+                >,
+            ) -> $crate::StoreResult<Option<String>> {
+                use $crate::sql_store::__private::metaengine_sql::query::QueryBuilder;
+                use $crate::sql_store::__private::sqlx::Row;
+                let statement = QueryBuilder::new($dialect, model).get(scope, id, row_filter)?;
+                match Self::data_query(&statement)
+                    .fetch_optional(&self.pool)
+                    .await?
+                {
+                    Some(row) => Ok(Some(row.try_get::<String, _>("record")?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn record_exists(
+                &self,
+                model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
+                scope: $crate::sql_store::__private::metaengine_sql::query::Scope<'_>,
+                id: &str,
+            ) -> $crate::StoreResult<bool> {
+                use $crate::sql_store::__private::metaengine_sql::query::QueryBuilder;
+                let statement = QueryBuilder::new($dialect, model).exists(scope, id)?;
+                Ok(Self::data_query(&statement)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .is_some())
+            }
+
+            async fn insert_record(
+                &self,
+                model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
+                write: $crate::RecordWrite<'_>,
+                audits: &[$crate::NewAudit],
+            ) -> $crate::StoreResult<String> {
+                use $crate::sql_store::__private::metaengine_sql::query::QueryBuilder;
+                let now = $crate::Timestamp::now().to_rfc3339();
+                let statement = QueryBuilder::new($dialect, model).insert(
+                    write.scope,
+                    write.id,
+                    write.actor,
+                    &now,
+                    write.values,
+                )?;
+                self.write_record(model, statement, audits)
+                    .await?
+                    .ok_or_else(|| {
+                        $crate::StoreError::Database(
+                            $crate::sql_store::__private::sqlx::Error::RowNotFound,
+                        )
+                    })
+            }
+
+            async fn update_record(
+                &self,
+                model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
+                write: $crate::RecordWrite<'_>,
+                expected_row_version: Option<i64>,
+                audits: &[$crate::NewAudit],
+            ) -> $crate::StoreResult<Option<String>> {
+                use $crate::sql_store::__private::metaengine_sql::query::QueryBuilder;
+                let now = $crate::Timestamp::now().to_rfc3339();
+                let statement = QueryBuilder::new($dialect, model).update(
+                    write.scope,
+                    write.id,
+                    write.actor,
+                    &now,
+                    write.values,
+                    expected_row_version,
+                )?;
+                self.write_record(model, statement, audits).await
+            }
+
+            async fn delete_record(
+                &self,
+                model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
+                scope: $crate::sql_store::__private::metaengine_sql::query::Scope<'_>,
+                id: &str,
+                expected_row_version: Option<i64>,
+                audits: &[$crate::NewAudit],
+            ) -> $crate::StoreResult<Option<String>> {
+                use $crate::sql_store::__private::metaengine_sql::query::QueryBuilder;
+                let statement =
+                    QueryBuilder::new($dialect, model).delete(scope, id, expected_row_version)?;
+                self.write_record(model, statement, audits).await
             }
 
             async fn model_changes(

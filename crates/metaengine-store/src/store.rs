@@ -1,7 +1,11 @@
 //! The [`Store`] trait: the engine's storage, as domain verbs.
 
 use async_trait::async_trait;
+use metaengine_core::CompiledModel;
+use metaengine_core::SqlValue;
 use metaengine_core::plan::MigrationPlan;
+use metaengine_core::policy::RowFilter;
+use metaengine_sql::query::{Cursor, Filter, ListQuery, Scope};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -87,6 +91,28 @@ pub struct Activation {
 
 /// The audit rows an activation writes, built from its plan (so `meta.migrate` can carry it).
 pub type ActivationAudits<'a> = dyn Fn(&ActivationPlan) -> Vec<NewAudit> + Send + Sync + 'a;
+
+/// One page of records, each the JSON text of one record, and the cursor of the next page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordPage {
+    /// The records, as JSON object texts built by the database.
+    pub records: Vec<String>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// A record write: where, which record, who, and the values already converted for their columns.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordWrite<'a> {
+    /// The caller's tenant and realm.
+    pub scope: Scope<'a>,
+    /// The record's id (a new UUIDv7 on create).
+    pub id: &'a str,
+    /// The acting user (`created_by` / `updated_by`).
+    pub actor: &'a str,
+    /// Field values by field name.
+    pub values: &'a [(String, SqlValue)],
+}
 
 /// A change to an entity's active model, seen by a process that may cache it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +239,70 @@ pub trait Store: Send + Sync + 'static {
     /// Changes to active models made by any process on this database, for caches to follow:
     /// PostgreSQL forwards `NOTIFY`s, SQLite polls. Ends when the receiver is dropped.
     async fn model_changes(&self) -> StoreResult<mpsc::Receiver<ModelChange>>;
+
+    // ---- records (every statement built by metaengine_sql's one query builder) ----
+
+    /// One page of an entity's records.
+    async fn list_records(
+        &self,
+        model: &CompiledModel,
+        query: &ListQuery<'_>,
+    ) -> StoreResult<RecordPage>;
+
+    /// How many records match.
+    async fn count_records(
+        &self,
+        model: &CompiledModel,
+        scope: Scope<'_>,
+        row_filter: &RowFilter,
+        filters: &[Filter],
+    ) -> StoreResult<u64>;
+
+    /// One record (JSON text), if it exists in the scope and passes the row filter.
+    async fn get_record(
+        &self,
+        model: &CompiledModel,
+        scope: Scope<'_>,
+        id: &str,
+        row_filter: Option<&RowFilter>,
+    ) -> StoreResult<Option<String>>;
+
+    /// Whether a record exists in the scope (reference checks).
+    async fn record_exists(
+        &self,
+        model: &CompiledModel,
+        scope: Scope<'_>,
+        id: &str,
+    ) -> StoreResult<bool>;
+
+    /// Inserts a record and its audit rows in one transaction (`Unique` on a duplicate value).
+    async fn insert_record(
+        &self,
+        model: &CompiledModel,
+        write: RecordWrite<'_>,
+        audits: &[NewAudit],
+    ) -> StoreResult<String>;
+
+    /// Updates a record (optionally only at `expected_row_version`) with its audit rows; `None`
+    /// when no row matched (missing, or another row version).
+    async fn update_record(
+        &self,
+        model: &CompiledModel,
+        write: RecordWrite<'_>,
+        expected_row_version: Option<i64>,
+        audits: &[NewAudit],
+    ) -> StoreResult<Option<String>>;
+
+    /// Deletes a record with its audit rows; returns the deleted record, `None` when no row
+    /// matched.
+    async fn delete_record(
+        &self,
+        model: &CompiledModel,
+        scope: Scope<'_>,
+        id: &str,
+        expected_row_version: Option<i64>,
+        audits: &[NewAudit],
+    ) -> StoreResult<Option<String>>;
 
     // ---- audit ----
 

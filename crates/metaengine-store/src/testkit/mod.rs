@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+pub mod records;
 pub mod tables;
 
 use crate::{

@@ -18,10 +18,13 @@ pub mod hash;
 pub mod ident;
 pub mod plan;
 pub mod policy;
+pub mod record;
 pub mod schema;
 pub mod validate;
+pub mod value;
 
 pub use compile::{CompiledModel, compile};
 pub use plan::{MigrationPlan, TableState, plan_migration};
 pub use schema::*;
 pub use validate::{Problem, ValidationContext, validate_field, validate_schema};
+pub use value::SqlValue;

@@ -84,6 +84,7 @@ impl From<StoreError> for RegistryError {
                 errors,
             },
             StoreError::EntityExists(_)
+            | StoreError::Unique(_)
             | StoreError::RowsConflict { .. }
             | StoreError::HasRows(_)
             | StoreError::VersionExists { .. }
@@ -92,9 +93,10 @@ impl From<StoreError> for RegistryError {
             | StoreError::VersionNotActive { .. }
             | StoreError::Concurrent(_)
             | StoreError::TenantExists(_) => Self::conflict(e.to_string()),
-            StoreError::Migrate(_) | StoreError::Database(_) | StoreError::CorruptSchema { .. } => {
-                Self::Store(e)
-            }
+            StoreError::Migrate(_)
+            | StoreError::Database(_)
+            | StoreError::Query(_)
+            | StoreError::CorruptSchema { .. } => Self::Store(e),
         }
     }
 }

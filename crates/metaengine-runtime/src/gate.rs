@@ -106,10 +106,10 @@ impl PolicyGate {
         model: &ActiveModel,
         action: Action,
         actor: &Actor,
-        record: Option<&dyn RecordView>,
+        record: Option<&(dyn RecordView + Sync)>,
         record_id: Option<&str>,
     ) -> Result<(), PolicyDenied> {
-        let decision = self.decide(model, action, actor, record);
+        let decision = self.decide(model, action, actor, record.map(|r| r as &dyn RecordView));
         if let (Some(writer), Some(event)) =
             (&self.audit, self.audit_event(&decision, actor, record_id))
         {
@@ -126,9 +126,9 @@ pub struct WriteCheck<'r> {
     /// `Create`, `Update` or `Delete`.
     pub action: Action,
     /// The record as stored (update and delete).
-    pub before: Option<&'r dyn RecordView>,
+    pub before: Option<&'r (dyn RecordView + Sync)>,
     /// The record as it would be (create and update).
-    pub after: Option<&'r dyn RecordView>,
+    pub after: Option<&'r (dyn RecordView + Sync)>,
     /// The record's id, for the audit row.
     pub record_id: Option<&'r str>,
 }
@@ -146,7 +146,7 @@ impl PolicyGate {
     ) -> (Result<(), PolicyDenied>, Option<NewAudit>) {
         let mut decision = None;
         for record in [write.before, write.after].into_iter().flatten() {
-            let d = self.decide(model, write.action, actor, Some(record));
+            let d = self.decide(model, write.action, actor, Some(record as &dyn RecordView));
             let denied = !d.allowed;
             decision = Some(d);
             if denied {

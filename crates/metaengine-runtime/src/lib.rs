@@ -9,6 +9,7 @@
 pub mod actor;
 pub mod audit_writer;
 pub mod cache;
+pub mod data;
 pub mod error;
 pub mod gate;
 pub mod registry;
@@ -16,6 +17,7 @@ pub mod registry;
 pub use actor::{AccessConfig, Actor};
 pub use audit_writer::{AuditWriter, AuditWriterConfig};
 pub use cache::{ActiveModel, CacheConfig, CacheError, ModelCache};
+pub use data::{DataError, DataLimits, DataService, ListPage, ListRequest};
 pub use error::{RegistryError, RegistryResult};
 pub use gate::PolicyGate;
 pub use registry::Registry;

@@ -24,6 +24,7 @@ use std::time::Duration;
 use chrono::SecondsFormat;
 use metaengine_core::hash::schema_hash;
 use metaengine_core::policy::PolicySet;
+use metaengine_core::record::RecordValidator;
 use metaengine_core::{CompiledModel, compile};
 use metaengine_store::sql_store::parse_schema;
 use metaengine_store::{ModelChange, PageRequest, Store, StoreError};
@@ -80,13 +81,20 @@ pub struct ActiveModel {
     pub model: CompiledModel,
     /// Its policies, ready to evaluate (the admin bypass is the gate's business).
     pub policies: PolicySet,
+    /// Its write rules, patterns compiled.
+    pub validator: RecordValidator,
 }
 
 impl ActiveModel {
     /// Prepares a compiled model for requests.
     pub fn new(model: CompiledModel) -> Self {
         let policies = PolicySet::from_model(&model, None);
-        Self { model, policies }
+        let validator = RecordValidator::new(&model);
+        Self {
+            model,
+            policies,
+            validator,
+        }
     }
 }
 

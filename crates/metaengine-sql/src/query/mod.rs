@@ -92,7 +92,6 @@ pub use cursor::{Cursor, decode_cursor, encode_cursor};
 use crate::{Dialect, PredicateError};
 use metaengine_core::policy::RowFilter;
 use metaengine_core::{CompiledModel, FieldType, SqlValue};
-use std::fmt;
 
 /// The caller's tenant and realm: every data statement is restricted to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,99 +111,9 @@ pub struct Statement {
     pub binds: Vec<SqlValue>,
 }
 
-/// A filter operator of the list query string (`filter[field][op]=value`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FilterOp {
-    /// `eq`: equal.
-    Eq,
-    /// `ne`: not equal (a null column does not match).
-    Ne,
-    /// `gt`: greater than.
-    Gt,
-    /// `gte`: greater than or equal.
-    Gte,
-    /// `lt`: less than.
-    Lt,
-    /// `lte`: less than or equal.
-    Lte,
-    /// `in`: one of a list.
-    In,
-    /// `nin`: none of a list (a null column does not match).
-    Nin,
-    /// `contains`: case-sensitive substring.
-    Contains,
-    /// `startswith`: case-sensitive prefix.
-    StartsWith,
-    /// `isnull`: `true` for null, `false` for not null.
-    IsNull,
-}
-
-impl FilterOp {
-    /// Every operator, in documentation order.
-    pub const ALL: [FilterOp; 11] = [
-        FilterOp::Eq,
-        FilterOp::Ne,
-        FilterOp::Gt,
-        FilterOp::Gte,
-        FilterOp::Lt,
-        FilterOp::Lte,
-        FilterOp::In,
-        FilterOp::Nin,
-        FilterOp::Contains,
-        FilterOp::StartsWith,
-        FilterOp::IsNull,
-    ];
-
-    /// The operator's name in the query string (`eq`, `startswith`…).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FilterOp::Eq => "eq",
-            FilterOp::Ne => "ne",
-            FilterOp::Gt => "gt",
-            FilterOp::Gte => "gte",
-            FilterOp::Lt => "lt",
-            FilterOp::Lte => "lte",
-            FilterOp::In => "in",
-            FilterOp::Nin => "nin",
-            FilterOp::Contains => "contains",
-            FilterOp::StartsWith => "startswith",
-            FilterOp::IsNull => "isnull",
-        }
-    }
-
-    /// The operator named `name` in the query string, if any.
-    pub fn parse(name: &str) -> Option<FilterOp> {
-        FilterOp::ALL.into_iter().find(|op| op.as_str() == name)
-    }
-}
-
-impl fmt::Display for FilterOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The value of a [`Filter`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum FilterValue {
-    /// One value: `eq`, `ne`, `gt`, `gte`, `lt`, `lte`, `contains`, `startswith`.
-    One(SqlValue),
-    /// A list: `in`, `nin`.
-    Many(Vec<SqlValue>),
-    /// `isnull`: `true` for `IS NULL`, `false` for `IS NOT NULL`.
-    Flag(bool),
-}
-
-/// One filter of a list or count.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Filter {
-    /// A field or system field name (camelCase).
-    pub field: String,
-    /// The operator.
-    pub op: FilterOp,
-    /// The value, converted for the field's column.
-    pub value: FilterValue,
-}
+/// The filters of a list or count are parsed (and their values converted) by the record rules of
+/// `metaengine-core`; the builder takes them as they are.
+pub use metaengine_core::record::{Filter, FilterOp, FilterValue};
 
 /// The order of a list: one field (or `createdAt`, `updatedAt`, `id`…), ties broken by `id`.
 #[derive(Debug, Clone, PartialEq, Eq)]

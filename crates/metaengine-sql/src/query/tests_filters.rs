@@ -193,7 +193,7 @@ fn injection_in_names_is_refused() {
 #[test]
 fn op_names_round_trip() {
     for op in FilterOp::ALL {
-        assert_eq!(FilterOp::parse(op.as_str()), Some(op));
+        assert_eq!(FilterOp::parse(op.as_str()), Some(*op));
     }
     assert_eq!(FilterOp::parse("like"), None);
 }

@@ -1,0 +1,638 @@
+//! The generic data API (SPEC §7): list, get, count, create, update and delete the records of
+//! any active entity, always inside the caller's tenant and realm, through the policy gate, with
+//! every write validated by the compiled model and audited in its own transaction.
+//!
+//! Key decisions: records travel as the JSON text the database builds (no re-serialization on
+//! the hot path); a record the caller may not read answers exactly like a missing one (404); every
+//! update and delete is conditional on the row version read, so a policy decision can never be
+//! taken on a stale record.
+
+mod error;
+
+use std::sync::Arc;
+
+use metaengine_core::Problem;
+use metaengine_core::policy::{Action, RowFilter};
+use metaengine_core::record::{WriteRejected, changed_fields};
+use metaengine_sql::query::{
+    Cursor, Filter, ListQuery, Order, Scope, decode_cursor, encode_cursor,
+};
+use metaengine_store::{EventType, NewAudit, RecordWrite, Store};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+pub use error::{DataError, DataResult};
+
+use crate::actor::Actor;
+use crate::audit_writer::AuditWriter;
+use crate::cache::{ActiveModel, CacheError, ModelCache};
+use crate::gate::{PolicyGate, WriteCheck};
+
+/// Page sizes and other limits of the data API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataLimits {
+    /// Page size when the request gives none.
+    pub default_page_size: u32,
+    /// Largest page size.
+    pub max_page_size: u32,
+    /// Most filters in one request.
+    pub max_filters: usize,
+}
+
+impl Default for DataLimits {
+    fn default() -> Self {
+        Self {
+            default_page_size: 20,
+            max_page_size: 100,
+            max_filters: 20,
+        }
+    }
+}
+
+/// A list request, as parsed from the query string (SPEC §10).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListRequest {
+    /// 1-based page (ignored with `after`).
+    pub page: Option<u32>,
+    /// Rows per page.
+    pub page_size: Option<u32>,
+    /// A field name or `createdAt`/`updatedAt`/`id`.
+    pub order_by: Option<String>,
+    /// `asc` or `desc`.
+    pub order_dir: Option<String>,
+    /// Field selection.
+    pub fields: Option<Vec<String>>,
+    /// `(field, operator, raw value)` of each `filter[field][op]=value`.
+    pub filters: Vec<(String, String, String)>,
+    /// Opaque cursor of the previous page.
+    pub after: Option<String>,
+    /// Whether to count the total (`count=exact`, the default) or not (`count=none`).
+    pub count: bool,
+}
+
+/// Position and totals of a list page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMeta {
+    /// 1-based page.
+    pub page: u32,
+    /// Rows per page.
+    pub page_size: u32,
+    /// Cursor of the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+    /// Rows in all pages (absent with `count=none`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Pages (absent with `count=none`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_pages: Option<u64>,
+}
+
+/// One page of records (each the JSON text of a record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage {
+    /// The records.
+    pub records: Vec<String>,
+    /// Position and totals.
+    pub meta: ListMeta,
+}
+
+impl ListPage {
+    /// The page as the JSON text of `{ "data": [...], "meta": {...} }`, records spliced in as
+    /// the database wrote them.
+    pub fn to_json(&self) -> String {
+        let meta = serde_json::to_string(&self.meta).unwrap_or_else(|_| "{}".to_owned());
+        let mut out = String::with_capacity(
+            self.records.iter().map(String::len).sum::<usize>() + meta.len() + 32,
+        );
+        out.push_str("{\"data\":[");
+        for (i, record) in self.records.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(record);
+        }
+        out.push_str("],\"meta\":");
+        out.push_str(&meta);
+        out.push('}');
+        out
+    }
+}
+
+/// The data API over the store, the model cache and the policy gate.
+#[derive(Clone)]
+pub struct DataService {
+    store: Arc<dyn Store>,
+    cache: ModelCache,
+    gate: PolicyGate,
+    audit: AuditWriter,
+    limits: DataLimits,
+}
+
+impl std::fmt::Debug for DataService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataService")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+fn scope(actor: &Actor) -> Scope<'_> {
+    Scope {
+        tenant_id: &actor.tenant_id,
+        realm_id: &actor.realm_id,
+    }
+}
+
+fn parse_record(text: &str) -> DataResult<Map<String, Value>> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(DataError::Internal(format!(
+            "a record is not a JSON object: {text}"
+        ))),
+    }
+}
+
+fn row_version(record: &Map<String, Value>) -> i64 {
+    record
+        .get("rowVersion")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+}
+
+impl DataService {
+    /// A data service; `audit` carries `data.read` and read-path policy events.
+    pub fn new(
+        store: Arc<dyn Store>,
+        cache: ModelCache,
+        gate: PolicyGate,
+        audit: AuditWriter,
+        limits: DataLimits,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            gate,
+            audit,
+            limits,
+        }
+    }
+
+    async fn model(&self, entity: &str) -> DataResult<Arc<ActiveModel>> {
+        match self.cache.active_model(entity).await {
+            Ok(model) => Ok(model),
+            Err(CacheError::EntityNotFound(_)) => Err(DataError::NotFound(format!(
+                "entity `{entity}` does not exist"
+            ))),
+            Err(CacheError::NoActiveVersion(_)) => Err(DataError::Inactive(entity.to_owned())),
+            Err(CacheError::Store(e)) => Err(e.into()),
+            Err(CacheError::Redis(e)) => Err(DataError::Internal(e.to_string())),
+        }
+    }
+
+    async fn read_audit(&self, actor: &Actor, entity: &str, details: Value) {
+        let event = NewAudit::success(EventType::DataRead, &actor.audit(), entity, Some(details));
+        self.audit.record(event).await;
+    }
+
+    fn filters(
+        &self,
+        model: &ActiveModel,
+        raw: &[(String, String, String)],
+    ) -> DataResult<Vec<Filter>> {
+        if raw.len() > self.limits.max_filters {
+            return Err(DataError::bad_request(
+                "",
+                format!("at most {} filters are allowed", self.limits.max_filters),
+            ));
+        }
+        let mut filters = Vec::with_capacity(raw.len());
+        let mut problems = Vec::new();
+        for (field, op, value) in raw {
+            match model.validator.filter(field, op, value) {
+                Ok(f) => filters.push(f),
+                Err(p) => problems.push(p),
+            }
+        }
+        if problems.is_empty() {
+            Ok(filters)
+        } else {
+            Err(DataError::BadRequest {
+                message: problems
+                    .iter()
+                    .map(|p| p.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errors: problems,
+            })
+        }
+    }
+
+    /// One page of records the caller may read.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        req: &ListRequest,
+    ) -> DataResult<ListPage> {
+        let model = self.model(entity).await?;
+        let filters = self.filters(&model, &req.filters)?;
+        let page_size = req.page_size.unwrap_or(self.limits.default_page_size);
+        if page_size == 0 || page_size > self.limits.max_page_size {
+            return Err(DataError::bad_request(
+                "pageSize",
+                format!(
+                    "`pageSize` must be between 1 and {}",
+                    self.limits.max_page_size
+                ),
+            ));
+        }
+        let page = req.page.unwrap_or(1);
+        if page == 0 {
+            return Err(DataError::bad_request(
+                "page",
+                "`page` starts at 1".to_owned(),
+            ));
+        }
+        let descending = match req.order_dir.as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(DataError::bad_request(
+                    "orderDir",
+                    format!("`orderDir` must be `asc` or `desc`, not `{other}`"),
+                ));
+            }
+        };
+        let order = req.order_by.as_ref().map(|field| Order {
+            field: field.clone(),
+            descending,
+        });
+        let cursor: Option<Cursor> = match &req.after {
+            Some(text) => Some(
+                decode_cursor(text).map_err(|e| DataError::bad_request("after", e.to_string()))?,
+            ),
+            None => None,
+        };
+        let row_filter = self.gate.row_filter(&model, Action::Read, actor);
+        if matches!(row_filter, RowFilter::Nothing) {
+            // Nothing is readable at all: say so (and audit it) rather than return an empty list.
+            self.gate
+                .authorize(&model, Action::Read, actor, None, None)
+                .await
+                .map_err(|e| DataError::Forbidden(e.to_string()))?;
+        }
+        let query = ListQuery {
+            scope: scope(actor),
+            row_filter: &row_filter,
+            filters: &filters,
+            order: order.as_ref(),
+            fields: req.fields.as_deref(),
+            limit: page_size,
+            offset: u64::from(page - 1) * u64::from(page_size),
+            after: cursor.as_ref(),
+        };
+        let records = self.store.list_records(&model, &query).await?;
+        let total = if req.count {
+            Some(
+                self.store
+                    .count_records(&model, scope(actor), &row_filter, &filters)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        self.read_audit(
+            actor,
+            entity,
+            json!({ "list": true, "returned": records.records.len() }),
+        )
+        .await;
+        Ok(ListPage {
+            meta: ListMeta {
+                page,
+                page_size,
+                next_cursor: records.next.as_ref().map(encode_cursor),
+                total,
+                total_pages: total.map(|t| t.div_ceil(u64::from(page_size))),
+            },
+            records: records.records,
+        })
+    }
+
+    /// How many records the caller may read match the filters.
+    pub async fn count(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        raw_filters: &[(String, String, String)],
+    ) -> DataResult<u64> {
+        let model = self.model(entity).await?;
+        let filters = self.filters(&model, raw_filters)?;
+        let row_filter = self.gate.row_filter(&model, Action::Read, actor);
+        let n = self
+            .store
+            .count_records(&model, scope(actor), &row_filter, &filters)
+            .await?;
+        self.read_audit(actor, entity, json!({ "count": n })).await;
+        Ok(n)
+    }
+
+    /// A record the caller may read, parsed, with its JSON text.
+    async fn readable(
+        &self,
+        model: &ActiveModel,
+        actor: &Actor,
+        id: &str,
+    ) -> DataResult<(String, Map<String, Value>)> {
+        let missing =
+            || DataError::NotFound(format!("no `{}` record with id `{id}`", model.entity));
+        let text = self
+            .store
+            .get_record(model, scope(actor), id, None)
+            .await?
+            .ok_or_else(missing)?;
+        let record = parse_record(&text)?;
+        if self
+            .gate
+            .authorize(model, Action::Read, actor, Some(&record), Some(id))
+            .await
+            .is_err()
+        {
+            return Err(missing());
+        }
+        Ok((text, record))
+    }
+
+    /// One record (JSON text) and its row version (the `ETag`).
+    pub async fn get(&self, actor: &Actor, entity: &str, id: &str) -> DataResult<(String, i64)> {
+        let model = self.model(entity).await?;
+        let (text, record) = self.readable(&model, actor, id).await?;
+        self.read_audit(actor, entity, json!({ "id": id })).await;
+        Ok((text, row_version(&record)))
+    }
+
+    fn rejected(e: WriteRejected) -> DataError {
+        match e {
+            WriteRejected::BadRequest(errors) => DataError::BadRequest {
+                message: errors
+                    .iter()
+                    .map(|p| p.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errors,
+            },
+            WriteRejected::Invalid(errors) => DataError::Invalid { errors },
+        }
+    }
+
+    /// Checks that every reference of a write names a record of its entity in the caller's scope.
+    async fn check_references(
+        &self,
+        model: &ActiveModel,
+        actor: &Actor,
+        values: &[(String, metaengine_core::SqlValue)],
+    ) -> DataResult<()> {
+        let mut problems = Vec::new();
+        for reference in model.validator.references(values) {
+            let exists = match self.cache.active_model(reference.entity).await {
+                Ok(target) => {
+                    self.store
+                        .record_exists(&target, scope(actor), reference.id)
+                        .await?
+                }
+                Err(CacheError::Store(e)) => return Err(e.into()),
+                Err(_) => false,
+            };
+            if !exists {
+                problems.push(Problem {
+                    pointer: format!("/{}", reference.field),
+                    message: format!(
+                        "`{}` refers to `{}` record `{}`, which does not exist",
+                        reference.field, reference.entity, reference.id
+                    ),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(DataError::Invalid { errors: problems })
+        }
+    }
+
+    /// The audit row of a write, naming the fields written (never their values).
+    fn write_audit(
+        actor: &Actor,
+        entity: &str,
+        event: EventType,
+        id: &str,
+        values: &[(String, metaengine_core::SqlValue)],
+    ) -> NewAudit {
+        NewAudit::success(
+            event,
+            &actor.audit(),
+            entity,
+            Some(json!({ "id": id, "fields": changed_fields(values) })),
+        )
+    }
+
+    /// The record as the policies see it after a write: the stored (or empty) record with the
+    /// written values and the system fields a create sets.
+    fn after_write(
+        before: Option<&Map<String, Value>>,
+        input: &Value,
+        actor: &Actor,
+        id: &str,
+    ) -> Map<String, Value> {
+        let mut after = before.cloned().unwrap_or_default();
+        if before.is_none() {
+            for (key, value) in [
+                ("id", id),
+                ("tenantId", actor.tenant_id.as_str()),
+                ("realmId", actor.realm_id.as_str()),
+                ("createdBy", actor.user_id.as_str()),
+            ] {
+                after.insert(key.to_owned(), Value::String(value.to_owned()));
+            }
+        }
+        after.insert("updatedBy".to_owned(), Value::String(actor.user_id.clone()));
+        if let Value::Object(input) = input {
+            for (k, v) in input {
+                after.insert(k.clone(), v.clone());
+            }
+        }
+        after
+    }
+
+    async fn denied(&self, audit: Option<NewAudit>, e: impl ToString) -> DataError {
+        if let Some(event) = audit {
+            self.audit.record(event).await;
+        }
+        DataError::Forbidden(e.to_string())
+    }
+
+    /// Creates a record; returns its JSON text and id.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        input: &Value,
+    ) -> DataResult<(String, String)> {
+        let model = self.model(entity).await?;
+        let values = model
+            .validator
+            .prepare_create(input)
+            .map_err(Self::rejected)?;
+        let id = uuid::Uuid::now_v7().hyphenated().to_string();
+        let after = Self::after_write(None, input, actor, &id);
+        let (verdict, policy_event) = self.gate.check_write(
+            &model,
+            actor,
+            WriteCheck {
+                action: Action::Create,
+                before: None,
+                after: Some(&after),
+                record_id: Some(&id),
+            },
+        );
+        if let Err(e) = verdict {
+            return Err(self.denied(policy_event, e).await);
+        }
+        self.check_references(&model, actor, &values).await?;
+        let mut audits = vec![Self::write_audit(
+            actor,
+            entity,
+            EventType::DataCreate,
+            &id,
+            &values,
+        )];
+        audits.extend(policy_event);
+        let write = RecordWrite {
+            scope: scope(actor),
+            id: &id,
+            actor: &actor.user_id,
+            values: &values,
+        };
+        let text = self.store.insert_record(&model, write, &audits).await?;
+        Ok((text, id))
+    }
+
+    /// Updates some fields of a record; `if_match` is the row version the client read.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: &str,
+        input: &Value,
+        if_match: Option<i64>,
+    ) -> DataResult<(String, i64)> {
+        let model = self.model(entity).await?;
+        let values = model
+            .validator
+            .prepare_update(input)
+            .map_err(Self::rejected)?;
+        let (_, before) = self.readable(&model, actor, id).await?;
+        let current = row_version(&before);
+        if let Some(expected) = if_match.filter(|v| *v != current) {
+            return Err(DataError::PreconditionFailed { expected, current });
+        }
+        let after = Self::after_write(Some(&before), input, actor, id);
+        let (verdict, policy_event) = self.gate.check_write(
+            &model,
+            actor,
+            WriteCheck {
+                action: Action::Update,
+                before: Some(&before),
+                after: Some(&after),
+                record_id: Some(id),
+            },
+        );
+        if let Err(e) = verdict {
+            return Err(self.denied(policy_event, e).await);
+        }
+        self.check_references(&model, actor, &values).await?;
+        let mut audits = vec![Self::write_audit(
+            actor,
+            entity,
+            EventType::DataUpdate,
+            id,
+            &values,
+        )];
+        audits.extend(policy_event);
+        let write = RecordWrite {
+            scope: scope(actor),
+            id,
+            actor: &actor.user_id,
+            values: &values,
+        };
+        match self
+            .store
+            .update_record(&model, write, Some(current), &audits)
+            .await?
+        {
+            Some(text) => {
+                let version = row_version(&parse_record(&text)?);
+                Ok((text, version))
+            }
+            None => Err(Self::changed_meanwhile(if_match, current)),
+        }
+    }
+
+    fn changed_meanwhile(if_match: Option<i64>, read: i64) -> DataError {
+        match if_match {
+            Some(expected) => DataError::PreconditionFailed {
+                expected,
+                current: read + 1,
+            },
+            None => DataError::Conflict(
+                "the record changed while it was being written; read it again and retry".to_owned(),
+            ),
+        }
+    }
+
+    /// Deletes a record; `if_match` is the row version the client read.
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> DataResult<()> {
+        let model = self.model(entity).await?;
+        let (_, before) = self.readable(&model, actor, id).await?;
+        let current = row_version(&before);
+        if let Some(expected) = if_match.filter(|v| *v != current) {
+            return Err(DataError::PreconditionFailed { expected, current });
+        }
+        let (verdict, policy_event) = self.gate.check_write(
+            &model,
+            actor,
+            WriteCheck {
+                action: Action::Delete,
+                before: Some(&before),
+                after: None,
+                record_id: Some(id),
+            },
+        );
+        if let Err(e) = verdict {
+            return Err(self.denied(policy_event, e).await);
+        }
+        let mut audits = vec![Self::write_audit(
+            actor,
+            entity,
+            EventType::DataDelete,
+            id,
+            &[],
+        )];
+        audits.extend(policy_event);
+        match self
+            .store
+            .delete_record(&model, scope(actor), id, Some(current), &audits)
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(Self::changed_meanwhile(if_match, current)),
+        }
+    }
+}

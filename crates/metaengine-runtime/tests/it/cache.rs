@@ -1,7 +1,6 @@
 //! The compiled-model cache (SPEC §4, §12) against real databases and a real Redis: hits and
 //! misses, invalidation, errors, warming, the Redis second level, and instances following each
 //! other's activations. PostgreSQL and Redis must be up: these tests fail when they are not.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -412,14 +411,7 @@ mod sqlite {
     use super::*;
     use metaengine_store_sqlite::SqliteStore;
 
-    async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::connect(&format!("sqlite://{}/m.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (dir, Arc::new(store))
-    }
+    use crate::support::sqlite as fresh;
 
     all_stories!(fresh());
 
@@ -427,7 +419,7 @@ mod sqlite {
     async fn processes_on_one_file_follow_each_other() {
         let (dir, a) = fresh().await;
         let b: Arc<dyn Store> = Arc::new(
-            SqliteStore::connect(&format!("sqlite://{}/m.db", dir.path().display()))
+            SqliteStore::connect(&crate::support::sqlite_url(dir.path()))
                 .await
                 .unwrap(),
         );
@@ -438,14 +430,8 @@ mod sqlite {
 mod postgres {
     use super::*;
     use metaengine_store_postgres::PostgresStore;
-    use metaengine_store_postgres::testing::TestDatabase;
 
-    async fn fresh() -> (TestDatabase, Arc<dyn Store>) {
-        let db = TestDatabase::create().await;
-        let store = PostgresStore::connect(db.url()).await.unwrap();
-        store.migrate().await.unwrap();
-        (db, Arc::new(store))
-    }
+    use crate::support::postgres as fresh;
 
     all_stories!(fresh());
 

@@ -1,6 +1,5 @@
 //! The batched audit writer against real databases: events arrive within the flush interval,
 //! concurrent writers lose nothing, and shutdown writes what is queued.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,32 +113,15 @@ macro_rules! all_cases {
 }
 
 mod sqlite {
-    use super::*;
-    use metaengine_store_sqlite::SqliteStore;
 
-    async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::connect(&format!("sqlite://{}/a.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (dir, Arc::new(store))
-    }
+    use crate::support::sqlite as fresh;
 
     all_cases!(fresh());
 }
 
 mod postgres {
-    use super::*;
-    use metaengine_store_postgres::PostgresStore;
-    use metaengine_store_postgres::testing::TestDatabase;
 
-    async fn fresh() -> (TestDatabase, Arc<dyn Store>) {
-        let db = TestDatabase::create().await;
-        let store = PostgresStore::connect(db.url()).await.unwrap();
-        store.migrate().await.unwrap();
-        (db, Arc::new(store))
-    }
+    use crate::support::postgres as fresh;
 
     all_cases!(fresh());
 }

@@ -1,6 +1,5 @@
 //! The data API as an application uses it, on both databases: tenant and realm isolation,
 //! validation, references, optimistic concurrency, policies, cursors, and the audit trail.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
 
@@ -500,33 +499,15 @@ macro_rules! all_cases {
 }
 
 mod sqlite {
-    use super::*;
 
-    async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/d.db", dir.path().display());
-        let store = metaengine_store_sqlite::SqliteStore::connect(&url)
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (dir, Arc::new(store))
-    }
+    use crate::support::sqlite as fresh;
 
     all_cases!(fresh());
 }
 
 mod postgres {
-    use super::*;
-    use metaengine_store_postgres::testing::TestDatabase;
 
-    async fn fresh() -> (TestDatabase, Arc<dyn Store>) {
-        let db = TestDatabase::create().await;
-        let store = metaengine_store_postgres::PostgresStore::connect(db.url())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (db, Arc::new(store))
-    }
+    use crate::support::postgres as fresh;
 
     all_cases!(fresh());
 }

@@ -1,8 +1,5 @@
 //! Registry stories run against both backends: the rules of SPEC §3 as a user meets them, with
 //! the audit trail each change and each refusal leaves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
-
-use std::sync::Arc;
 
 use metaengine_runtime::{AccessConfig, Actor, Registry, RegistryError};
 use metaengine_store::{AuditQuery, Store};
@@ -531,31 +528,16 @@ macro_rules! all_stories {
 
 mod sqlite {
     use super::*;
-    use metaengine_store_sqlite::SqliteStore;
 
-    async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::connect(&format!("sqlite://{}/m.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (dir, Arc::new(store))
-    }
+    use crate::support::sqlite as fresh;
 
     all_stories!(fresh());
 }
 
 mod postgres {
     use super::*;
-    use metaengine_store_postgres::PostgresStore;
-    use metaengine_store_postgres::testing::TestDatabase;
 
-    async fn fresh() -> (TestDatabase, Arc<dyn Store>) {
-        let db = TestDatabase::create().await;
-        let store = PostgresStore::connect(db.url()).await.unwrap();
-        store.migrate().await.unwrap();
-        (db, Arc::new(store))
-    }
+    use crate::support::postgres as fresh;
 
     all_stories!(fresh());
 }

@@ -2,7 +2,6 @@
 //! records, the rows a `SELECT … WHERE <row filter>` returns are exactly the records the in-memory
 //! evaluator allows to read (SPEC §6: the caller sees only rows it may read), on SQLite and on
 //! PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::BTreeSet;
 

@@ -1,5 +1,4 @@
 //! The policy gate with the seed's policies, and its audit trail, on both backends.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
 
@@ -238,33 +237,15 @@ macro_rules! cases {
 }
 
 mod sqlite {
-    use super::*;
 
-    async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/g.db", dir.path().display());
-        let store = metaengine_store_sqlite::SqliteStore::connect(&url)
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (dir, Arc::new(store))
-    }
+    use crate::support::sqlite as fresh;
 
     cases!(fresh(); the_seed_policies_decide_and_explain, allows_are_audited_only_when_configured);
 }
 
 mod postgres {
-    use super::*;
-    use metaengine_store_postgres::testing::TestDatabase;
 
-    async fn fresh() -> (TestDatabase, Arc<dyn Store>) {
-        let db = TestDatabase::create().await;
-        let store = metaengine_store_postgres::PostgresStore::connect(db.url())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (db, Arc::new(store))
-    }
+    use crate::support::postgres as fresh;
 
     cases!(fresh(); the_seed_policies_decide_and_explain, allows_are_audited_only_when_configured);
 }

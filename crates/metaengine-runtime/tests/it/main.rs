@@ -1,0 +1,12 @@
+//! Integration tests of metaengine-runtime against real SQLite and PostgreSQL databases, in one
+//! test binary (one link instead of six: the build is most of the time on two cores).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod support;
+
+mod audit_writer;
+mod cache;
+mod data;
+mod gate;
+mod registry;
+mod row_filter;

@@ -68,6 +68,8 @@ pub enum Command {
     /// Ask the policy gate: may this user do this to this entity (and record)?
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// List, read, create, update, delete and export the records of an active entity.
+    Data(DataArgs),
     /// Print the compiled runtime model of a version (the active one by default) as JSON.
     Compile {
         entity: String,
@@ -215,6 +217,100 @@ pub struct PolicyCheckArgs {
     /// A record as a JSON object (fields by name, system fields such as `createdBy` included).
     #[arg(long)]
     pub record: Option<PathBuf>,
+}
+
+/// `metaengine data …`: the data API, acting as the given user.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Tenant to act in.
+    #[arg(long, default_value = "default", global = true)]
+    pub tenant: String,
+    /// Realm to act in.
+    #[arg(long, default_value = "default", global = true)]
+    pub realm: String,
+    /// User to act as [default: the value of --as-user].
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// Roles of the user, comma-separated (`admin` bypasses policies).
+    #[arg(long, value_delimiter = ',', default_value = "admin", global = true)]
+    pub roles: Vec<String>,
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// List one page of records.
+    List {
+        entity: String,
+        #[command(flatten)]
+        query: DataQueryArgs,
+        /// Field to order by (a field name, `createdAt`, `updatedAt` or `id`).
+        #[arg(long)]
+        order_by: Option<String>,
+        /// Order descending.
+        #[arg(long)]
+        desc: bool,
+        /// Page number, from 1 (ignored with --after).
+        #[arg(long)]
+        page: Option<u32>,
+        /// Rows per page (at most 100).
+        #[arg(long)]
+        page_size: Option<u32>,
+        /// Fields to return, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        fields: Option<Vec<String>>,
+        /// Cursor of the previous page.
+        #[arg(long)]
+        after: Option<String>,
+        /// Do not count the total.
+        #[arg(long)]
+        no_count: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one record as JSON.
+    Get { entity: String, id: String },
+    /// Print how many records match the filters.
+    Count {
+        entity: String,
+        #[command(flatten)]
+        query: DataQueryArgs,
+    },
+    /// Create a record from a JSON object (a file, or stdin).
+    Create {
+        entity: String,
+        /// Record file (`-` or nothing for stdin).
+        file: Option<PathBuf>,
+    },
+    /// Update a record with a (partial) JSON object (a file, or stdin).
+    Update {
+        entity: String,
+        id: String,
+        /// Changes file (`-` or nothing for stdin).
+        file: Option<PathBuf>,
+        /// Only if the record is at this row version.
+        #[arg(long)]
+        if_match: Option<i64>,
+    },
+    /// Delete a record.
+    Delete {
+        entity: String,
+        id: String,
+        /// Only if the record is at this row version.
+        #[arg(long)]
+        if_match: Option<i64>,
+    },
+    /// Write every readable record as NDJSON to stdout.
+    Export { entity: String },
+}
+
+#[derive(Debug, Args)]
+pub struct DataQueryArgs {
+    /// Filter `field:op:value` (e.g. `status:eq:paid`); repeatable.
+    #[arg(long = "filter")]
+    pub filters: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! How results and errors look on the terminal.
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
-use metaengine_runtime::RegistryError;
+use metaengine_runtime::{DataError, RegistryError};
 use serde::Serialize;
 
 /// Prints an error and its causes to stderr; validation problems one per line with their pointer.
@@ -16,6 +16,13 @@ pub fn print_error(e: &anyhow::Error) {
             }
         } else if let Some(p) = errors.first().filter(|p| !p.pointer.is_empty()) {
             eprintln!("  at {}", p.pointer);
+        }
+    }
+    if let Some(DataError::Invalid { errors } | DataError::BadRequest { errors, .. }) =
+        e.downcast_ref::<DataError>()
+    {
+        for p in errors.iter().filter(|p| !p.pointer.is_empty()) {
+            eprintln!("  at {}: {}", p.pointer, p.message);
         }
     }
 }

@@ -318,3 +318,129 @@ fn policy_check_explains_the_seed_policies() {
     let bad = check(&["--action", "fly", "--user", "u1"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`fly`"));
 }
+
+fn data_story(cli: &Cli) {
+    let schema = INVOICE.replace(
+        "\n]}",
+        r#"],
+  "policies": [{ "name": "all", "effect": "allow", "action": "*" }] }"#,
+    );
+    cli.ok(&["entity", "create", "Invoice"], None);
+    cli.ok(&["version", "create", "Invoice", "v1"], Some(&schema));
+    cli.ok(&["version", "activate", "Invoice", "v1"], None);
+
+    let created = cli.ok(
+        &["data", "create", "Invoice"],
+        Some(r#"{ "invoiceNumber": "INV-1", "customerId": "c1", "totalAmount": "10.50" }"#),
+    );
+    assert!(created.starts_with("created "), "{created}");
+    let id = created
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("created ")
+        .to_owned();
+    cli.ok(
+        &["data", "create", "Invoice", "-"],
+        Some(r#"{ "invoiceNumber": "INV-2", "customerId": "c2", "totalAmount": "20" }"#),
+    );
+
+    let list = cli.json(&["data", "list", "Invoice", "--json"]);
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert_eq!(list["meta"]["total"], 2);
+    let other = cli.json(&["data", "list", "Invoice", "--tenant", "other", "--json"]);
+    assert_eq!(other["meta"]["total"], 0);
+    assert_eq!(other["data"].as_array().unwrap().len(), 0);
+    let table = cli.ok(&["data", "list", "Invoice", "--page-size", "1"], None);
+    assert!(
+        table.contains("INV-1") && table.contains("page 1 of 2 (2 records); next: --after "),
+        "{table}"
+    );
+    let one = cli.json(&[
+        "data",
+        "list",
+        "Invoice",
+        "--filter",
+        "invoiceNumber:eq:INV-1",
+        "--json",
+    ]);
+    assert_eq!(one["data"].as_array().unwrap().len(), 1);
+    assert_eq!(one["data"][0]["id"], id.as_str());
+
+    let record = cli.json(&["data", "get", "Invoice", &id]);
+    assert_eq!(record["invoiceNumber"], "INV-1");
+    assert_eq!(record["rowVersion"], 1);
+
+    let updated = cli.ok(
+        &["data", "update", "Invoice", &id, "--if-match", "1"],
+        Some(r#"{ "status": "sent" }"#),
+    );
+    assert!(updated.contains("\"sent\""), "{updated}");
+    let err = cli.fails(
+        &["data", "update", "Invoice", &id, "--if-match", "1"],
+        Some(r#"{ "status": "paid" }"#),
+    );
+    assert!(err.contains("row version"), "{err}");
+
+    let err = cli.fails(
+        &["data", "create", "Invoice"],
+        Some(r#"{ "invoiceNumber": "INV-3", "customerId": "c3", "totalAmount": "-1" }"#),
+    );
+    assert!(err.contains("/totalAmount"), "{err}");
+    let err = cli.fails(&["data", "list", "Invoice", "--filter", "nope:eq:1"], None);
+    assert!(err.contains("nope"), "{err}");
+
+    let export = cli.ok(&["data", "export", "Invoice"], None);
+    let lines: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|r| r["invoiceNumber"].is_string()));
+
+    assert!(
+        cli.ok(&["data", "delete", "Invoice", &id], None)
+            .contains("deleted")
+    );
+    let err = cli.fails(&["data", "get", "Invoice", &id], None);
+    assert!(err.contains(&id), "{err}");
+    let second = lines
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .find(|other| *other != id)
+        .unwrap();
+    cli.ok(&["data", "delete", "Invoice", second], None);
+    assert_eq!(cli.ok(&["data", "count", "Invoice"], None).trim(), "0");
+
+    cli.ok(
+        &["data", "--tenant", "other", "create", "Invoice"],
+        Some(r#"{ "invoiceNumber": "INV-9", "customerId": "c9", "totalAmount": "1" }"#),
+    );
+    assert_eq!(cli.ok(&["data", "count", "Invoice"], None).trim(), "0");
+    assert_eq!(
+        cli.ok(&["data", "count", "Invoice", "--tenant", "other"], None)
+            .trim(),
+        "1"
+    );
+    let reads = cli.json(&["audit", "--json", "--event-type", "data.read"]);
+    assert!(reads["meta"]["total"].as_u64().unwrap() > 0, "{reads}");
+}
+
+#[test]
+fn data_story_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/data.db", dir.path().display());
+    data_story(&Cli { url, dir });
+}
+
+#[tokio::test]
+async fn data_story_on_postgres() {
+    let db = TestDatabase::create().await;
+    let cli = Cli {
+        url: db.url().to_owned(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    tokio::task::spawn_blocking(move || data_story(&cli))
+        .await
+        .unwrap();
+}

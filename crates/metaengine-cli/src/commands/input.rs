@@ -51,7 +51,7 @@ async fn refuse(
         .into()
 }
 
-fn read_text(file: Option<&PathBuf>) -> Result<(String, String), String> {
+pub fn read_text(file: Option<&PathBuf>) -> Result<(String, String), String> {
     match file {
         Some(path) if path.as_os_str() != "-" => {
             let source = format!("`{}`", path.display());
@@ -70,7 +70,7 @@ fn read_text(file: Option<&PathBuf>) -> Result<(String, String), String> {
 }
 
 /// serde_json appends " at line L column C"; we say it our way.
-fn strip_position(message: &str) -> &str {
+pub fn strip_position(message: &str) -> &str {
     message.split(" at line ").next().unwrap_or(message)
 }
 

@@ -1,6 +1,7 @@
 //! One module per command group; `run` dispatches.
 
 mod audit;
+mod data;
 mod entity;
 mod field;
 mod input;
@@ -54,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Field(cmd) => field::run(&ctx, cmd).await,
         Command::Validate { file, entity } => version::validate(&ctx, file, &entity).await,
         Command::Audit(args) => audit::run(&ctx, args).await,
+        Command::Data(args) => data::run(&ctx, args).await,
         Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy::check(&ctx, args).await,
         Command::Compile { entity, version } => {
             let model = ctx

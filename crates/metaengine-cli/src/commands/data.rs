@@ -1,0 +1,222 @@
+//! `metaengine data …`: the data API from the command line, acting as the given user.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use metaengine_runtime::{
+    Actor, AuditWriter, AuditWriterConfig, CacheConfig, DataLimits, DataService, ListRequest,
+    ModelCache, PolicyGate,
+};
+use serde_json::{Map, Value};
+
+use super::Context;
+use super::input::{read_text, strip_position};
+use crate::cli::{DataArgs, DataCommand};
+use crate::output::table;
+
+/// Rows per page when exporting.
+const EXPORT_PAGE: u32 = 100;
+
+pub async fn run(ctx: &Context, args: DataArgs) -> anyhow::Result<()> {
+    let store = ctx.registry.store().clone();
+    let cache = ModelCache::new(store.clone(), CacheConfig::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the models: {e}"))?;
+    let writer = AuditWriter::spawn(store.clone(), AuditWriterConfig::default());
+    let gate = PolicyGate::new(ctx.registry.access(), Some(writer.clone()), false);
+    let data = DataService::new(store, cache, gate, writer.clone(), DataLimits::default());
+    let actor = Actor {
+        user_id: args.user.unwrap_or_else(|| ctx.actor.user_id.clone()),
+        tenant_id: args.tenant,
+        realm_id: args.realm,
+        roles: args.roles.into_iter().filter(|r| !r.is_empty()).collect(),
+    };
+    let result = execute(&data, &actor, args.command).await;
+    writer.shutdown().await;
+    result
+}
+
+async fn execute(data: &DataService, actor: &Actor, cmd: DataCommand) -> anyhow::Result<()> {
+    match cmd {
+        DataCommand::List {
+            entity,
+            query,
+            order_by,
+            desc,
+            page,
+            page_size,
+            fields,
+            after,
+            no_count,
+            json,
+        } => {
+            let req = ListRequest {
+                page,
+                page_size,
+                order_by,
+                order_dir: desc.then(|| "desc".to_owned()),
+                fields: fields.clone(),
+                filters: parse_filters(&query.filters)?,
+                after,
+                count: !no_count,
+            };
+            let list = data.list(actor, &entity, &req).await?;
+            if json {
+                println!("{}", list.to_json());
+                return Ok(());
+            }
+            let records = list
+                .records
+                .iter()
+                .map(|r| parse_object(r))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let columns = columns(&records, fields.as_deref());
+            let header: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let mut t = table(&header);
+            for record in &records {
+                t.add_row(columns.iter().map(|c| cell(record.get(c))));
+            }
+            println!("{t}");
+            let mut footer = match (list.meta.total, list.meta.total_pages) {
+                (Some(total), Some(pages)) => format!(
+                    "page {} of {} ({total} record{})",
+                    list.meta.page,
+                    pages.max(1),
+                    if total == 1 { "" } else { "s" }
+                ),
+                _ => format!("page {} ({} shown)", list.meta.page, records.len()),
+            };
+            if let Some(next) = &list.meta.next_cursor {
+                footer.push_str(&format!("; next: --after {next}"));
+            }
+            println!("{footer}");
+        }
+        DataCommand::Get { entity, id } => {
+            let (text, _) = data.get(actor, &entity, &id).await?;
+            print_record(&text)?;
+        }
+        DataCommand::Count { entity, query } => {
+            let n = data
+                .count(actor, &entity, &parse_filters(&query.filters)?)
+                .await?;
+            println!("{n}");
+        }
+        DataCommand::Create { entity, file } => {
+            let input = read_input(file.as_ref())?;
+            let (text, id) = data.create(actor, &entity, &input).await?;
+            println!("created {id}");
+            print_record(&text)?;
+        }
+        DataCommand::Update {
+            entity,
+            id,
+            file,
+            if_match,
+        } => {
+            let input = read_input(file.as_ref())?;
+            let (text, version) = data.update(actor, &entity, &id, &input, if_match).await?;
+            println!("updated {id} (row version {version})");
+            print_record(&text)?;
+        }
+        DataCommand::Delete {
+            entity,
+            id,
+            if_match,
+        } => {
+            data.delete(actor, &entity, &id, if_match).await?;
+            println!("deleted {id}");
+        }
+        DataCommand::Export { entity } => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut after = None;
+            loop {
+                let req = ListRequest {
+                    page_size: Some(EXPORT_PAGE),
+                    after: after.take(),
+                    count: false,
+                    ..ListRequest::default()
+                };
+                let page = data.list(actor, &entity, &req).await?;
+                for record in &page.records {
+                    writeln!(out, "{record}")?;
+                }
+                match page.meta.next_cursor {
+                    Some(next) if !page.records.is_empty() => after = Some(next),
+                    _ => break,
+                }
+            }
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// `field:op:value` (the value may itself hold colons).
+fn parse_filters(raw: &[String]) -> anyhow::Result<Vec<(String, String, String)>> {
+    raw.iter()
+        .map(|f| {
+            let mut parts = f.splitn(3, ':');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(field), Some(op), Some(value)) if !field.is_empty() && !op.is_empty() => {
+                    Ok((field.to_owned(), op.to_owned(), value.to_owned()))
+                }
+                _ => {
+                    bail!("--filter `{f}` must look like `field:op:value` (e.g. `status:eq:paid`)")
+                }
+            }
+        })
+        .collect()
+}
+
+/// A JSON object from a file or stdin.
+fn read_input(file: Option<&PathBuf>) -> anyhow::Result<Value> {
+    let (source, text) = read_text(file).map_err(anyhow::Error::msg)?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(doc @ Value::Object(_)) => Ok(doc),
+        Ok(_) => bail!("{source} must hold a JSON object"),
+        Err(e) => bail!(
+            "{source} is not valid JSON: {} at line {}, column {}",
+            strip_position(&e.to_string()),
+            e.line(),
+            e.column()
+        ),
+    }
+}
+
+fn parse_object(text: &str) -> anyhow::Result<Map<String, Value>> {
+    match serde_json::from_str(text).context("a record is not valid JSON")? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("a record is not a JSON object"),
+    }
+}
+
+fn print_record(text: &str) -> anyhow::Result<()> {
+    let value: Value = serde_json::from_str(text).context("a record is not valid JSON")?;
+    crate::output::print_json(&value)
+}
+
+/// `id`, then the selected fields, or else every key of the records in order of appearance.
+fn columns(records: &[Map<String, Value>], fields: Option<&[String]>) -> Vec<String> {
+    let mut columns = vec!["id".to_owned()];
+    let mut seen: BTreeSet<String> = columns.iter().cloned().collect();
+    let keys: Box<dyn Iterator<Item = &String>> = match fields {
+        Some(fields) => Box::new(fields.iter()),
+        None => Box::new(records.iter().flat_map(Map::keys)),
+    };
+    for key in keys {
+        if seen.insert(key.clone()) {
+            columns.push(key.clone());
+        }
+    }
+    columns
+}
+
+fn cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => "-".to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}

@@ -101,11 +101,24 @@ pub fn validate_field(
 /// and the string names of the schema's fields (valid or not: a policy or index naming an invalid
 /// field is not reported a second time). When `fields` itself is unusable nothing is known and
 /// every name is accepted, again to avoid a cascade of problems.
-pub(crate) struct KnownFields<'v>(Option<Vec<&'v str>>);
+pub(crate) struct KnownFields<'v>(Option<Vec<(&'v str, Option<&'v str>)>>);
 
 impl KnownFields<'_> {
     fn contains(&self, name: &str) -> bool {
-        SYSTEM_FIELDS.contains(&name) || self.0.as_ref().is_none_or(|f| f.contains(&name))
+        SYSTEM_FIELDS.contains(&name)
+            || self
+                .0
+                .as_ref()
+                .is_none_or(|f| f.iter().any(|(n, _)| *n == name))
+    }
+
+    /// The declared `type` of a field of this schema, if known.
+    fn type_of(&self, name: &str) -> Option<&str> {
+        self.0
+            .as_ref()?
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, t)| *t)
     }
 }
 
@@ -137,7 +150,7 @@ fn check_fields<'v>(
         let msg = format!("schema has {n} fields, more than the limit of {MAX_FIELDS}");
         problems.push("/fields", msg);
     }
-    let mut names: Vec<&str> = Vec::new();
+    let mut names: Vec<(&str, Option<&str>)> = Vec::new();
     let mut columns: Vec<(String, &str, usize)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let base = pointer("/fields", &i.to_string());
@@ -160,7 +173,7 @@ fn check_fields<'v>(
             }
             None => columns.push((column, name, i)),
         }
-        names.push(name);
+        names.push((name, item.get("type").and_then(Value::as_str)));
     }
     KnownFields(Some(names))
 }

@@ -295,3 +295,33 @@ fn operator_value_shapes() {
     cond_passes(json!({"field": "record.amount", "operator": "gte", "value": 0}));
     cond_passes(json!({"field": "user.roles", "operator": "contains", "value": "admin"}));
 }
+
+#[test]
+fn record_conditions_on_types_that_compare_differently_in_sql_are_refused() {
+    let doc = |condition: Value| {
+        json!({
+            "fields": [{"name": "total", "type": "decimal"}, {"name": "due", "type": "date"},
+                       {"name": "owner", "type": "string"}],
+            "policies": [cond(condition)]
+        })
+    };
+    let message = fails_at(
+        doc(json!({"field": "record.total", "operator": "gt", "value": 5})),
+        "/policies/0/conditions/0/field",
+    );
+    assert!(message.contains("`total` (a `decimal` field)"), "{message}");
+    fails_at(
+        doc(json!({"field": "record.due", "operator": "lt", "value": "2027-01-01"})),
+        "/policies/0/conditions/0/field",
+    );
+    fails_at(
+        doc(
+            json!({"field": "record.createdAt", "operator": "gt", "value": "2026-01-01T00:00:00Z"}),
+        ),
+        "/policies/0/conditions/0/field",
+    );
+    passes(doc(json!({"field": "record.due", "operator": "exists"})));
+    passes(doc(
+        json!({"field": "record.owner", "operator": "eq", "value": "context.userId"}),
+    ));
+}

@@ -23,6 +23,9 @@ pub mod __private {
 use metaengine_core::EntitySchema;
 use metaengine_core::ident::{SYSTEM_COLUMNS, column_name};
 
+/// Audit rows per multi-row insert (12 values each: well under SQLite's 32,766 bound values).
+pub const AUDIT_ROWS_PER_STATEMENT: usize = 1_000;
+
 /// Columns of a data table that are neither system columns nor used by a field of `schema`.
 pub fn hidden_columns(columns: &[String], schema: Option<&EntitySchema>) -> Vec<String> {
     columns
@@ -83,12 +86,40 @@ macro_rules! impl_sqlx_store {
                 )
             }
 
+            /// Writes audit rows: one statement for one row (prepared once), multi-row
+            /// inserts of up to `AUDIT_ROWS_PER_STATEMENT` rows for more (the batched writer's
+            /// flushes, an import's batches): one round trip instead of one per row.
             async fn insert_audits(
                 tx: &mut $crate::sql_store::__private::sqlx::Transaction<'static, $db>,
                 sql: &$crate::sql::MetaSql,
                 audits: &[$crate::NewAudit],
             ) -> Result<(), $crate::StoreError> {
                 use $crate::sql_store::__private::sqlx;
+                if let (true, Some((prefix, _))) =
+                    (audits.len() > 1, sql.insert_audit.split_once(" VALUES "))
+                {
+                    for chunk in audits.chunks($crate::sql_store::AUDIT_ROWS_PER_STATEMENT) {
+                        let mut insert = sqlx::QueryBuilder::<$db>::new(prefix);
+                        insert.push(" ");
+                        insert.push_values(chunk, |mut row, a| {
+                            row.push_bind($crate::Id::new_v7())
+                                .push_bind($crate::Id::new_v7().to_string())
+                                .push_bind(a.event_type.as_str())
+                                .push_bind($crate::Timestamp::now())
+                                .push_bind(&a.actor.user_id)
+                                .push_bind(&a.actor.tenant_id)
+                                .push_bind(&a.actor.realm_id)
+                                .push_bind(a.event_type.action())
+                                .push_bind(&a.resource)
+                                .push_bind(&a.details)
+                                .push_bind(a.result.as_str())
+                                .push_bind(&a.error_message);
+                        });
+                        // Not kept as a prepared statement: the row count varies per flush.
+                        insert.build().persistent(false).execute(&mut **tx).await?;
+                    }
+                    return Ok(());
+                }
                 for a in audits {
                     sqlx::query(&sql.insert_audit)
                         .bind($crate::Id::new_v7())
@@ -810,6 +841,43 @@ macro_rules! impl_sqlx_store {
                             $crate::sql_store::__private::sqlx::Error::RowNotFound,
                         )
                     })
+            }
+
+            async fn insert_records(
+                &self,
+                model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
+                batch: $crate::store::RecordBatch<'_>,
+                audits: &[$crate::NewAudit],
+            ) -> $crate::StoreResult<u64> {
+                use $crate::sql_store::__private::metaengine_sql::query::QueryBuilder;
+                let now = $crate::Timestamp::now().to_rfc3339();
+                let statements = QueryBuilder::new($dialect, model).insert_many(
+                    batch.scope,
+                    batch.actor,
+                    &now,
+                    batch.rows,
+                )?;
+                if statements.is_empty() {
+                    return Ok(0);
+                }
+                let unique = |e| {
+                    $crate::sql_store::unique_or(
+                        e,
+                        $crate::StoreError::Unique(model.entity.clone()),
+                    )
+                };
+                let mut tx = self.begin_write().await?;
+                let mut inserted = 0;
+                for statement in &statements {
+                    inserted += Self::data_query(statement)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unique)?
+                        .rows_affected();
+                }
+                Self::insert_audits(&mut tx, &self.sql, audits).await?;
+                tx.commit().await?;
+                Ok(inserted)
             }
 
             async fn update_record(

@@ -5,7 +5,7 @@ use metaengine_core::CompiledModel;
 use metaengine_core::SqlValue;
 use metaengine_core::plan::MigrationPlan;
 use metaengine_core::policy::RowFilter;
-use metaengine_sql::query::{Cursor, Filter, ListQuery, Scope};
+use metaengine_sql::query::{Cursor, Filter, ListQuery, NewRow, Scope};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -112,6 +112,18 @@ pub struct RecordWrite<'a> {
     pub actor: &'a str,
     /// Field values by field name.
     pub values: &'a [(String, SqlValue)],
+}
+
+/// A batch of new records (an import): where, who, and each record's id and values, already
+/// converted for their columns.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordBatch<'a> {
+    /// The caller's tenant and realm.
+    pub scope: Scope<'a>,
+    /// The acting user (`created_by` and `updated_by` of every record).
+    pub actor: &'a str,
+    /// The records (new UUIDv7 ids).
+    pub rows: &'a [NewRow<'a>],
 }
 
 /// A change to an entity's active model, seen by a process that may cache it.
@@ -282,6 +294,17 @@ pub trait Store: Send + Sync + 'static {
         write: RecordWrite<'_>,
         audits: &[NewAudit],
     ) -> StoreResult<String>;
+
+    /// Inserts a batch of records and its audit rows in one transaction, with multi-row inserts
+    /// built by the one query builder (as few statements as the bind limit allows); all or
+    /// nothing: `Unique` when a unique value is taken, by a stored record or by another record
+    /// of the batch, and then nothing is written. Returns how many records were inserted.
+    async fn insert_records(
+        &self,
+        model: &CompiledModel,
+        batch: RecordBatch<'_>,
+        audits: &[NewAudit],
+    ) -> StoreResult<u64>;
 
     /// Updates a record (optionally only at `expected_row_version`) with its audit rows; `None`
     /// when no row matched (missing, or another row version).

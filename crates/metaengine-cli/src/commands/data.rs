@@ -149,6 +149,22 @@ async fn execute(data: &DataService, actor: &Actor, cmd: DataCommand) -> anyhow:
             }
             out.flush()?;
         }
+        DataCommand::Import {
+            entity,
+            file,
+            format,
+            dry_run,
+            batch_size,
+        } => {
+            let args = super::import::ImportArgs {
+                entity: &entity,
+                file: &file,
+                format: format.as_deref(),
+                dry_run,
+                batch_size,
+            };
+            super::import::run(data, actor, args).await?;
+        }
     }
     Ok(())
 }

@@ -66,6 +66,20 @@
 //! `startswith` are case-sensitive on both backends. On SQLite a decimal (stored as text) is
 //! compared and sorted as a double: exact up to 15 significant digits.
 //!
+//! # Batch inserts
+//!
+//! [`QueryBuilder::insert_many`] writes an import's batch with multi-row `INSERT … VALUES (…),
+//! (…)` statements: the tenant, realm, time and actor are bound once per statement and repeated
+//! by placeholder in every row, rows that give the same fields share a statement, and a statement
+//! holds as many rows as fit in [`MAX_BINDS`] values (SQLite accepts at most 32,766).
+//!
+//! # Prebuilt fragments
+//!
+//! The qualified table and the record's JSON expression, most of a statement's text, depend only
+//! on the model and the dialect: they are built once per model and reused by every statement
+//! (a memo keyed by table, checked against the model's fields), so a request builds only its own
+//! conditions.
+//!
 //! # Values
 //!
 //! Writes and filters take [`SqlValue`]s already converted for the column: integer `Int`, number
@@ -77,11 +91,14 @@
 
 mod column;
 mod cursor;
+mod prebuilt;
 mod render;
 mod statements;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_batch;
 #[cfg(test)]
 mod tests_filters;
 #[cfg(test)]
@@ -143,6 +160,16 @@ pub struct ListQuery<'a> {
     pub offset: u64,
     /// Continue after this cursor (keyset, no `OFFSET`).
     pub after: Option<&'a Cursor>,
+}
+
+/// One record of a batch insert ([`QueryBuilder::insert_many`]): its id (a new UUIDv7) and its
+/// field values, already converted for their columns.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRow<'a> {
+    /// The record's id.
+    pub id: &'a str,
+    /// Field values by field name.
+    pub values: &'a [(String, SqlValue)],
 }
 
 /// Why a data statement could not be built. Every variant but [`QueryError::RowFilter`] is the

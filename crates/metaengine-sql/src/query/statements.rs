@@ -1,30 +1,34 @@
-//! The statements: list, count, get, exists, insert, update, delete.
+//! The statements: list, count, get, exists, insert (one record or a batch), update, delete.
 
 use super::column::{
     Col, ID, checked, is_datetime, is_uuid, key_text, record_columns, resolve, write_param,
 };
 use super::cursor::cursor_key;
+use super::prebuilt::prebuilt;
 use super::render::{
     Binds, filter_condition, id_condition, keyset_condition, order_by, record_json,
     row_filter_condition, scope_condition,
 };
-use super::{Filter, ListQuery, MAX_BINDS, QueryBuilder, QueryError, Scope, Statement};
-use crate::qualified_table;
+use super::{Filter, ListQuery, MAX_BINDS, NewRow, QueryBuilder, QueryError, Scope, Statement};
 use metaengine_core::ident::{SYSTEM_COLUMNS, quote_ident};
 use metaengine_core::policy::RowFilter;
 use metaengine_core::{FieldType, SqlValue};
 use std::collections::HashSet;
+use std::sync::Arc;
+
+/// A row of a batch insert: its id and its values, in its shape's column order.
+type RowValues<'r> = (&'r str, Vec<SqlValue>);
 
 /// Order of a list without one: `createdAt` ascending.
 const DEFAULT_ORDER: &str = "createdAt";
 
 impl QueryBuilder<'_> {
-    fn table(&self) -> String {
-        qualified_table(self.dialect, &self.model.table_name)
+    fn table(&self) -> Arc<str> {
+        prebuilt(self.dialect, self.model).table.clone()
     }
 
-    fn all_columns(&self) -> String {
-        record_json(self.dialect, &record_columns(self.model))
+    fn all_columns(&self) -> Arc<str> {
+        prebuilt(self.dialect, self.model).record.clone()
     }
 
     fn finish(sql: String, binds: Binds) -> Result<Statement, QueryError> {
@@ -80,7 +84,7 @@ impl QueryBuilder<'_> {
                     .into_iter()
                     .filter(|c| c.column == ID.column || chosen.contains(c.name))
                     .collect();
-                record_json(self.dialect, &cols)
+                record_json(self.dialect, &cols).into()
             }
         };
         let mut binds = Binds::new(self.dialect);
@@ -172,8 +176,10 @@ impl QueryBuilder<'_> {
         &'a self,
         values: &'a [(String, SqlValue)],
     ) -> Result<Vec<(Col<'a>, SqlValue)>, QueryError> {
+        // A few fields (the usual write) are checked for repeats by a scan, many by a set.
         let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(values.len());
+        let few = values.len() <= 32;
+        let mut out: Vec<(Col<'a>, SqlValue)> = Vec::with_capacity(values.len());
         for (name, value) in values {
             let col = resolve(self.model, name)?;
             if col.system {
@@ -181,7 +187,12 @@ impl QueryBuilder<'_> {
                     field: name.clone(),
                 });
             }
-            if !seen.insert(col.name) {
+            let repeated = if few {
+                out.iter().any(|(c, _)| c.name == col.name)
+            } else {
+                !seen.insert(col.name)
+            };
+            if repeated {
                 return Err(QueryError::DuplicateField {
                     field: name.clone(),
                 });
@@ -240,6 +251,95 @@ impl QueryBuilder<'_> {
             params.join(", "),
             self.all_columns()
         );
+        Self::finish(sql, binds)
+    }
+
+    /// A batch of new records (an import): multi-row `INSERT … VALUES (…), (…), …` statements
+    /// without `RETURNING`, each row `(tenant, realm, id, now, now, actor, actor, 1, values…)`.
+    /// The tenant, realm, time and actor are bound once per statement (`$1`…`$4`, repeated in
+    /// every row); each row binds its id and its values. Rows that give the same fields share a
+    /// statement (an absent field keeps its column default, which `VALUES` cannot say on
+    /// SQLite); a statement holds as many rows as fit in [`MAX_BINDS`] values. Rows keep their
+    /// order within a shape. Every row is checked like [`QueryBuilder::insert`]: one bad row
+    /// fails the whole batch, and no statement is returned.
+    pub fn insert_many(
+        &self,
+        scope: Scope<'_>,
+        actor: &str,
+        now: &str,
+        rows: &[NewRow<'_>],
+    ) -> Result<Vec<Statement>, QueryError> {
+        Self::check_now(now)?;
+        // Rows grouped by the columns they write, in order of first appearance.
+        let mut shapes: Vec<(Vec<Col<'_>>, Vec<RowValues<'_>>)> = Vec::new();
+        for row in rows {
+            Self::check_id(row.id)?;
+            let fields = self.write_columns(row.values)?;
+            let shape = shapes.iter_mut().find(|(cols, _)| {
+                cols.len() == fields.len()
+                    && cols
+                        .iter()
+                        .zip(&fields)
+                        .all(|(a, (b, _))| a.column == b.column)
+            });
+            let (cols, values): (Vec<Col<'_>>, Vec<SqlValue>) = fields.into_iter().unzip();
+            match shape {
+                Some((_, members)) => members.push((row.id, values)),
+                None => shapes.push((cols, vec![(row.id, values)])),
+            }
+        }
+        let mut statements = Vec::new();
+        for (cols, members) in shapes {
+            let per_row = 1 + cols.len();
+            let rows_per_statement = ((MAX_BINDS - 4) / per_row).max(1);
+            let mut members = members.into_iter().peekable();
+            while members.peek().is_some() {
+                let chunk = members.by_ref().take(rows_per_statement);
+                statements.push(self.insert_rows(scope, actor, now, &cols, chunk)?);
+            }
+        }
+        Ok(statements)
+    }
+
+    /// One multi-row insert of rows that all write `cols` (see [`QueryBuilder::insert_many`]).
+    fn insert_rows<'r>(
+        &self,
+        scope: Scope<'_>,
+        actor: &str,
+        now: &str,
+        cols: &[Col<'_>],
+        rows: impl Iterator<Item = RowValues<'r>>,
+    ) -> Result<Statement, QueryError> {
+        use std::fmt::Write as _;
+        let d = self.dialect;
+        let mut binds = Binds::new(d);
+        let text = |s: &str| SqlValue::Text(s.to_owned());
+        let tenant = binds.bind(text(scope.tenant_id));
+        let realm = binds.bind(text(scope.realm_id));
+        let now = write_param(d, FieldType::Datetime, &binds.bind(text(now)));
+        let actor = binds.bind(text(actor));
+        let mut columns: Vec<String> = SYSTEM_COLUMNS.iter().map(|c| quote_ident(c)).collect();
+        columns.extend(cols.iter().map(|c| quote_ident(c.column)));
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            self.table(),
+            columns.join(", ")
+        );
+        for (i, (id, values)) in rows.enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let id = write_param(d, FieldType::Reference, &binds.bind(text(id)));
+            let _ = write!(
+                sql,
+                "({tenant}, {realm}, {id}, {now}, {now}, {actor}, {actor}, 1"
+            );
+            for (col, value) in cols.iter().zip(values) {
+                let p = write_param(d, col.ty, &binds.bind(value));
+                let _ = write!(sql, ", {p}");
+            }
+            sql.push(')');
+        }
         Self::finish(sql, binds)
     }
 

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use metaengine_core::policy::RowFilter;
 use metaengine_core::{CompiledModel, EntitySchema, SqlValue, compile};
-use metaengine_sql::query::{Filter, FilterOp, FilterValue, ListQuery, Order, Scope};
+use metaengine_sql::query::{Filter, FilterOp, FilterValue, ListQuery, NewRow, Order, Scope};
 use serde_json::{Value, json};
 
 use super::audit;
+use crate::store::RecordBatch;
 use crate::{AuditQuery, EventType, NewEntity, NewVersion, RecordWrite, Store, StoreError};
 
 /// Generates the record conformance tests; `$make` yields `(guard, Arc<dyn Store>)`.
@@ -20,6 +21,15 @@ macro_rules! record_conformance_tests {
         async fn records_round_trip_inside_their_scope() {
             let (_guard, store) = $make.await;
             $crate::testkit::records::records_round_trip_inside_their_scope(store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn record_batches_insert_all_or_nothing_inside_their_scope() {
+            let (_guard, store) = $make.await;
+            $crate::testkit::records::record_batches_insert_all_or_nothing_inside_their_scope(
+                store,
+            )
+            .await;
         }
     };
 }
@@ -280,4 +290,211 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(data.meta.total, 3);
+}
+
+fn batch<'a>(scope: Scope<'a>, rows: &'a [NewRow<'a>]) -> RecordBatch<'a> {
+    RecordBatch {
+        scope,
+        actor: "u1",
+        rows,
+    }
+}
+
+/// Every record of `scope`, by `invoiceNumber`.
+async fn numbers_in(s: &dyn Store, m: &CompiledModel, scope: Scope<'_>) -> Vec<Value> {
+    let order = Order {
+        field: "invoiceNumber".into(),
+        descending: false,
+    };
+    let query = ListQuery {
+        scope,
+        row_filter: &RowFilter::All,
+        filters: &[],
+        order: Some(&order),
+        fields: None,
+        limit: 100,
+        offset: 0,
+        after: None,
+    };
+    s.list_records(m, &query)
+        .await
+        .unwrap()
+        .records
+        .iter()
+        .map(|r| serde_json::from_str(r).unwrap())
+        .collect()
+}
+
+pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let m = model(s).await;
+    let (a, b) = (
+        invoice("B-1", "100.50", "draft"),
+        invoice("B-2", "7", "sent"),
+    );
+    let only_number = vec![("invoiceNumber".to_owned(), text("B-3"))];
+    let ids: Vec<String> = (100..110).map(id).collect();
+    let rows = [
+        NewRow {
+            id: &ids[0],
+            values: &a,
+        },
+        NewRow {
+            id: &ids[1],
+            values: &only_number,
+        },
+        NewRow {
+            id: &ids[2],
+            values: &b,
+        },
+    ];
+    let created = audit(EventType::DataCreate, "Invoice");
+    let n = s
+        .insert_records(&m, batch(T1, &rows), std::slice::from_ref(&created))
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    let records = numbers_in(s, &m, T1).await;
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[0]["id"], id(100));
+    assert_eq!(records[0]["totalAmount"], "100.50");
+    assert_eq!(records[0]["paidAt"], "2026-11-26T10:00:00.123Z");
+    assert_eq!(records[0]["meta"], json!({ "tags": ["a", "b"], "n": 1 }));
+    assert_eq!(records[0]["tenantId"], "t1");
+    assert_eq!(records[0]["realmId"], "r1");
+    assert_eq!(records[0]["createdBy"], "u1");
+    assert_eq!(records[0]["updatedBy"], "u1");
+    assert_eq!(records[0]["rowVersion"], 1);
+    assert_eq!(records[0]["createdAt"], records[0]["updatedAt"]);
+    assert_eq!(records[1]["invoiceNumber"], "B-2");
+    assert_eq!(records[2]["invoiceNumber"], "B-3");
+    assert_eq!(
+        records[2]["totalAmount"],
+        Value::Null,
+        "an absent field is null"
+    );
+    assert!(
+        s.get_record(&m, T1, &id(101), None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Another tenant and another realm see none of them, and may use the same unique values.
+    let other_realm = Scope {
+        tenant_id: "t1",
+        realm_id: "r2",
+    };
+    assert!(numbers_in(s, &m, T2).await.is_empty());
+    assert!(numbers_in(s, &m, other_realm).await.is_empty());
+    assert!(
+        s.get_record(&m, T2, &id(100), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for (scope, n) in [(T2, 3), (other_realm, 4)] {
+        let rows = [NewRow {
+            id: &ids[n],
+            values: &a,
+        }];
+        assert_eq!(
+            s.insert_records(&m, batch(scope, &rows), std::slice::from_ref(&created))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(numbers_in(s, &m, scope).await.len(), 1);
+    }
+    assert_eq!(numbers_in(s, &m, T1).await.len(), 3);
+
+    // A duplicate inside the batch, or against a stored record: nothing of the batch is written.
+    let c = invoice("B-5", "1", "draft");
+    for duplicate in [&c, &a] {
+        let rows = [
+            NewRow {
+                id: &ids[5],
+                values: &c,
+            },
+            NewRow {
+                id: &ids[6],
+                values: duplicate,
+            },
+        ];
+        let refused = s
+            .insert_records(&m, batch(T1, &rows), std::slice::from_ref(&created))
+            .await;
+        assert!(matches!(refused, Err(StoreError::Unique(_))), "{refused:?}");
+        assert!(
+            s.get_record(&m, T1, &id(105), None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(numbers_in(s, &m, T1).await.len(), 3);
+    }
+
+    // More values than one statement may bind (SQLite's limit): several statements, one batch.
+    let many: Vec<(String, Vec<(String, SqlValue)>)> = (0..4_000u32)
+        .map(|i| {
+            let number = format!("M-{i:05}");
+            (
+                format!("0190f1a2-3b4c-7d5e-8f61-{i:012}"),
+                invoice(&number, "1.25", "paid"),
+            )
+        })
+        .collect();
+    let rows: Vec<NewRow<'_>> = many
+        .iter()
+        .map(|(id, values)| NewRow { id, values })
+        .collect();
+    assert_eq!(
+        s.insert_records(&m, batch(T2, &rows), std::slice::from_ref(&created))
+            .await
+            .unwrap(),
+        4_000
+    );
+    assert_eq!(
+        s.count_records(&m, T2, &RowFilter::All, &[]).await.unwrap(),
+        4_001
+    );
+    assert_eq!(
+        s.count_records(&m, T1, &RowFilter::All, &[]).await.unwrap(),
+        3
+    );
+
+    // One audit row per batch written; none for the refused ones.
+    let data = s
+        .query_audit(&AuditQuery {
+            event_types: vec!["data.create".into()],
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(data.meta.total, 4);
+
+    // Many audit rows at once (the batched writer's flush): multi-row inserts, every row kept.
+    let reads: Vec<crate::NewAudit> = (0..2_500)
+        .map(|n| {
+            crate::NewAudit::success(
+                EventType::DataRead,
+                &super::actor(),
+                "Invoice",
+                Some(json!({ "n": n })),
+            )
+        })
+        .collect();
+    s.append_audit(&reads).await.unwrap();
+    let page = s
+        .query_audit(&AuditQuery {
+            event_types: vec!["data.read".into()],
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.meta.total, 2_500);
+    let row = &page.data[0];
+    assert_eq!(row.user_id, "alice");
+    assert_eq!(row.resource, "Invoice");
+    assert!(row.details.as_ref().is_some_and(|d| d["n"].is_number()));
 }

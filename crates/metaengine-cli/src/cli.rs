@@ -21,14 +21,10 @@ pub struct GlobalArgs {
     /// [default: sqlite://<data dir>/metaengine.db]
     #[arg(long, env = "METAENGINE_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
-    /// Directory for the default SQLite database and local secrets.
-    #[arg(
-        long,
-        env = "METAENGINE_DATA_DIR",
-        default_value = "./metaengine-data",
-        global = true
-    )]
-    pub data_dir: PathBuf,
+    /// Directory for the default SQLite database and local secrets [default: ./metaengine-data].
+    /// Read it with [`GlobalArgs::data_dir`].
+    #[arg(long = "data-dir", env = "METAENGINE_DATA_DIR", global = true)]
+    pub data_dir_arg: Option<PathBuf>,
     /// User id recorded in the audit trail for changes made from the command line.
     #[arg(
         long = "as-user",
@@ -42,8 +38,22 @@ pub struct GlobalArgs {
     pub no_migrate: bool,
 }
 
+impl GlobalArgs {
+    /// The data directory in force: the flag or variable, else `./metaengine-data`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir_arg
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+}
+
+/// The data directory when neither flag, variable nor configuration file names one.
+pub const DEFAULT_DATA_DIR: &str = "./metaengine-data";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP server: the REST API, OpenAPI, health and metrics (SPEC §10).
+    Serve(Box<ServeArgs>),
     /// Apply the engine's migrations (re-running is a no-op).
     Migrate,
     /// Create, list, show, update and delete entities.
@@ -76,6 +86,53 @@ pub enum Command {
         /// Version label; omit for the active version.
         version: Option<String>,
     },
+    /// Mint a signed token (HS256) for local use; prints the token alone, so that
+    /// `TOKEN=$(metaengine token --user alice --roles admin)` works. Needs no database.
+    Token(TokenArgs),
+    /// Create, list, suspend and reactivate tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+/// `metaengine token …`: the claims of the token to mint.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// User id (`sub`).
+    #[arg(long)]
+    pub user: String,
+    /// Tenant of the user (`tenant_id`).
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Realm of the user (`realm_id`).
+    #[arg(long, default_value = "default")]
+    pub realm: String,
+    /// Roles of the user, comma-separated (e.g. `admin` or `user,manager`).
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Vec<String>,
+    /// Lifetime of the token in seconds.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
+    pub ttl: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create an active tenant (id: lowercase letters, digits, `_` and `-`).
+    Create {
+        id: String,
+        /// Display name [default: the id].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tenants.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suspend a tenant: its requests are refused (403) until it is activated again.
+    Suspend { id: String },
+    /// Reactivate a suspended tenant.
+    Activate { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,6 +361,23 @@ pub enum DataCommand {
     },
     /// Write every readable record as NDJSON to stdout.
     Export { entity: String },
+    /// Import records from NDJSON (one JSON object per line) or CSV (a header row of field
+    /// names), validated like `create`, written in batches; bad rows are reported by line and
+    /// skipped (exit status 1 if any).
+    Import {
+        entity: String,
+        /// The file (`-` for stdin).
+        file: PathBuf,
+        /// `ndjson` or `csv` [default: from the extension, `.csv` is CSV, else NDJSON].
+        #[arg(long, value_parser = ["ndjson", "csv"])]
+        format: Option<String>,
+        /// Check every row and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Rows per batch (one transaction and one audit row each).
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -361,4 +435,49 @@ mod tests {
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
     }
+}
+
+/// Settings of `metaengine serve`. Each flag also reads its `METAENGINE_*` variable; flags win over
+/// variables, which win over the `--config` file's keys (same names in snake_case).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML file of settings (keys: listen, database_url, data_dir, pool_size, jwt_secret, …).
+    #[arg(long, env = "METAENGINE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "METAENGINE_LISTEN")]
+    pub listen: Option<String>,
+    /// Connections in the database pool [default: 16 on PostgreSQL, 8 on SQLite].
+    #[arg(long, env = "METAENGINE_POOL_SIZE")]
+    pub pool_size: Option<u32>,
+    /// HS256 secret; when unset, one is created in the data directory and reused.
+    #[arg(long, env = "METAENGINE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Token algorithm: HS256 [default], RS256 or ES256.
+    #[arg(long, env = "METAENGINE_JWT_ALGORITHM")]
+    pub jwt_algorithm: Option<String>,
+    /// PEM file of the public key for RS256/ES256.
+    #[arg(long, env = "METAENGINE_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Redis URL of the shared compiled-model cache (optional).
+    #[arg(long, env = "METAENGINE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(long, env = "METAENGINE_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+    /// Deepest nesting of a JSON body [default: 32].
+    #[arg(long, env = "METAENGINE_JSON_MAX_DEPTH")]
+    pub json_max_depth: Option<usize>,
+    /// Largest page size of a list [default: 100].
+    #[arg(long, env = "METAENGINE_MAX_PAGE_SIZE")]
+    pub max_page_size: Option<u32>,
+    /// Longest time a request may take, in milliseconds [default: 30000].
+    #[arg(long, env = "METAENGINE_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Most requests served at once; more are answered 429 [default: 1024].
+    #[arg(long, env = "METAENGINE_MAX_CONCURRENCY")]
+    pub max_concurrency: Option<usize>,
+    /// Do not compile the active entities before accepting requests.
+    #[arg(long)]
+    pub no_precompile: bool,
 }

@@ -15,30 +15,41 @@ pub fn database_url(global: &GlobalArgs) -> String {
         Some(url) => url.clone(),
         None => format!(
             "sqlite://{}",
-            global.data_dir.join("metaengine.db").display()
+            global.data_dir().join("metaengine.db").display()
         ),
     }
 }
 
 /// Connects to the store the URL's scheme names and applies pending migrations unless told not to.
 pub async fn open_store(global: &GlobalArgs, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
-    let url = database_url(global);
+    open_store_at(&database_url(global), None, migrate).await
+}
+
+/// Connects to the store `url` names, with a pool of `pool_size` connections (the store's
+/// default when `None`), and applies pending migrations when `migrate`.
+pub async fn open_store_at(
+    url: &str,
+    pool_size: Option<u32>,
+    migrate: bool,
+) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        let size = pool_size.unwrap_or(SqliteStore::DEFAULT_POOL_SIZE);
         Arc::new(
-            SqliteStore::connect(&url)
+            SqliteStore::connect_with_pool_size(url, size)
                 .await
                 .with_context(|| format!("cannot open the SQLite database `{url}`"))?,
         )
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let size = pool_size.unwrap_or(PostgresStore::DEFAULT_POOL_SIZE);
         Arc::new(
-            PostgresStore::connect(&url)
+            PostgresStore::connect_with_pool_size(url, size)
                 .await
-                .with_context(|| format!("cannot connect to PostgreSQL at `{}`", redact(&url)))?,
+                .with_context(|| format!("cannot connect to PostgreSQL at `{}`", redact(url)))?,
         )
     } else {
         bail!(
             "unsupported database URL `{}`: use sqlite://… or postgres://…",
-            redact(&url)
+            redact(url)
         );
     };
     if migrate {

@@ -7,6 +7,9 @@
 use metaengine_core::policy::{
     Action, Decision, DecisionReason, PolicyDenied, RecordView, RequestContext, RowFilter, enforce,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use metaengine_store::{AuditResult, EventType, NewAudit};
 use serde_json::{Value, json};
 
@@ -20,6 +23,14 @@ pub struct PolicyGate {
     admin_role: String,
     audit: Option<AuditWriter>,
     audit_allows: bool,
+    counts: Arc<DecisionCounts>,
+}
+
+/// Decisions taken since the gate was created (for metrics).
+#[derive(Debug, Default)]
+struct DecisionCounts {
+    allowed: AtomicU64,
+    denied: AtomicU64,
 }
 
 /// The request context of an actor, borrowed (evaluation allocates nothing).
@@ -40,7 +51,16 @@ impl PolicyGate {
             admin_role: access.admin_role.clone(),
             audit,
             audit_allows,
+            counts: Arc::default(),
         }
+    }
+
+    /// Decisions taken so far by this gate and its clones: `(allowed, denied)`.
+    pub fn decision_counts(&self) -> (u64, u64) {
+        (
+            self.counts.allowed.load(Ordering::Relaxed),
+            self.counts.denied.load(Ordering::Relaxed),
+        )
     }
 
     /// The decision on `action` for `actor`, with the record when there is one. Nothing audited.
@@ -51,15 +71,23 @@ impl PolicyGate {
         actor: &Actor,
         record: Option<&dyn RecordView>,
     ) -> Decision<'m> {
-        if actor.has_role(&self.admin_role) {
-            return Decision {
+        let decision = if actor.has_role(&self.admin_role) {
+            Decision {
                 allowed: true,
                 reason: DecisionReason::AdminBypass,
                 action,
                 resource: &model.entity,
-            };
-        }
-        model.policies.can(action, &request_context(actor), record)
+            }
+        } else {
+            model.policies.can(action, &request_context(actor), record)
+        };
+        let counter = if decision.allowed {
+            &self.counts.allowed
+        } else {
+            &self.counts.denied
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        decision
     }
 
     /// The rows of a list or count the actor may see: `RowFilter::All` for the admin role.

@@ -13,6 +13,7 @@ pub mod data;
 pub mod error;
 pub mod gate;
 pub mod registry;
+pub mod tenants;
 
 pub use actor::{AccessConfig, Actor};
 pub use audit_writer::{AuditWriter, AuditWriterConfig};
@@ -21,3 +22,4 @@ pub use data::{DataError, DataLimits, DataService, ListPage, ListRequest};
 pub use error::{RegistryError, RegistryResult};
 pub use gate::PolicyGate;
 pub use registry::Registry;
+pub use tenants::{TenantAccessError, TenantService};

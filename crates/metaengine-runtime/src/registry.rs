@@ -89,8 +89,8 @@ impl Registry {
 
     /// Runs a metadata change: checks the caller may change metadata, runs `op` with the success
     /// audit event it must write in its transaction, and on any error writes the same event as a
-    /// failure (the change itself was rolled back).
-    async fn change<T, F, Fut>(
+    /// failure (the change itself was rolled back). Tenant changes go through it too.
+    pub(crate) async fn change<T, F, Fut>(
         &self,
         actor: &Actor,
         event: EventType,

@@ -30,10 +30,21 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user@host:port/db`).
+    /// Connections of the pool [`PostgresStore::connect`] opens.
+    pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+    /// Connects to `url` (`postgres://user@host:port/db`) with the default pool size.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with_pool_size(url, Self::DEFAULT_POOL_SIZE).await
+    }
+
+    /// Connects to `url` with a pool of at most `max_connections` connections.
+    pub async fn connect_with_pool_size(url: &str, max_connections: u32) -> StoreResult<Self> {
+        // No ping before handing out a connection: it would double the round trips of every
+        // statement. A connection the server dropped fails its next statement and leaves the pool.
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;

@@ -31,9 +31,17 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Connections of the pool [`SqliteStore::connect`] opens (one for an in-memory database).
+    pub const DEFAULT_POOL_SIZE: u32 = 8;
+
     /// Opens (creating if missing, with its parent directory) the database at `url`
-    /// (`sqlite://path/to/file.db` or `sqlite::memory:`).
+    /// (`sqlite://path/to/file.db` or `sqlite::memory:`) with the default pool size.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with_pool_size(url, Self::DEFAULT_POOL_SIZE).await
+    }
+
+    /// Opens the database at `url` with a pool of at most `max_connections` connections.
+    pub async fn connect_with_pool_size(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .foreign_keys(true)
@@ -48,7 +56,7 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(e.into()))?;
         }
         // An in-memory database exists once per connection: keep exactly one.
-        let max = if in_memory { 1 } else { 8 };
+        let max = if in_memory { 1 } else { max_connections.max(1) };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .connect_with(options)

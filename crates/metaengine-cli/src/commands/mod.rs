@@ -4,8 +4,12 @@ mod audit;
 mod data;
 mod entity;
 mod field;
+mod import;
 mod input;
 mod policy;
+mod serve;
+mod tenant;
+mod token;
 mod version;
 
 use metaengine_runtime::{AccessConfig, Actor, Registry};
@@ -31,6 +35,12 @@ pub struct Context {
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Serve(args) = cli.command {
+        return serve::run(&cli.global, *args).await;
+    }
+    if let Command::Token(args) = &cli.command {
+        return token::run(&cli.global, args);
+    }
     let migrate_only = matches!(cli.command, Command::Migrate);
     let store = open_store(&cli.global, !cli.global.no_migrate && !migrate_only).await?;
     if migrate_only {
@@ -49,7 +59,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         registry: Registry::new(store, access),
     };
     match cli.command {
-        Command::Migrate => Ok(()),
+        Command::Migrate | Command::Serve(_) | Command::Token(_) => Ok(()),
+        Command::Tenant(cmd) => tenant::run(&ctx, cmd).await,
         Command::Entity(cmd) => entity::run(&ctx, cmd).await,
         Command::Version(cmd) => version::run(&ctx, cmd).await,
         Command::Field(cmd) => field::run(&ctx, cmd).await,

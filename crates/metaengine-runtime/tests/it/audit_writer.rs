@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metaengine_runtime::{AuditWriter, AuditWriterConfig};
-use metaengine_store::{AuditActor, AuditQuery, EventType, NewAudit, Store};
+use metaengine_store::{AuditActor, AuditQuery, EventType, NewAudit, PageRequest, Store};
 
 fn read_event(i: usize) -> NewAudit {
     let actor = AuditActor {
@@ -21,7 +21,31 @@ fn read_event(i: usize) -> NewAudit {
     )
 }
 
+/// Reads recorded: a row merging several reads (`details.count`) counts each of them.
 async fn count(store: &dyn Store) -> u64 {
+    let mut reads = 0;
+    for page in 1.. {
+        let rows = store
+            .query_audit(&AuditQuery {
+                event_types: vec!["data.read".into()],
+                page: PageRequest::new(page, PageRequest::MAX_SIZE),
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        for row in &rows.data {
+            let details = row.details.as_ref().unwrap();
+            reads += details.get("count").and_then(|c| c.as_u64()).unwrap_or(1);
+        }
+        if u64::from(page) >= rows.meta.total_pages {
+            break;
+        }
+    }
+    reads
+}
+
+/// Rows of `data.read`.
+async fn rows(store: &dyn Store) -> u64 {
     store
         .query_audit(&AuditQuery {
             event_types: vec!["data.read".into()],
@@ -74,6 +98,9 @@ async fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
     writer.flush().await;
     assert_eq!(count(store.as_ref()).await, 2000);
     assert_eq!(writer.depth(), 0);
+    // Seven users' reads of one entity share rows: at most seven per batch of 100.
+    let rows = rows(store.as_ref()).await;
+    assert!((7..2000).contains(&rows), "{rows} rows");
 }
 
 async fn shutdown_writes_what_is_queued(store: Arc<dyn Store>) {

@@ -10,3 +10,4 @@ mod data;
 mod gate;
 mod registry;
 mod row_filter;
+mod tenants;

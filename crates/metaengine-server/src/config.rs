@@ -1,0 +1,346 @@
+//! The server's settings (SPEC §9, §11): one [`Settings`] layer per source — command-line flags,
+//! `METAENGINE_*` environment variables, an optional TOML file — merged with [`Settings::or`]
+//! (flags over environment over file) and resolved into a [`ServerConfig`] with the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// One layer of settings; every key is optional. The TOML file uses the same names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on (default `127.0.0.1:8080`).
+    pub listen: Option<String>,
+    /// Database URL (default `sqlite://<data_dir>/metaengine.db`).
+    pub database_url: Option<String>,
+    /// Directory of the default SQLite database and the generated JWT secret.
+    pub data_dir: Option<PathBuf>,
+    /// Connections in the database pool.
+    pub pool_size: Option<u32>,
+    /// HS256 secret (its UTF-8 bytes); when unset, one is created in the data directory.
+    pub jwt_secret: Option<String>,
+    /// `HS256` (default), `RS256` or `ES256`.
+    pub jwt_algorithm: Option<String>,
+    /// PEM file of the public key for RS256/ES256.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Redis URL of the shared compiled-model cache.
+    pub redis_url: Option<String>,
+    /// The admin role (default `admin`).
+    pub admin_role: Option<String>,
+    /// The tenant whose admins change metadata (default `default`).
+    pub platform_tenant: Option<String>,
+    /// Largest request body in bytes (default 1 MiB).
+    pub body_limit: Option<usize>,
+    /// Deepest nesting of a JSON body (default 32).
+    pub json_max_depth: Option<usize>,
+    /// Page size of a list without `pageSize` (default 20).
+    pub default_page_size: Option<u32>,
+    /// Largest page size (default 100).
+    pub max_page_size: Option<u32>,
+    /// Most filters in one list (default 20).
+    pub max_filters: Option<usize>,
+    /// Longest time a request may take, in milliseconds (default 30 000).
+    pub request_timeout_ms: Option<u64>,
+    /// Most requests served at once; more are answered 429 (default 1024).
+    pub max_concurrency: Option<usize>,
+    /// Compile every active entity before accepting requests (default true).
+    pub precompile_on_startup: Option<bool>,
+    /// Also audit allowed policy decisions (default false: denials only).
+    pub audit_allows: Option<bool>,
+}
+
+macro_rules! merge {
+    ($upper:ident, $lower:ident; $($field:ident),* $(,)?) => {
+        Settings { $( $field: $upper.$field.or($lower.$field) ),* }
+    };
+}
+
+impl Settings {
+    /// This layer over `lower`: each key set here wins.
+    pub fn or(self, lower: Settings) -> Settings {
+        merge!(self, lower; listen, database_url, data_dir, pool_size, jwt_secret, jwt_algorithm,
+            jwt_public_key_file, redis_url, admin_role, platform_tenant, body_limit,
+            json_max_depth, default_page_size, max_page_size, max_filters, request_timeout_ms,
+            max_concurrency, precompile_on_startup, audit_allows)
+    }
+
+    /// Reads a TOML file of settings.
+    pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file cannot be read or parsed.
+    #[error("cannot read the configuration file {}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A value is out of its range or malformed.
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid {
+        /// The setting's name.
+        key: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Which key verifies tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtKeyConfig {
+    /// HS256 with this secret, or with the one in the data directory when `None`.
+    Hs256(Option<String>),
+    /// RS256 with the public key in this PEM file.
+    Rs256(PathBuf),
+    /// ES256 with the public key in this PEM file.
+    Es256(PathBuf),
+}
+
+/// Limits of SPEC §11.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+    /// Deepest nesting of a JSON body.
+    pub json_max_depth: usize,
+    /// Page size of a list without `pageSize`.
+    pub default_page_size: u32,
+    /// Largest page size.
+    pub max_page_size: u32,
+    /// Most filters in one list.
+    pub max_filters: usize,
+    /// Longest time a request may take.
+    pub request_timeout: Duration,
+    /// Most requests served at once.
+    pub max_concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            json_max_depth: 32,
+            default_page_size: 20,
+            max_page_size: 100,
+            max_filters: 20,
+            request_timeout: Duration::from_secs(30),
+            max_concurrency: 1024,
+        }
+    }
+}
+
+/// The settings in force, defaults applied and values checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Database URL.
+    pub database_url: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Connections in the database pool (`None`: the store's default).
+    pub pool_size: Option<u32>,
+    /// Token verification key.
+    pub jwt: JwtKeyConfig,
+    /// Redis URL of the shared cache.
+    pub redis_url: Option<String>,
+    /// The admin role.
+    pub admin_role: String,
+    /// The platform tenant.
+    pub platform_tenant: String,
+    /// Request limits.
+    pub limits: Limits,
+    /// Compile every active entity before accepting requests.
+    pub precompile_on_startup: bool,
+    /// Audit allowed policy decisions too.
+    pub audit_allows: bool,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./metaengine-data";
+
+fn positive<T: PartialOrd + Default + Copy>(
+    key: &'static str,
+    value: Option<T>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match value {
+        Some(v) if v <= T::default() => Err(ConfigError::Invalid {
+            key,
+            message: "must be greater than 0".to_owned(),
+        }),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+impl ServerConfig {
+    /// Resolves merged settings: defaults for what is unset, every value checked.
+    pub fn resolve(s: Settings) -> Result<ServerConfig, ConfigError> {
+        let listen_text = s.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
+            key: "listen",
+            message: format!("`{listen_text}` is not an address such as 127.0.0.1:8080"),
+        })?;
+        let data_dir = s
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = s
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("metaengine.db").display()));
+        let algorithm = s.jwt_algorithm.unwrap_or_else(|| "HS256".to_owned());
+        let key_file = |alg: &str| {
+            s.jwt_public_key_file
+                .clone()
+                .ok_or_else(|| ConfigError::Invalid {
+                    key: "jwt_public_key_file",
+                    message: format!("{alg} needs the PEM file of the public key"),
+                })
+        };
+        let jwt = match algorithm.to_ascii_uppercase().as_str() {
+            "HS256" => JwtKeyConfig::Hs256(s.jwt_secret.filter(|secret| !secret.is_empty())),
+            "RS256" => JwtKeyConfig::Rs256(key_file("RS256")?),
+            "ES256" => JwtKeyConfig::Es256(key_file("ES256")?),
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "jwt_algorithm",
+                    message: format!("`{other}` is not one of HS256, RS256, ES256"),
+                });
+            }
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            body_limit: positive("body_limit", s.body_limit, defaults.body_limit)?,
+            json_max_depth: positive("json_max_depth", s.json_max_depth, defaults.json_max_depth)?,
+            default_page_size: positive(
+                "default_page_size",
+                s.default_page_size,
+                defaults.default_page_size,
+            )?,
+            max_page_size: positive("max_page_size", s.max_page_size, defaults.max_page_size)?,
+            max_filters: positive("max_filters", s.max_filters, defaults.max_filters)?,
+            request_timeout: Duration::from_millis(positive(
+                "request_timeout_ms",
+                s.request_timeout_ms,
+                30_000,
+            )?),
+            max_concurrency: positive(
+                "max_concurrency",
+                s.max_concurrency,
+                defaults.max_concurrency,
+            )?,
+        };
+        if limits.default_page_size > limits.max_page_size {
+            return Err(ConfigError::Invalid {
+                key: "default_page_size",
+                message: format!("must not exceed max_page_size ({})", limits.max_page_size),
+            });
+        }
+        Ok(ServerConfig {
+            listen,
+            database_url,
+            data_dir,
+            pool_size: s.pool_size.filter(|n| *n > 0),
+            jwt,
+            redis_url: s.redis_url.filter(|url| !url.is_empty()),
+            admin_role: s.admin_role.unwrap_or_else(|| "admin".to_owned()),
+            platform_tenant: s.platform_tenant.unwrap_or_else(|| "default".to_owned()),
+            limits,
+            precompile_on_startup: s.precompile_on_startup.unwrap_or(true),
+            audit_allows: s.audit_allows.unwrap_or(false),
+        })
+    }
+
+    /// The settings as startup prints them (no secrets).
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        let l = &self.limits;
+        vec![
+            ("listen", self.listen.to_string()),
+            ("data dir", self.data_dir.display().to_string()),
+            (
+                "jwt",
+                match &self.jwt {
+                    JwtKeyConfig::Hs256(Some(_)) => "HS256 (secret from configuration)".to_owned(),
+                    JwtKeyConfig::Hs256(None) => "HS256 (secret in the data directory)".to_owned(),
+                    JwtKeyConfig::Rs256(p) => format!("RS256 ({})", p.display()),
+                    JwtKeyConfig::Es256(p) => format!("ES256 ({})", p.display()),
+                },
+            ),
+            (
+                "redis",
+                self.redis_url.clone().unwrap_or_else(|| "off".to_owned()),
+            ),
+            ("body limit", format!("{} bytes", l.body_limit)),
+            ("json depth", l.json_max_depth.to_string()),
+            (
+                "page size",
+                format!("default {}, max {}", l.default_page_size, l.max_page_size),
+            ),
+            ("filters", format!("max {}", l.max_filters)),
+            (
+                "request timeout",
+                format!("{} ms", l.request_timeout.as_millis()),
+            ),
+            ("concurrency", format!("max {}", l.max_concurrency)),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upper_layers_win_and_defaults_fill_the_rest() {
+        let flags = Settings {
+            listen: Some("0.0.0.0:9000".into()),
+            ..Settings::default()
+        };
+        let file: Settings = toml::from_str(
+            "listen = \"127.0.0.1:1\"\nmax_page_size = 50\ndata_dir = \"/var/lib/me\"",
+        )
+        .unwrap();
+        let config = ServerConfig::resolve(flags.or(file)).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.limits.max_page_size, 50);
+        assert_eq!(config.database_url, "sqlite:///var/lib/me/metaengine.db");
+        assert_eq!(config.limits.body_limit, 1024 * 1024);
+        assert_eq!(config.jwt, JwtKeyConfig::Hs256(None));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = ServerConfig::resolve(Settings {
+            max_page_size: Some(0),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("max_page_size"), "{e}");
+        let e = ServerConfig::resolve(Settings {
+            jwt_algorithm: Some("RS256".into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("jwt_public_key_file"), "{e}");
+        let e = toml::from_str::<Settings>("lisen = 1").unwrap_err();
+        assert!(e.to_string().contains("lisen"), "{e}");
+    }
+}

@@ -1,0 +1,276 @@
+//! Extractors: the verified caller ([`Caller`]), a JSON body within the limits ([`JsonBody`]),
+//! and the raw query string's pairs ([`QueryPairs`]). Each refusal is a problem+json answer.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use metaengine_runtime::{Actor, TenantAccessError};
+use metaengine_store::{AuditActor, EventType, NewAudit};
+use serde_json::{Value, json};
+
+use crate::problem::ApiError;
+use crate::state::SharedState;
+
+/// The caller, from a verified bearer token whose tenant is active.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Actor);
+
+fn bearer(headers: &HeaderMap) -> Result<&str, &'static str> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or("the request has no `Authorization: Bearer <token>` header")?;
+    let value = value
+        .to_str()
+        .map_err(|_| "the Authorization header is not text")?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err("the Authorization header must be `Bearer <token>`"),
+    }
+}
+
+impl FromRequestParts<SharedState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        let claims = match bearer(&parts.headers)
+            .map_err(str::to_owned)
+            .and_then(|token| state.verifier.verify(token).map_err(|e| e.to_string()))
+        {
+            Ok(claims) => claims,
+            Err(reason) => {
+                audit_auth_failure(state, parts, None, &reason).await;
+                return Err(ApiError::unauthorized(reason));
+            }
+        };
+        let actor = Actor {
+            user_id: claims.sub,
+            tenant_id: claims.tenant_id,
+            realm_id: claims.realm_id,
+            roles: claims.roles,
+        };
+        if let Err(e) = state.tenants.check_active(&actor.tenant_id).await {
+            return Err(match e {
+                TenantAccessError::Store(cause) => ApiError::internal(&cause),
+                refused => {
+                    let reason = refused.to_string();
+                    audit_auth_failure(state, parts, Some(&actor), &reason).await;
+                    ApiError::forbidden(reason)
+                }
+            });
+        }
+        Ok(Caller(actor))
+    }
+}
+
+/// An `auth.failure` row (result `failure`) through the batched writer: the path is the resource.
+async fn audit_auth_failure(
+    state: &SharedState,
+    parts: &Parts,
+    actor: Option<&Actor>,
+    reason: &str,
+) {
+    let who = actor.map(Actor::audit).unwrap_or_else(|| AuditActor {
+        user_id: String::new(),
+        tenant_id: String::new(),
+        realm_id: String::new(),
+    });
+    let event = NewAudit::success(
+        EventType::AuthFailure,
+        &who,
+        parts.uri.path(),
+        Some(json!({ "method": parts.method.as_str() })),
+    )
+    .into_failure(reason.to_owned());
+    state.audit.record(event).await;
+}
+
+/// A JSON body: `Content-Type: application/json` (else 415), within the size limit (else 413),
+/// syntactically valid (else 400 with line and column) and no deeper than the configured depth.
+#[derive(Debug, Clone)]
+pub struct JsonBody(pub Value);
+
+impl FromRequest<SharedState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be JSON, sent with `Content-Type: application/json`",
+            ));
+        }
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than the limit of {} bytes",
+                    state.limits.body_limit
+                ),
+            )
+        };
+        // A declared length over the limit is refused before reading a byte of the body.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > state.limits.body_limit as u64) {
+            return Err(too_large());
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request("", format!("cannot read the body: {e}"))
+            }
+        })?;
+        let max_depth = state.limits.json_max_depth;
+        if json_depth_exceeds(&bytes, max_depth) {
+            return Err(ApiError::bad_request(
+                "",
+                format!("the body nests deeper than {max_depth} levels"),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request("", format!("the body is not valid JSON: {e}")))
+    }
+}
+
+/// Whether arrays and objects nest deeper than `max` (strings are skipped, escapes included).
+pub fn json_depth_exceeds(bytes: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The query string as decoded `(key, value)` pairs, in order.
+#[derive(Debug, Clone, Default)]
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        Ok(QueryPairs(
+            form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ))
+    }
+}
+
+impl QueryPairs {
+    /// The value of `key` (the last one when repeated).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Refuses keys outside `allowed` (a typo such as `pagesize` would otherwise be ignored).
+    pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        match self.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+            Some((k, _)) => Err(ApiError::bad_request(
+                "",
+                format!(
+                    "unknown query parameter `{k}` (expected one of: {})",
+                    allowed.join(", ")
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A positive integer parameter; malformed → 400.
+    pub fn u32(&self, key: &str) -> Result<Option<u32>, ApiError> {
+        self.get(key)
+            .map(|v| {
+                v.parse::<u32>().map_err(|_| {
+                    ApiError::bad_request(
+                        "",
+                        format!("query parameter `{key}` must be a positive integer, not `{v}`"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// A boolean parameter (`true`/`false`); malformed → 400.
+    pub fn bool(&self, key: &str) -> Result<bool, ApiError> {
+        match self.get(key) {
+            None | Some("false") => Ok(false),
+            Some("true") | Some("") => Ok(true),
+            Some(v) => Err(ApiError::bad_request(
+                "",
+                format!("query parameter `{key}` must be `true` or `false`, not `{v}`"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_nesting_outside_strings() {
+        assert!(!json_depth_exceeds(br#"{"a":[1,{"b":2}]}"#, 3));
+        assert!(json_depth_exceeds(br#"{"a":[1,{"b":[2]}]}"#, 3));
+        assert!(!json_depth_exceeds(br#"{"a":"[[[[[[\"[[["}"#, 1));
+    }
+
+    #[test]
+    fn bearer_needs_the_scheme() {
+        let mut h = HeaderMap::new();
+        assert!(bearer(&h).is_err());
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert!(bearer(&h).is_err());
+        h.insert(header::AUTHORIZATION, "bearer abc.def".parse().unwrap());
+        assert_eq!(bearer(&h).unwrap(), "abc.def");
+    }
+}

@@ -1,0 +1,66 @@
+//! The HTTP server of metaengine (SPEC §9–§11): the REST API over the runtime's registry, data
+//! service, policy gate and audit trail; bearer-JWT identity; RFC 9457 problem+json errors;
+//! OpenAPI; health, readiness and Prometheus metrics.
+//!
+//! Start it with [`AppState::build`] over a migrated store, then [`serve`] on a bound listener;
+//! `metaengine serve` does both. Tests build the same [`router`] on an ephemeral port.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+
+pub use config::{ServerConfig, Settings};
+pub use routes::router;
+pub use state::{AppState, SharedState, StartError};
+
+/// Serves `state` on `listener` until `shutdown` completes; then stops accepting, lets in-flight
+/// requests finish, and flushes the audit writer.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone());
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    state.audit.shutdown().await;
+    result
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

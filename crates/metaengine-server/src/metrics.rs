@@ -1,0 +1,174 @@
+//! Prometheus metrics (`GET /metrics`): requests by route, method and status, a latency histogram
+//! by route, and — read from the services when scraped — compiled-model cache hits and misses,
+//! policy decisions and the audit queue's depth.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::state::AppState;
+
+/// Labels of a request count.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// Labels of a latency observation.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+/// Labels of a policy decision count.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    decision: &'static str,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 100 µs … ~3.3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    decisions: Family<DecisionLabels, Counter>,
+    audit_queue: Gauge,
+    /// Serializes scrapes, which turn the services' totals into counter increments.
+    scrape: Mutex<()>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("metaengine");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let cache_hits = Counter::default();
+        let cache_misses = Counter::default();
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        let audit_queue = Gauge::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        registry.register(
+            "model_cache_hits",
+            "Compiled-model lookups served from the in-process cache",
+            cache_hits.clone(),
+        );
+        registry.register(
+            "model_cache_misses",
+            "Compiled-model lookups that missed the in-process cache",
+            cache_misses.clone(),
+        );
+        registry.register(
+            "policy_decisions",
+            "Policy gate decisions by outcome",
+            decisions.clone(),
+        );
+        registry.register(
+            "audit_queue_depth",
+            "Audit events waiting for the batched writer",
+            audit_queue.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            cache_hits,
+            cache_misses,
+            decisions,
+            audit_queue,
+            scrape: Mutex::new(()),
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// The metrics as Prometheus text, the services' totals read now.
+    pub fn render(&self, state: &AppState) -> String {
+        let _guard = self
+            .scrape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stats = state.cache.stats();
+        catch_up(&self.cache_hits, stats.hits);
+        catch_up(&self.cache_misses, stats.misses);
+        let (allowed, denied) = state.gate.decision_counts();
+        catch_up(
+            &self
+                .decisions
+                .get_or_create(&DecisionLabels { decision: "allow" }),
+            allowed,
+        );
+        catch_up(
+            &self
+                .decisions
+                .get_or_create(&DecisionLabels { decision: "deny" }),
+            denied,
+        );
+        self.audit_queue
+            .set(i64::try_from(state.audit.depth()).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        text
+    }
+}
+
+/// Advances a counter to a total kept elsewhere.
+fn catch_up(counter: &Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
+}

@@ -1,0 +1,156 @@
+//! The router: SPEC §10's routes and the layers every request passes (request id, trace span,
+//! panic guard, concurrency limit, timeout, body limit, metrics).
+
+pub mod admin;
+pub mod data;
+pub mod meta;
+pub mod ops;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::problem::ApiError;
+use crate::state::SharedState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every route of the server over `state`.
+pub fn router(state: SharedState) -> Router {
+    let entity = "/api/meta/entities/{entity}";
+    let version = "/api/meta/entities/{entity}/versions/{version}";
+    Router::new()
+        .route(
+            "/api/meta/entities",
+            post(meta::create_entity).get(meta::list_entities),
+        )
+        .route(
+            entity,
+            get(meta::get_entity)
+                .patch(meta::update_entity)
+                .delete(meta::delete_entity),
+        )
+        .route(
+            &format!("{entity}/versions"),
+            post(meta::create_version).get(meta::list_versions),
+        )
+        .route(
+            version,
+            get(meta::get_version)
+                .put(meta::replace_version)
+                .delete(meta::delete_version),
+        )
+        .route(&format!("{version}/fields"), post(meta::add_field))
+        .route(
+            &format!("{version}/fields/{{field}}"),
+            axum::routing::patch(meta::update_field).delete(meta::remove_field),
+        )
+        .route(&format!("{version}/activate"), post(meta::activate))
+        .route(&format!("{version}/deactivate"), post(meta::deactivate))
+        .route(&format!("{entity}/compiled"), get(meta::compiled))
+        .route("/api/meta/cache/clear", post(meta::clear_cache))
+        .route("/api/meta/validate", post(meta::validate))
+        .route("/api/meta/audit", get(meta::audit))
+        .route("/api/data/{entity}", get(data::list).post(data::create))
+        .route("/api/data/{entity}/count", get(data::count))
+        .route(
+            "/api/data/{entity}/{id}",
+            get(data::get).patch(data::update).delete(data::delete),
+        )
+        .route("/api/admin/tenants", post(admin::create).get(admin::list))
+        .route(
+            "/api/admin/tenants/{id}",
+            get(admin::get).patch(admin::update),
+        )
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi_json))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(DefaultBodyLimit::max(state.limits.body_limit))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal(&"a handler panicked").into_response()
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no route `{} {}`", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "`{}` is not allowed on `{}`",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+/// Concurrency limit (429 beyond it), request timeout (503), and metrics of every answer.
+async fn guard(State(state): State<SharedState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    let response = match state.permits.try_acquire() {
+        Err(_) => {
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "the server is already serving {} requests; retry shortly",
+                    state.limits.max_concurrency
+                ),
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+        Ok(_permit) => {
+            match tokio::time::timeout(state.limits.request_timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the request took longer than {} ms and was abandoned",
+                        state.limits.request_timeout.as_millis()
+                    ),
+                )
+                .into_response(),
+            }
+        }
+    };
+    state.metrics.observe(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    response
+}

@@ -1,0 +1,183 @@
+//! What every handler shares: the runtime's services, the token verifier, the limits and the
+//! metrics, built once at startup by [`AppState::build`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use metaengine_runtime::{
+    AccessConfig, AuditWriter, AuditWriterConfig, CacheConfig, DataLimits, DataService, ModelCache,
+    PolicyGate, Registry, TenantService,
+};
+use metaengine_store::Store;
+
+use crate::auth::{KeySource, Verifier, load_or_create_secret};
+use crate::config::{JwtKeyConfig, Limits, ServerConfig};
+use crate::metrics::Metrics;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The token key cannot be read or used.
+    #[error("cannot set up token verification: {0}")]
+    Jwt(String),
+    /// The model cache cannot start (Redis unreachable).
+    #[error("cannot start the compiled-model cache: {0}")]
+    Cache(String),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The shared state of all handlers.
+pub struct AppState {
+    /// Entities, versions, activation, audit queries.
+    pub registry: Registry,
+    /// The generic data API.
+    pub data: DataService,
+    /// Tenants and their status.
+    pub tenants: TenantService,
+    /// The compiled-model cache.
+    pub cache: ModelCache,
+    /// The policy gate (for its counters; the data service holds a clone).
+    pub gate: PolicyGate,
+    /// The batched audit writer.
+    pub audit: AuditWriter,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Verifies bearer tokens.
+    pub verifier: Verifier,
+    /// The HS256 secret when it is local (to print a first token), else `None`.
+    pub local_secret: Option<String>,
+    /// Whether the secret was created by this start (a first run).
+    pub secret_created: bool,
+    /// Request limits.
+    pub limits: Limits,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// One permit per request served at once (`max_concurrency`).
+    pub permits: tokio::sync::Semaphore,
+    warm: AtomicBool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state as handlers receive it.
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Builds the services over a migrated `store`: cache (following other instances' changes),
+    /// audit writer, policy gate, data service, registry, tenants, token verifier; compiles every
+    /// active entity first when `precompile_on_startup` is set.
+    pub async fn build(
+        store: Arc<dyn Store>,
+        config: &ServerConfig,
+    ) -> Result<SharedState, StartError> {
+        let (key, local_secret, secret_created) = key_source(config)?;
+        let verifier = Verifier::new(&key).map_err(|e| StartError::Jwt(e.to_string()))?;
+        let access = AccessConfig {
+            platform_tenant: config.platform_tenant.clone(),
+            admin_role: config.admin_role.clone(),
+        };
+        let cache = ModelCache::new(
+            store.clone(),
+            CacheConfig {
+                redis_url: config.redis_url.clone(),
+                ..CacheConfig::default()
+            },
+        )
+        .await
+        .map_err(|e| StartError::Cache(e.to_string()))?;
+        cache
+            .follow_changes()
+            .await
+            .map_err(|e| StartError::Cache(e.to_string()))?;
+        let audit = AuditWriter::spawn(store.clone(), AuditWriterConfig::default());
+        let gate = PolicyGate::new(&access, Some(audit.clone()), config.audit_allows);
+        let limits = config.limits;
+        let data = DataService::new(
+            store.clone(),
+            cache.clone(),
+            gate.clone(),
+            audit.clone(),
+            DataLimits {
+                default_page_size: limits.default_page_size,
+                max_page_size: limits.max_page_size,
+                max_filters: limits.max_filters,
+            },
+        );
+        let registry = Registry::new(store.clone(), access.clone()).with_cache(cache.clone());
+        let tenants = TenantService::new(store.clone(), access);
+        let state = Arc::new(AppState {
+            registry,
+            data,
+            tenants,
+            cache,
+            gate,
+            audit,
+            store,
+            verifier,
+            local_secret,
+            secret_created,
+            limits,
+            metrics: Metrics::new(),
+            permits: tokio::sync::Semaphore::new(limits.max_concurrency),
+            warm: AtomicBool::new(!config.precompile_on_startup),
+        });
+        if config.precompile_on_startup {
+            match state.cache.precompile_all().await {
+                Ok(n) => tracing::info!(entities = n, "compiled the active entities"),
+                Err(e) => tracing::warn!(error = %e, "precompiling the active entities failed"),
+            }
+            state.warm.store(true, Ordering::Release);
+        }
+        Ok(state)
+    }
+
+    /// Whether startup work (precompiling) is done.
+    pub fn is_warm(&self) -> bool {
+        self.warm.load(Ordering::Acquire)
+    }
+}
+
+/// The verification key, the local secret (HS256 from the data directory or configuration) and
+/// whether the secret file was created now.
+fn key_source(config: &ServerConfig) -> Result<(KeySource, Option<String>, bool), StartError> {
+    let read_pem = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| StartError::Jwt(format!("cannot read {}: {e}", path.display())))
+    };
+    Ok(match &config.jwt {
+        JwtKeyConfig::Hs256(Some(secret)) => (
+            KeySource::Hs256Secret(secret.clone()),
+            Some(secret.clone()),
+            false,
+        ),
+        JwtKeyConfig::Hs256(None) => {
+            let (secret, created) = load_or_create_secret(&config.data_dir).map_err(|e| {
+                StartError::Jwt(format!(
+                    "cannot read or create the secret in {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
+            (
+                KeySource::Hs256Secret(secret.clone()),
+                Some(secret),
+                created,
+            )
+        }
+        JwtKeyConfig::Rs256(path) => (KeySource::Rs256PublicPem(read_pem(path)?), None, false),
+        JwtKeyConfig::Es256(path) => (KeySource::Es256PublicPem(read_pem(path)?), None, false),
+    })
+}

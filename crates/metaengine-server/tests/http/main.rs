@@ -1,0 +1,12 @@
+//! The HTTP API end to end: a real server on a real port over real SQLite and PostgreSQL
+//! databases, spoken to with a real HTTP client (one test binary: one link on two cores).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod support;
+
+mod auth;
+mod errors;
+mod openapi;
+mod ops;
+mod scenario;
+mod tenants;

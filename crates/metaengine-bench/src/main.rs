@@ -14,6 +14,11 @@ mod procs;
 mod report;
 mod sql;
 
+/// The same allocator as the `metaengine` binary, so that the baseline's figures are the limit of
+/// this stack as the engine ships it (and the load generator costs both sides alike).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

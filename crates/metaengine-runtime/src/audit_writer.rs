@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use metaengine_store::{AuditResult, EventType, NewAudit, Store};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -163,12 +163,13 @@ async fn write(store: &dyn Store, batch: &mut Vec<NewAudit>, depth: &AtomicUsize
 /// A batch spans at most one flush interval, so the row's time is within 200 ms of each read.
 pub fn coalesce_reads(batch: Vec<NewAudit>) -> Vec<NewAudit> {
     use std::collections::HashMap;
-    let mut out: Vec<NewAudit> = Vec::with_capacity(batch.len());
-    // (user, tenant, realm, resource) -> index in `out` of the merged row.
+    // Rows in order; a merged row keeps the details of each of its reads aside until the end.
+    let mut rows: Vec<(NewAudit, Vec<Value>)> = Vec::with_capacity(batch.len());
+    // (user, tenant, realm, resource) -> index in `rows` of the merged row.
     let mut merged: HashMap<(String, String, String, String), usize> = HashMap::new();
-    for event in batch {
+    for mut event in batch {
         if event.event_type != EventType::DataRead || event.result != AuditResult::Success {
-            out.push(event);
+            rows.push((event, Vec::new()));
             continue;
         }
         let key = (
@@ -177,30 +178,37 @@ pub fn coalesce_reads(batch: Vec<NewAudit>) -> Vec<NewAudit> {
             event.actor.realm_id.clone(),
             event.resource.clone(),
         );
-        let Some(&at) = merged.get(&key) else {
-            merged.insert(key, out.len());
-            out.push(event);
-            continue;
-        };
-        let row = &mut out[at];
-        let details = row.details.take().unwrap_or(Value::Null);
-        let mut reads = match details {
-            Value::Object(mut map) if map.contains_key("reads") => match map.remove("reads") {
-                Some(Value::Array(reads)) => reads,
-                _ => Vec::new(),
-            },
-            single => vec![single],
-        };
-        reads.push(event.details.unwrap_or(Value::Null));
-        row.details = Some(json!({ "count": reads.len(), "reads": reads }));
+        let details = event.details.take().unwrap_or(Value::Null);
+        match merged.get(&key) {
+            Some(&at) => rows[at].1.push(details),
+            None => {
+                merged.insert(key, rows.len());
+                rows.push((event, vec![details]));
+            }
+        }
     }
-    out
+    rows.into_iter()
+        .map(|(mut event, mut reads)| {
+            if event.event_type == EventType::DataRead && event.result == AuditResult::Success {
+                event.details = if reads.len() == 1 {
+                    reads.pop().filter(|d| !d.is_null())
+                } else {
+                    let mut map = serde_json::Map::new();
+                    map.insert("count".into(), Value::from(reads.len()));
+                    map.insert("reads".into(), Value::Array(reads));
+                    Some(Value::Object(map))
+                };
+            }
+            event
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use metaengine_store::AuditActor;
+    use serde_json::json;
 
     fn event(kind: EventType, user: &str, resource: &str, n: u64) -> NewAudit {
         let actor = AuditActor {

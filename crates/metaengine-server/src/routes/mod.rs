@@ -15,7 +15,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::problem::ApiError;
@@ -90,8 +92,34 @@ pub fn router(state: SharedState) -> Router {
                 .unwrap_or("");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RequestIds::new()))
         .with_state(state)
+}
+
+/// Request ids in UUID form: a random per-process prefix and a counter (no system call per
+/// request, unlike a random UUID).
+#[derive(Clone)]
+struct RequestIds {
+    prefix: u64,
+    next: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let (prefix, _) = uuid::Uuid::new_v4().as_u64_pair();
+        Self {
+            prefix,
+            next: std::sync::Arc::default(),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = uuid::Uuid::from_u64_pair(self.prefix, n).to_string();
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -112,11 +140,7 @@ async fn method_not_allowed(req: Request) -> ApiError {
 /// Concurrency limit (429 beyond it), request timeout (503), and metrics of every answer.
 async fn guard(State(state): State<SharedState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let response = match state.permits.try_acquire() {
         Err(_) => {
@@ -147,8 +171,8 @@ async fn guard(State(state): State<SharedState>, req: Request, next: Next) -> Re
         }
     };
     state.metrics.observe(
-        method.as_str(),
-        &route,
+        &method,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         response.status().as_u16(),
         start.elapsed().as_secs_f64(),
     );

@@ -42,7 +42,7 @@ pub struct MetaSql {
     pub deactivate_all: String,
     /// Sets `is_active` on version id $1 and stamps `activated_at` = $2.
     pub activate: String,
-    /// Inserts one audit row (12 columns in table order).
+    /// `INSERT INTO audit (<12 columns in table order>)`; the rows' `VALUES` are appended.
     pub insert_audit: String,
     /// `SELECT * FROM audit` (the query builder appends WHERE/ORDER/LIMIT).
     pub select_audit: String,
@@ -141,8 +141,7 @@ impl MetaSql {
             ),
             insert_audit: format!(
                 "INSERT INTO {a} (id, event_id, event_type, timestamp, user_id, tenant_id, \
-                 realm_id, action, resource, details, result, error_message) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                 realm_id, action, resource, details, result, error_message)"
             ),
             select_audit: format!("SELECT * FROM {a}"),
             count_audit: format!("SELECT count(*) FROM {a}"),

@@ -86,54 +86,36 @@ macro_rules! impl_sqlx_store {
                 )
             }
 
-            /// Writes audit rows: one statement for one row (prepared once), multi-row
-            /// inserts of up to `AUDIT_ROWS_PER_STATEMENT` rows for more (the batched writer's
-            /// flushes, an import's batches): one round trip instead of one per row.
+            /// Writes audit rows with multi-row inserts of up to `AUDIT_ROWS_PER_STATEMENT` rows
+            /// (the batched writer's flushes, an import's batches): one round trip per chunk. A
+            /// single row (every metadata change) keeps its statement prepared.
             async fn insert_audits(
                 tx: &mut $crate::sql_store::__private::sqlx::Transaction<'static, $db>,
                 sql: &$crate::sql::MetaSql,
                 audits: &[$crate::NewAudit],
             ) -> Result<(), $crate::StoreError> {
                 use $crate::sql_store::__private::sqlx;
-                if let (true, Some((prefix, _))) =
-                    (audits.len() > 1, sql.insert_audit.split_once(" VALUES "))
-                {
-                    for chunk in audits.chunks($crate::sql_store::AUDIT_ROWS_PER_STATEMENT) {
-                        let mut insert = sqlx::QueryBuilder::<$db>::new(prefix);
-                        insert.push(" ");
-                        insert.push_values(chunk, |mut row, a| {
-                            row.push_bind($crate::Id::new_v7())
-                                .push_bind($crate::Id::new_v7().to_string())
-                                .push_bind(a.event_type.as_str())
-                                .push_bind($crate::Timestamp::now())
-                                .push_bind(&a.actor.user_id)
-                                .push_bind(&a.actor.tenant_id)
-                                .push_bind(&a.actor.realm_id)
-                                .push_bind(a.event_type.action())
-                                .push_bind(&a.resource)
-                                .push_bind(&a.details)
-                                .push_bind(a.result.as_str())
-                                .push_bind(&a.error_message);
-                        });
-                        // Not kept as a prepared statement: the row count varies per flush.
-                        insert.build().persistent(false).execute(&mut **tx).await?;
-                    }
-                    return Ok(());
-                }
-                for a in audits {
-                    sqlx::query(&sql.insert_audit)
-                        .bind($crate::Id::new_v7())
-                        .bind($crate::Id::new_v7().to_string())
-                        .bind(a.event_type.as_str())
-                        .bind($crate::Timestamp::now())
-                        .bind(&a.actor.user_id)
-                        .bind(&a.actor.tenant_id)
-                        .bind(&a.actor.realm_id)
-                        .bind(a.event_type.action())
-                        .bind(&a.resource)
-                        .bind(&a.details)
-                        .bind(a.result.as_str())
-                        .bind(&a.error_message)
+                for chunk in audits.chunks($crate::sql_store::AUDIT_ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(&sql.insert_audit);
+                    insert.push(" ");
+                    insert.push_values(chunk, |mut row, a| {
+                        row.push_bind($crate::Id::new_v7())
+                            .push_bind($crate::Id::new_v7().to_string())
+                            .push_bind(a.event_type.as_str())
+                            .push_bind($crate::Timestamp::now())
+                            .push_bind(&a.actor.user_id)
+                            .push_bind(&a.actor.tenant_id)
+                            .push_bind(&a.actor.realm_id)
+                            .push_bind(a.event_type.action())
+                            .push_bind(&a.resource)
+                            .push_bind(&a.details)
+                            .push_bind(a.result.as_str())
+                            .push_bind(&a.error_message);
+                    });
+                    // Prepared only for one row: other counts vary from flush to flush.
+                    insert
+                        .build()
+                        .persistent(chunk.len() == 1)
                         .execute(&mut **tx)
                         .await?;
                 }

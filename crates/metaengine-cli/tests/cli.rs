@@ -2,11 +2,13 @@
 //! on stderr, nothing changed on refusal, and the failure rows the audit trail keeps.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod support;
+
+use std::process::Command;
 
 use metaengine_store_postgres::testing::TestDatabase;
 use serde_json::Value;
+use support::Cli;
 
 const INVOICE: &str = r#"{ "fields": [
   { "name": "invoiceNumber", "type": "string", "required": true, "unique": true },
@@ -16,48 +18,18 @@ const INVOICE: &str = r#"{ "fields": [
   { "name": "dueDate", "type": "date" }
 ]}"#;
 
-struct Cli {
-    url: String,
-    dir: tempfile::TempDir,
+/// What only this file asks of the binary.
+trait CliExt {
+    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String;
+    fn failures(&self, event: &str) -> Vec<Value>;
 }
 
-impl Cli {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_metaengine"))
-            .args(args)
-            .env("METAENGINE_DATABASE_URL", &self.url)
-            .env("METAENGINE_DATA_DIR", self.dir.path())
-            .env("METAENGINE_USER", "tester")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-        drop(input);
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
+impl CliExt for Cli {
     /// Runs a command that must fail; returns its stderr.
     fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);
         assert!(!out.status.success(), "{args:?} should fail");
         String::from_utf8(out.stderr).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args, None)).unwrap()
     }
 
     fn failures(&self, event: &str) -> Vec<Value> {

@@ -4,45 +4,21 @@
 //! imported.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod support;
 
 use metaengine_store_postgres::testing::TestDatabase;
 use serde_json::Value;
+use support::Cli;
 
-struct Cli {
-    url: String,
-    dir: tempfile::TempDir,
+/// What only this file asks of the binary.
+trait ImportCli {
+    fn rejects(&self, args: &[&str], stdin: Option<&str>) -> (String, String);
+    fn file(&self, name: &str, text: &str) -> String;
+    fn count(&self, tenant: &str, realm: &str) -> u64;
+    fn records(&self, tenant: &str, realm: &str) -> Vec<Value>;
 }
 
-impl Cli {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_metaengine"))
-            .args(args)
-            .env("METAENGINE_DATABASE_URL", &self.url)
-            .env("METAENGINE_DATA_DIR", self.dir.path())
-            .env("METAENGINE_USER", "tester")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-        drop(input);
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
+impl ImportCli for Cli {
     /// Runs an import that must exit with status 1; returns (stdout, stderr).
     fn rejects(&self, args: &[&str], stdin: Option<&str>) -> (String, String) {
         let out = self.run(args, stdin);
@@ -56,10 +32,6 @@ impl Cli {
             String::from_utf8(out.stdout).unwrap(),
             String::from_utf8(out.stderr).unwrap(),
         )
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args, None)).unwrap()
     }
 
     fn file(&self, name: &str, text: &str) -> String {

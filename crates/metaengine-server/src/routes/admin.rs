@@ -7,23 +7,19 @@ use serde_json::Value;
 
 use crate::extract::{Caller, JsonBody};
 use crate::problem::{ApiError, ApiResult};
-use crate::routes::meta::{created, whole_list};
+use crate::routes::meta::{created, require_object, string_member, whole_list};
 use crate::state::SharedState;
 
 /// A string member of a body, 422 at its pointer when of another type (or the body is not an
 /// object).
 fn member<'a>(body: &'a Value, key: &str) -> ApiResult<Option<&'a str>> {
-    if !body.is_object() {
-        return Err(ApiError::from(metaengine_runtime::RegistryError::invalid(
-            "",
-            "the body must be a JSON object".to_owned(),
-        )));
-    }
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(invalid(key, format!("`{key}` must be a string"))),
-    }
+    require_object(body)
+        .and_then(|()| string_member(body, key))
+        .map_err(|(pointer, message)| {
+            ApiError::from(metaengine_runtime::RegistryError::invalid(
+                &pointer, message,
+            ))
+        })
 }
 
 fn invalid(key: &str, message: String) -> ApiError {

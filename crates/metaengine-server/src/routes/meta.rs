@@ -66,7 +66,10 @@ pub fn page_request(query: &QueryPairs, max: u32) -> ApiResult<PageRequest> {
 }
 
 /// A string member of a body: `Ok(None)` when absent or null, 422 when of another type.
-fn string_member<'a>(body: &'a Value, key: &str) -> Result<Option<&'a str>, (String, String)> {
+pub(crate) fn string_member<'a>(
+    body: &'a Value,
+    key: &str,
+) -> Result<Option<&'a str>, (String, String)> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -91,7 +94,8 @@ async fn shape_error(
         .into()
 }
 
-fn require_object(body: &Value) -> Result<(), (String, String)> {
+/// `Err((pointer, message))` unless the body is a JSON object.
+pub(crate) fn require_object(body: &Value) -> Result<(), (String, String)> {
     if body.is_object() {
         Ok(())
     } else {

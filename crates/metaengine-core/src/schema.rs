@@ -10,6 +10,9 @@ use std::fmt;
 pub const MAX_FIELDS: usize = 200;
 /// Most policies one entity schema may have.
 pub const MAX_POLICIES: usize = 50;
+/// Most conditions one policy may have (each becomes a term of the row filter's SQL, whose
+/// expression depth SQLite limits).
+pub const MAX_CONDITIONS: usize = 50;
 /// Most schema-level indexes one entity schema may have.
 pub const MAX_INDEXES: usize = 50;
 /// Precision of a `decimal` field that sets none.

@@ -14,13 +14,11 @@
 #![deny(missing_docs)]
 
 mod ddl;
-mod predicate;
 pub mod query;
 
 pub use ddl::{
     column_type, drop_column, drop_table, has_rows, literal, qualified_table, render_plan,
 };
-pub use predicate::{PredicateError, render_predicate};
 
 /// An SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -37,6 +37,24 @@ impl TestDatabase {
         reason = "test fixture: an unreachable server must fail the test"
     )]
     pub async fn create() -> Self {
+        Self::create_with("").await
+    }
+
+    /// Creates a fresh, empty database whose default collation is ICU's root locale (`und`),
+    /// which orders text by language rules rather than by bytes (`'a' < 'B'`, unlike `C`), to
+    /// prove that results do not depend on the server's collation.
+    pub async fn create_with_language_collation() -> Self {
+        Self::create_with(
+            " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'und' LOCALE 'C.UTF-8'",
+        )
+        .await
+    }
+
+    #[allow(
+        clippy::panic,
+        reason = "test fixture: an unreachable server must fail the test"
+    )]
+    async fn create_with(options: &str) -> Self {
         let admin_url = admin_url();
         let name = format!("metaengine_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = match PgConnection::connect(&admin_url).await {
@@ -46,7 +64,7 @@ impl TestDatabase {
                  or set METAENGINE_TEST_DATABASE_URL"
             ),
         };
-        if let Err(e) = sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        if let Err(e) = sqlx::raw_sql(&format!("CREATE DATABASE {name}{options}"))
             .execute(&mut conn)
             .await
         {

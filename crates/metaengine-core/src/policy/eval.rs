@@ -18,7 +18,8 @@
 //!   them, `ne`/`not_in` when no role equals (is in) the other side; roles compare by element
 //!   equality, never with a type error;
 //! - a `record.*` path on the right side is only supported with `eq`, `ne`, `gt`, `gte`, `lt`,
-//!   `lte` and a request-side subject; other shapes are errors (they have no row filter form).
+//!   `lte` (with a request-side subject or another record field); other shapes are errors (they
+//!   have no row filter form).
 
 use crate::compile::{CompiledCondition, ConditionValue, ValuePath};
 use crate::schema::Operator;
@@ -271,16 +272,10 @@ pub(crate) fn flip(op: Operator) -> Operator {
 
 /// Whether a condition with a `record.*` path on the right side has a supported shape.
 pub(crate) fn right_record_supported(c: &CompiledCondition) -> bool {
-    !matches!(c.subject, ValuePath::Record(_))
-        && matches!(
-            c.operator,
-            Operator::Eq
-                | Operator::Ne
-                | Operator::Gt
-                | Operator::Gte
-                | Operator::Lt
-                | Operator::Lte
-        )
+    matches!(
+        c.operator,
+        Operator::Eq | Operator::Ne | Operator::Gt | Operator::Gte | Operator::Lt | Operator::Lte
+    )
 }
 
 /// A request-side path (never `record.*`) as an operand; `None` for an unknown path.

@@ -66,6 +66,15 @@ pub enum Predicate {
         /// Value to compare with.
         value: Value,
     },
+    /// `left op right`, two fields of the same record; false when either is missing or null.
+    CompareFields {
+        /// Field name on the left.
+        left: String,
+        /// Operator.
+        op: CompareOp,
+        /// Field name on the right.
+        right: String,
+    },
     /// `field IN (values)` (or `NOT IN` when `negated`); false when the field is missing or null.
     In {
         /// Field name.
@@ -182,6 +191,9 @@ fn eval_tri(p: &Predicate, record: &dyn RecordView) -> Tri {
         Predicate::Compare { field, op, value } => {
             eval_op(op.operator(), &field_of(field), &Operand::Json(value))
         }
+        Predicate::CompareFields { left, op, right } => {
+            eval_op(op.operator(), &field_of(left), &field_of(right))
+        }
         Predicate::In {
             field,
             values,
@@ -245,7 +257,16 @@ fn condition_predicate(c: &CompiledCondition, ctx: &RequestContext<'_>) -> Predi
         _ => None,
     };
     let (field, op, other) = match (&c.subject, value_record) {
-        (ValuePath::Record(_), Some(_)) => return Predicate::Unknown,
+        (ValuePath::Record(left), Some(right)) => {
+            return match compare_op(c.operator) {
+                Some(op) => Predicate::CompareFields {
+                    left: left.clone(),
+                    op,
+                    right: right.to_owned(),
+                },
+                None => Predicate::Unknown,
+            };
+        }
         (ValuePath::Record(f), None) => {
             let other = match &c.value {
                 ConditionValue::Literal(v) => Operand::Json(v),
@@ -272,6 +293,19 @@ fn condition_predicate(c: &CompiledCondition, ctx: &RequestContext<'_>) -> Predi
         }
     };
     leaf(field, op, &other)
+}
+
+/// The comparison operator of `op`, if it is one.
+fn compare_op(op: Operator) -> Option<CompareOp> {
+    Some(match op {
+        Operator::Eq => CompareOp::Eq,
+        Operator::Ne => CompareOp::Ne,
+        Operator::Gt => CompareOp::Gt,
+        Operator::Gte => CompareOp::Gte,
+        Operator::Lt => CompareOp::Lt,
+        Operator::Lte => CompareOp::Lte,
+        _ => return None,
+    })
 }
 
 /// `field op other`, with `other` a request value or a literal.

@@ -447,3 +447,33 @@ fn row_filter_shapes() {
     );
     let _ = Operator::Eq;
 }
+
+#[test]
+fn a_record_field_compared_with_another_decides_get_and_list_alike() {
+    let set = PolicySet::new(
+        "Item",
+        &[policy(
+            "within-budget",
+            "allow",
+            "read",
+            0,
+            json!([{ "field": "record.spent", "operator": "lte", "value": "record.budget" }]),
+        )],
+        None,
+    );
+    let r = roles(&[]);
+    let filter = set.row_filter(Action::Read, &ctx(&r));
+    let RowFilter::Where(p) = &filter else {
+        panic!("{filter:?}")
+    };
+    for (rec, visible) in [
+        (json!({"spent": 5, "budget": 10}), true),
+        (json!({"spent": 10.5, "budget": 10}), false),
+        (json!({"spent": 5, "budget": null}), false),
+        (json!({"spent": 5}), false),
+    ] {
+        let rec = record(rec);
+        assert_eq!(set.can(Action::Read, &ctx(&r), Some(&rec)).allowed, visible);
+        assert_eq!(eval_predicate(p, &rec), visible, "{rec:?}");
+    }
+}

@@ -2,7 +2,8 @@
 
 use super::{KnownFields, Problems, ValidationContext, describe, one_of, pointer};
 use crate::schema::{
-    CONTEXT_PATHS, Effect, MAX_POLICIES, Operator, PolicyAction, RECORD_PATH_PREFIX, is_path_value,
+    CONTEXT_PATHS, Effect, MAX_CONDITIONS, MAX_POLICIES, Operator, PolicyAction,
+    RECORD_PATH_PREFIX, is_path_value,
 };
 use serde_json::{Map, Value};
 
@@ -119,6 +120,12 @@ fn check_policy<'v>(
         None => {}
         Some(Value::Array(conditions)) => {
             let at = pointer(base, "conditions");
+            if conditions.len() > MAX_CONDITIONS {
+                let n = conditions.len();
+                let msg =
+                    format!("policy has {n} conditions, more than the limit of {MAX_CONDITIONS}");
+                problems.push(at.clone(), msg);
+            }
             for (i, condition) in conditions.iter().enumerate() {
                 check_condition(condition, &pointer(&at, &i.to_string()), fields, problems);
             }
@@ -140,11 +147,14 @@ fn check_condition(value: &Value, base: &str, fields: &KnownFields<'_>, problems
         return;
     };
     problems.unknown_keys(obj, CONDITION_KEYS, base, "a condition");
+    let mut subject = None;
     if let Some(path) = problems.req_str(obj, "field", base, "condition") {
         if let Err(msg) = check_path(path, fields) {
             problems.push(pointer(base, "field"), msg);
         } else if let Some(msg) = unsupported_record_type(path, obj, fields) {
             problems.push(pointer(base, "field"), msg);
+        } else {
+            subject = Some(path);
         }
     }
     let operator = problems
@@ -182,9 +192,191 @@ fn check_condition(value: &Value, base: &str, fields: &KnownFields<'_>, problems
                 && let Err(msg) = check_path(path, fields)
             {
                 problems.push(at, msg);
+                return;
             }
         }
         (None, None) => {}
+    }
+    if let (Some(subject), Some(op)) = (subject, operator)
+        && let Some(msg) = value_type_problem(subject, op, obj.get("value"), fields)
+    {
+        problems.push(pointer(base, "value"), msg);
+    }
+}
+
+/// The kind of JSON value a field's record value is, as the policy evaluator compares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A whole number (`integer`, `rowVersion`).
+    Integer,
+    /// Any number (`number`).
+    Number,
+    /// `true` / `false`.
+    Boolean,
+    /// A string (strings, texts, enums, and the string forms of decimals, dates, uuids).
+    Text,
+    /// Anything (`json`).
+    Any,
+}
+
+impl Kind {
+    fn of(name: &str, fields: &KnownFields<'_>) -> Option<Kind> {
+        let ty = match name {
+            "rowVersion" => "integer",
+            n if crate::ident::SYSTEM_FIELDS.contains(&n) => "string",
+            n => fields.type_of(n)?,
+        };
+        Some(match ty {
+            "integer" => Kind::Integer,
+            "number" => Kind::Number,
+            "boolean" => Kind::Boolean,
+            "json" => Kind::Any,
+            _ => Kind::Text,
+        })
+    }
+
+    fn accepts(self, value: &Value) -> bool {
+        match (self, value) {
+            (Kind::Any, _) => true,
+            (Kind::Integer, Value::Number(n)) => n.is_i64() || n.is_u64(),
+            (Kind::Number, Value::Number(_)) | (Kind::Boolean, Value::Bool(_)) => true,
+            (Kind::Text, Value::String(_)) => true,
+            _ => false,
+        }
+    }
+
+    fn comparable(self, other: Kind, op: Operator) -> bool {
+        let numeric = |k| matches!(k, Kind::Integer | Kind::Number);
+        (numeric(self) && numeric(other))
+            || (self == Kind::Text && other == Kind::Text)
+            || (self == Kind::Boolean
+                && other == Kind::Boolean
+                && matches!(op, Operator::Eq | Operator::Ne))
+    }
+
+    fn needs(self) -> &'static str {
+        match self {
+            Kind::Integer => "a whole number",
+            Kind::Number => "a number",
+            Kind::Boolean => "`true` or `false`",
+            Kind::Text => "a string",
+            Kind::Any => "a JSON value",
+        }
+    }
+}
+
+/// Comparison operators, the only ones that take a `record.` path as their value.
+const COMPARISONS: [Operator; 6] = [
+    Operator::Eq,
+    Operator::Ne,
+    Operator::Gt,
+    Operator::Gte,
+    Operator::Lt,
+    Operator::Lte,
+];
+
+/// Whether the condition's value can ever be compared with its subject: a literal of the
+/// subject field's JSON type, another record field of a comparable type, or a request value
+/// (a string) against a string field. Such a condition would otherwise never hold (an
+/// evaluation error, which denies), and a row filter could not keep the evaluator's semantics.
+fn value_type_problem(
+    subject: &str,
+    op: Operator,
+    value: Option<&Value>,
+    fields: &KnownFields<'_>,
+) -> Option<String> {
+    let value = value.filter(|v| !v.is_null())?;
+    fn record(path: &str) -> Option<&str> {
+        path.strip_prefix(RECORD_PATH_PREFIX)
+    }
+    let value_path = is_path_value(value);
+    if let Some(right) = value_path.and_then(record)
+        && !COMPARISONS.contains(&op)
+    {
+        return Some(format!(
+            "`record.{right}` as a value works only with `eq`, `ne`, `gt`, `gte`, `lt` and `lte`, not `{op}`"
+        ));
+    }
+    let field = match (record(subject), value_path.and_then(record)) {
+        (Some(field), _) => field,
+        // A request value compared with a record field: the field must hold strings.
+        (None, Some(right)) => {
+            let kind = Kind::of(right, fields)?;
+            let array = matches!(subject, "user.roles" | "context.roles");
+            return if array {
+                Some(format!(
+                    "`{subject}` is a list of roles: compare it with `record.{right}` through `contains` on the list instead"
+                ))
+            } else if kind != Kind::Text && kind != Kind::Any {
+                Some(format!(
+                    "`{subject}` is a string and `record.{right}` holds {}: they never compare",
+                    kind.needs()
+                ))
+            } else {
+                None
+            };
+        }
+        (None, None) => return None,
+    };
+    let kind = Kind::of(field, fields)?;
+    if kind == Kind::Any || op == Operator::Exists {
+        return None;
+    }
+    let ordering = matches!(
+        op,
+        Operator::Gt | Operator::Gte | Operator::Lt | Operator::Lte
+    );
+    if ordering && kind == Kind::Boolean {
+        return Some(format!(
+            "`{op}` does not apply to `{field}`, a boolean field; use `eq` or `ne`"
+        ));
+    }
+    if op == Operator::Contains && kind != Kind::Text {
+        return Some(format!(
+            "`contains` applies to string fields; `{field}` holds {}",
+            kind.needs()
+        ));
+    }
+    match value_path {
+        Some(path) => match record(path) {
+            Some(right) => {
+                let other = Kind::of(right, fields)?;
+                (other != Kind::Any && !kind.comparable(other, op)).then(|| {
+                    format!(
+                        "`{field}` holds {} and `{right}` holds {}: they never compare",
+                        kind.needs(),
+                        other.needs()
+                    )
+                })
+            }
+            None => {
+                let list = matches!(path, "user.roles" | "context.roles");
+                let fits = kind == Kind::Text
+                    && (list == matches!(op, Operator::In | Operator::NotIn) || !list);
+                (!fits).then(|| {
+                    format!(
+                        "`{path}` holds strings and `{field}` holds {}: they never compare",
+                        kind.needs()
+                    )
+                })
+            }
+        },
+        None => {
+            let wrong = match value {
+                Value::Array(items) if matches!(op, Operator::In | Operator::NotIn) => {
+                    items.iter().find(|v| !v.is_null() && !kind.accepts(v))
+                }
+                v if kind.accepts(v) => None,
+                v => Some(v),
+            };
+            wrong.map(|v| {
+                format!(
+                    "a condition on `{field}` needs {} here, found {}",
+                    kind.needs(),
+                    describe(v)
+                )
+            })
+        }
     }
 }
 

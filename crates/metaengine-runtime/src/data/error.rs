@@ -87,7 +87,7 @@ impl From<StoreError> for DataError {
             StoreError::Query(QueryError::InvalidId { id }) => {
                 Self::NotFound(format!("no record with id `{id}`"))
             }
-            StoreError::Query(QueryError::RowFilter(_)) => Self::Store(e),
+            StoreError::Query(QueryError::RowFilterField { .. }) => Self::Store(e),
             StoreError::Query(q) => Self::bad_request("", q.to_string()),
             other => Self::Store(other),
         }

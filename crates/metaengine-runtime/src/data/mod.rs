@@ -314,14 +314,7 @@ impl DataService {
             ),
             None => None,
         };
-        let row_filter = self.gate.row_filter(&model, Action::Read, actor);
-        if matches!(row_filter, RowFilter::Nothing) {
-            // Nothing is readable at all: say so (and audit it) rather than return an empty list.
-            self.gate
-                .authorize(&model, Action::Read, actor, None, None)
-                .await
-                .map_err(|e| DataError::Forbidden(e.to_string()))?;
-        }
+        let row_filter = self.readable_rows(&model, actor).await?;
         let query = ListQuery {
             scope: scope(actor),
             row_filter: &row_filter,
@@ -369,13 +362,26 @@ impl DataService {
     ) -> DataResult<u64> {
         let model = self.model(entity).await?;
         let filters = self.filters(&model, raw_filters)?;
-        let row_filter = self.gate.row_filter(&model, Action::Read, actor);
+        let row_filter = self.readable_rows(&model, actor).await?;
         let n = self
             .store
             .count_records(&model, scope(actor), &row_filter, &filters)
             .await?;
         self.read_audit(actor, entity, json!({ "count": n })).await;
         Ok(n)
+    }
+
+    /// The rows of a list or count the caller may read. When policies let it read nothing at all,
+    /// list and count alike answer forbidden (and audit the denial) rather than an empty result.
+    async fn readable_rows(&self, model: &ActiveModel, actor: &Actor) -> DataResult<RowFilter> {
+        let row_filter = self.gate.row_filter(model, Action::Read, actor);
+        if matches!(row_filter, RowFilter::Nothing) {
+            self.gate
+                .authorize(model, Action::Read, actor, None, None)
+                .await
+                .map_err(|e| DataError::Forbidden(e.to_string()))?;
+        }
+        Ok(row_filter)
     }
 
     /// A record the caller may read, parsed, with its JSON text.

@@ -474,6 +474,88 @@ async fn cursors_walk_every_row_once(store: Arc<dyn Store>) {
     assert!(json["meta"]["nextCursor"].is_null());
 }
 
+/// Issue 12, items 1 and 5. A row filter's number is bound with its column's type: after a
+/// policy `x gt 5` (an integer literal) has been prepared on every connection, `x gt 5.5` must
+/// still hide what `get` hides (PostgreSQL once read the double's bytes as an integer). And a
+/// caller whose policies let it read nothing gets the same answer from count as from list.
+async fn row_filter_values_keep_their_type_across_versions(store: Arc<dyn Store>) {
+    let e = env(store).await;
+    let a = platform_admin();
+    let registry = Registry::new(e.store.clone(), AccessConfig::default());
+    registry.create_entity(&a, "Meter", None).await.unwrap();
+    let schema = |limit: Value| {
+        json!({ "fields": [{ "name": "x", "type": "number" }],
+                "policies": [
+                    { "name": "all", "effect": "allow", "action": "*" },
+                    { "name": "no-big", "effect": "deny", "action": "read",
+                      "conditions": [{ "field": "record.x", "operator": "gt", "value": limit },
+                                     { "field": "user.role", "operator": "ne", "value": "writer" }] }
+                ] })
+    };
+    registry
+        .create_version(&a, "Meter", "v1", schema(json!(5)))
+        .await
+        .unwrap();
+    registry
+        .create_version(&a, "Meter", "v2", schema(json!(5.5)))
+        .await
+        .unwrap();
+    registry.activate(&a, "Meter", "v1").await.unwrap();
+    let writer = actor("w", "t1", "eu", &["writer"]);
+    let reader = actor("r", "t1", "eu", &["reader"]);
+    let mut ids = Vec::new();
+    for x in [1, 5, 10, 100] {
+        let (_, id) = e
+            .data
+            .create(&writer, "Meter", &json!({ "x": x }))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let xs = |page: &metaengine_runtime::ListPage| {
+        let mut xs: Vec<f64> = page
+            .records
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<Value>(r).unwrap()["x"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        xs
+    };
+    for _ in 0..40 {
+        let page = e.data.list(&reader, "Meter", &list()).await.unwrap();
+        assert_eq!(xs(&page), [1.0, 5.0]);
+        assert_eq!(e.data.count(&reader, "Meter", &[]).await.unwrap(), 2);
+    }
+    registry.activate(&a, "Meter", "v2").await.unwrap();
+    for _ in 0..40 {
+        let page = e.data.list(&reader, "Meter", &list()).await.unwrap();
+        assert_eq!(xs(&page), [1.0, 5.0]);
+        assert_eq!(e.data.count(&reader, "Meter", &[]).await.unwrap(), 2);
+    }
+    for (id, visible) in ids.iter().zip([true, true, false, false]) {
+        assert_eq!(e.data.get(&reader, "Meter", id).await.is_ok(), visible);
+    }
+
+    // Nothing readable: list and count are both forbidden.
+    let nobody = actor("n", "t1", "eu", &[]);
+    registry.create_entity(&a, "Vault", None).await.unwrap();
+    registry
+        .create_version(&a, "Vault", "v1", json!({ "fields": [{ "name": "x", "type": "number" }],
+            "policies": [{ "name": "admins", "effect": "allow", "action": "read",
+                           "conditions": [{ "field": "user.role", "operator": "eq", "value": "admin" }] }] }))
+        .await
+        .unwrap();
+    registry.activate(&a, "Vault", "v1").await.unwrap();
+    let listed = e.data.list(&nobody, "Vault", &list()).await.unwrap_err();
+    let counted = e.data.count(&nobody, "Vault", &[]).await.unwrap_err();
+    assert!(matches!(listed, DataError::Forbidden(_)), "{listed:?}");
+    assert!(matches!(counted, DataError::Forbidden(_)), "{counted:?}");
+}
+
 macro_rules! cases {
     ($make:expr; $($case:ident),* $(,)?) => {
         $(
@@ -494,6 +576,7 @@ macro_rules! all_cases {
             one_of_two_concurrent_updates_wins,
             policies_guard_every_operation,
             cursors_walk_every_row_once,
+            row_filter_values_keep_their_type_across_versions,
         );
     };
 }

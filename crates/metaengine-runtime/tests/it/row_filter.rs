@@ -1,14 +1,16 @@
-//! The row filter, as SQL, against real tables: for seeded random policy sets, contexts and
-//! records, the rows a `SELECT … WHERE <row filter>` returns are exactly the records the in-memory
-//! evaluator allows to read (SPEC §6: the caller sees only rows it may read), on SQLite and on
-//! PostgreSQL.
+//! The row filter, as SQL, against real tables: for seeded random policy sets (validated like a
+//! stored schema), contexts and records, the rows the store's list returns are exactly the records
+//! the in-memory evaluator allows to read (SPEC §6: the caller sees only rows it may read), on
+//! SQLite, on PostgreSQL, and on PostgreSQL with a language collation. Integers, numbers (with
+//! integral and fractional literals), booleans, text with byte-order comparisons, and two record
+//! fields compared with each other.
 
 use std::collections::BTreeSet;
 
-use metaengine_core::ident::{SYSTEM_COLUMNS, SYSTEM_FIELDS};
 use metaengine_core::policy::{Action, PolicySet, RequestContext, RowFilter, eval_predicate};
-use metaengine_core::{EntitySchema, compile};
-use metaengine_sql::{Dialect, qualified_table, render_predicate};
+use metaengine_core::{ValidationContext, compile};
+use metaengine_sql::query::{ListQuery, Scope};
+use metaengine_sql::{Dialect, qualified_table};
 use metaengine_store::{NewEntity, NewVersion, Store};
 use serde_json::{Map, Value, json};
 
@@ -38,21 +40,26 @@ impl Rng {
 }
 
 const STATUSES: [&str; 3] = ["draft", "sent", "paid"];
-const USERS: [&str; 2] = ["u1", "u2"];
+const USERS: [&str; 3] = ["u1", "u2", "u"];
 const ROLES: [&str; 3] = ["admin", "user", "guest"];
+/// Labels whose order differs between byte order and language collations (`B` < `a` in bytes).
+const LABELS: [&str; 6] = ["apple", "Banana", "cherry", "\u{c4}pfel", "b", "Zed"];
 
 fn fields() -> Value {
     json!([
         { "name": "invoiceNumber", "type": "string", "required": true },
         { "name": "amount", "type": "integer" },
+        { "name": "score", "type": "number" },
         { "name": "status", "type": "string" },
-        { "name": "owner", "type": "string" }
+        { "name": "owner", "type": "string" },
+        { "name": "paid", "type": "boolean" },
+        { "name": "label", "type": "string" }
     ])
 }
 
 fn condition(rng: &mut Rng) -> Value {
     let ops = ["eq", "ne", "gt", "gte", "lt", "lte"];
-    match rng.below(8) {
+    match rng.below(12) {
         0 | 1 => {
             json!({ "field": "record.amount", "operator": rng.pick(&ops), "value": rng.below(100) })
         }
@@ -64,12 +71,37 @@ fn condition(rng: &mut Rng) -> Value {
             json!({ "field": "record.status", "operator": rng.pick(&["in", "not_in"]), "value": values })
         }
         4 => {
-            json!({ "field": "record.owner", "operator": rng.pick(&["eq", "ne"]), "value": "context.userId" })
+            json!({ "field": "record.owner", "operator": rng.pick(&ops), "value": "context.userId" })
         }
         5 => {
-            json!({ "field": "record.status", "operator": "contains", "value": rng.pick(&["a", "d", "en"]) })
+            json!({ "field": "record.label", "operator": "contains", "value": rng.pick(&["a", "e", "\u{c4}"]) })
         }
         6 => json!({ "field": "record.owner", "operator": "exists", "value": rng.chance(50) }),
+        7 => {
+            // Text ordering: byte order on every backend and collation.
+            json!({ "field": "record.label", "operator": rng.pick(&ops), "value": rng.pick(&["B", "a", "Zz", "b", "\u{c4}"]) })
+        }
+        8 => {
+            // An integer literal on a number field, and a fraction: one parameter type per text.
+            let value = if rng.chance(50) {
+                json!(rng.below(50))
+            } else {
+                json!(rng.below(50) as f64 + 0.5)
+            };
+            json!({ "field": "record.score", "operator": rng.pick(&ops), "value": value })
+        }
+        9 => {
+            json!({ "field": "record.paid", "operator": rng.pick(&["eq", "ne"]), "value": rng.chance(50) })
+        }
+        10 => {
+            // Two fields of the record.
+            let (l, r) = *rng.pick(&[
+                ("amount", "score"),
+                ("label", "status"),
+                ("owner", "createdBy"),
+            ]);
+            json!({ "field": format!("record.{l}"), "operator": rng.pick(&ops), "value": format!("record.{r}") })
+        }
         _ => {
             json!({ "field": "user.role", "operator": rng.pick(&["eq", "ne"]), "value": rng.pick(&ROLES) })
         }
@@ -96,10 +128,15 @@ fn policies(rng: &mut Rng) -> Value {
 fn records(rng: &mut Rng) -> Vec<Map<String, Value>> {
     (0..RECORDS)
         .map(|i| {
-            let amount = if rng.chance(10) { Value::Null } else { json!(rng.below(100)) };
-            let status = if rng.chance(10) { Value::Null } else { json!(rng.pick(&STATUSES)) };
-            let owner = if rng.chance(15) { Value::Null } else { json!(rng.pick(&USERS)) };
-            json!({ "invoiceNumber": format!("INV-{i:03}"), "amount": amount, "status": status, "owner": owner })
+            let mut maybe = |v: Value| if rng.chance(10) { Value::Null } else { v };
+            let amount = maybe(json!(i as u64 * 7 % 100));
+            let score = maybe(json!((i as f64) * 1.25));
+            let status = maybe(json!(STATUSES[i % 3]));
+            let owner = maybe(json!(USERS[i % 3]));
+            let paid = maybe(json!(i % 2 == 0));
+            let label = maybe(json!(LABELS[i % LABELS.len()]));
+            json!({ "invoiceNumber": format!("INV-{i:03}"), "amount": amount, "score": score,
+                    "status": status, "owner": owner, "paid": paid, "label": label, "createdBy": "u" })
                 .as_object()
                 .unwrap()
                 .clone()
@@ -107,24 +144,47 @@ fn records(rng: &mut Rng) -> Vec<Map<String, Value>> {
         .collect()
 }
 
-fn bind<'q, DB: sqlx::Database>(
-    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
-    v: &Value,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    match v {
-        Value::String(s) => q.bind(s.clone()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => q.bind(n.as_i64().unwrap()),
-        Value::Number(n) => q.bind(n.as_f64().unwrap()),
-        Value::Bool(b) => q.bind(*b),
-        _ => q.bind(None::<String>),
+/// Inserts one record with its columns typed as the engine's tables hold them.
+async fn insert(dialect: Dialect, pool: &Pool, r: &Map<String, Value>) {
+    let table = qualified_table(dialect, "ent_invoice");
+    let (id, now) = match dialect {
+        Dialect::Postgres => ("gen_random_uuid()", "now()"),
+        Dialect::Sqlite => ("lower(hex(randomblob(16)))", "'x'"),
+    };
+    let sql = format!(
+        "INSERT INTO {table} (tenant_id, realm_id, id, created_at, updated_at, created_by, \
+         updated_by, invoice_number, amount, score, status, owner, paid, label) \
+         VALUES ('t1', 'r1', {id}, {now}, {now}, 'u', 'u', $1, $2, $3, $4, $5, $6, $7)"
+    );
+    let text = |k: &str| r[k].as_str().map(str::to_owned);
+    macro_rules! run {
+        ($pool:expr) => {
+            sqlx::query(&sql)
+                .bind(text("invoiceNumber"))
+                .bind(r["amount"].as_i64())
+                .bind(r["score"].as_f64())
+                .bind(text("status"))
+                .bind(text("owner"))
+                .bind(r["paid"].as_bool())
+                .bind(text("label"))
+                .execute($pool)
+                .await
+                .unwrap()
+        };
     }
+    match pool {
+        Pool::Pg(p) => {
+            run!(p);
+        }
+        Pool::Lite(p) => {
+            run!(p);
+        }
+    }
+}
+
+enum Pool {
+    Pg(sqlx::PgPool),
+    Lite(sqlx::SqlitePool),
 }
 
 async fn setup(store: &dyn Store) {
@@ -164,25 +224,28 @@ async fn setup(store: &dyn Store) {
         .unwrap();
 }
 
-/// Runs every case; `insert` writes one record, `select` returns the invoice numbers a query
-/// with binds returns.
-async fn agree<I, S, FI, FS>(dialect: Dialect, insert: I, select: S)
-where
-    I: Fn(Map<String, Value>) -> FI,
-    FI: std::future::Future<Output = ()>,
-    S: Fn(String, Vec<Value>) -> FS,
-    FS: std::future::Future<Output = BTreeSet<String>>,
-{
+/// Runs every case: the rows the store's list returns under the row filter are exactly the
+/// records `can()` lets the caller read.
+async fn agree(dialect: Dialect, store: &dyn Store, pool: Pool) {
+    setup(store).await;
     let mut rng = Rng(0x5EED_2026_1126);
     let all = records(&mut rng);
     for r in &all {
-        insert(r.clone()).await;
+        insert(dialect, &pool, r).await;
     }
-    let table = qualified_table(dialect, "ent_invoice");
     let (mut checked, mut nonempty_filters) = (0, 0);
     for case in 0..CASES {
         let doc = json!({ "fields": fields(), "policies": policies(&mut rng) });
-        let schema: EntitySchema = serde_json::from_value(doc.clone()).unwrap();
+        let schema = match metaengine_core::validate_schema(
+            &doc,
+            &ValidationContext {
+                entity_name: "Invoice",
+                entity_exists: &|_| true,
+            },
+        ) {
+            Ok(schema) => schema,
+            Err(problems) => panic!("case {case}: {problems:?}\n{doc}"),
+        };
         let model = compile("Invoice", "v1", &schema, "t", "2026-11-26T00:00:00.000Z");
         let set = PolicySet::from_model(&model, None);
         let roles: Vec<String> = ROLES
@@ -202,45 +265,43 @@ where
             .filter(|r| set.can(Action::Read, &ctx, Some(*r)).allowed)
             .map(|r| r["invoiceNumber"].as_str().unwrap().to_owned())
             .collect();
-        let column_of = |field: &str| -> Option<String> {
-            model
-                .field(field)
-                .map(|f| f.column_name.clone())
-                .or_else(|| {
-                    SYSTEM_FIELDS
-                        .iter()
-                        .position(|s| *s == field)
-                        .map(|i| SYSTEM_COLUMNS[i].to_owned())
-                })
-        };
-        let got = match set.row_filter(Action::Read, &ctx) {
-            RowFilter::Nothing => BTreeSet::new(),
-            RowFilter::All => {
-                select(
-                    format!(
-                        "SELECT invoice_number FROM {table} WHERE tenant_id = $1 AND realm_id = $2"
-                    ),
-                    vec![],
-                )
-                .await
-            }
-            RowFilter::Where(predicate) => {
-                nonempty_filters += 1;
-                for r in &all {
-                    let name = r["invoiceNumber"].as_str().unwrap();
-                    assert_eq!(
-                        eval_predicate(&predicate, r),
-                        expected.contains(name),
-                        "case {case}: eval_predicate and can() disagree on {r:?}\n{doc}"
-                    );
-                }
-                let (sql, values) = render_predicate(dialect, &predicate, &column_of, 3).unwrap();
-                let query = format!(
-                    "SELECT invoice_number FROM {table} WHERE tenant_id = $1 AND realm_id = $2 AND ({sql})"
+        let row_filter = set.row_filter(Action::Read, &ctx);
+        if let RowFilter::Where(predicate) = &row_filter {
+            nonempty_filters += 1;
+            for r in &all {
+                let name = r["invoiceNumber"].as_str().unwrap();
+                assert_eq!(
+                    eval_predicate(predicate, r),
+                    expected.contains(name),
+                    "case {case}: eval_predicate and can() disagree on {r:?}\n{doc}"
                 );
-                select(query, values).await
             }
+        }
+        let query = ListQuery {
+            scope: Scope {
+                tenant_id: "t1",
+                realm_id: "r1",
+            },
+            row_filter: &row_filter,
+            filters: &[],
+            order: None,
+            fields: None,
+            limit: 100,
+            offset: 0,
+            after: None,
         };
+        let page = store
+            .list_records(&model, &query)
+            .await
+            .unwrap_or_else(|e| panic!("case {case}: {e}\n{doc}"));
+        let got: BTreeSet<String> = page
+            .records
+            .iter()
+            .map(|text| {
+                let v: Value = serde_json::from_str(text).unwrap();
+                v["invoiceNumber"].as_str().unwrap().to_owned()
+            })
+            .collect();
         assert_eq!(
             got, expected,
             "case {case}: SQL and can() disagree\npolicies: {doc}\nroles: {roles:?} user: {}",
@@ -263,45 +324,8 @@ async fn sqlite_row_filters_match_the_evaluator() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    setup(&store).await;
-    let pool = store.pool().clone();
-    let insert = |r: Map<String, Value>| {
-        let pool = pool.clone();
-        async move {
-            let q = sqlx::query(
-                "INSERT INTO ent_invoice (tenant_id, realm_id, id, created_at, updated_at, created_by, \
-                 updated_by, invoice_number, amount, status, owner) \
-                 VALUES ('t1', 'r1', $1, 'x', 'x', 'u', 'u', $2, $3, $4, $5)",
-            )
-            .bind(uuid::Uuid::now_v7().to_string());
-            let q = bind(q, &r["invoiceNumber"]);
-            let q = bind(q, &r["amount"]);
-            let q = bind(q, &r["status"]);
-            let q = bind(q, &r["owner"]);
-            q.execute(&pool).await.unwrap();
-        }
-    };
-    let select = |sql: String, values: Vec<Value>| {
-        let pool = pool.clone();
-        async move {
-            let mut q = sqlx::query_scalar::<_, String>(&sql).bind("t1").bind("r1");
-            for v in &values {
-                q = match v {
-                    Value::String(s) => q.bind(s.clone()),
-                    Value::Number(n) if n.is_i64() || n.is_u64() => q.bind(n.as_i64().unwrap()),
-                    Value::Number(n) => q.bind(n.as_f64().unwrap()),
-                    Value::Bool(b) => q.bind(*b),
-                    _ => q.bind(None::<String>),
-                };
-            }
-            q.fetch_all(&pool)
-                .await
-                .unwrap_or_else(|e| panic!("{e}\n{sql}"))
-                .into_iter()
-                .collect()
-        }
-    };
-    agree(Dialect::Sqlite, insert, select).await;
+    let pool = Pool::Lite(store.pool().clone());
+    agree(Dialect::Sqlite, &store, pool).await;
 }
 
 #[tokio::test]
@@ -311,45 +335,20 @@ async fn postgres_row_filters_match_the_evaluator() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    setup(&store).await;
-    let pool = store.pool().clone();
-    let insert = |r: Map<String, Value>| {
-        let pool = pool.clone();
-        async move {
-            let q = sqlx::query(
-                "INSERT INTO core.ent_invoice (tenant_id, realm_id, id, created_at, updated_at, \
-                 created_by, updated_by, invoice_number, amount, status, owner) \
-                 VALUES ('t1', 'r1', gen_random_uuid(), now(), now(), 'u', 'u', $1, $2, $3, $4)",
-            );
-            let q = bind(q, &r["invoiceNumber"]);
-            let q = match &r["amount"] {
-                Value::Null => q.bind(None::<i64>),
-                v => bind(q, v),
-            };
-            let q = bind(q, &r["status"]);
-            let q = bind(q, &r["owner"]);
-            q.execute(&pool).await.unwrap();
-        }
-    };
-    let select = |sql: String, values: Vec<Value>| {
-        let pool = pool.clone();
-        async move {
-            let mut q = sqlx::query_scalar::<_, String>(&sql).bind("t1").bind("r1");
-            for v in &values {
-                q = match v {
-                    Value::String(s) => q.bind(s.clone()),
-                    Value::Number(n) if n.is_i64() || n.is_u64() => q.bind(n.as_i64().unwrap()),
-                    Value::Number(n) => q.bind(n.as_f64().unwrap()),
-                    Value::Bool(b) => q.bind(*b),
-                    _ => q.bind(None::<String>),
-                };
-            }
-            q.fetch_all(&pool)
-                .await
-                .unwrap_or_else(|e| panic!("{e}\n{sql}"))
-                .into_iter()
-                .collect()
-        }
-    };
-    agree(Dialect::Postgres, insert, select).await;
+    let pool = Pool::Pg(store.pool().clone());
+    agree(Dialect::Postgres, &store, pool).await;
+}
+
+/// The same on a database whose default collation orders text by language rules: the row filter
+/// orders text in byte order like the evaluator, whatever the server's collation.
+#[tokio::test]
+async fn postgres_row_filters_match_the_evaluator_under_a_language_collation() {
+    let db =
+        metaengine_store_postgres::testing::TestDatabase::create_with_language_collation().await;
+    let store = metaengine_store_postgres::PostgresStore::connect(db.url())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let pool = Pool::Pg(store.pool().clone());
+    agree(Dialect::Postgres, &store, pool).await;
 }

@@ -1,6 +1,6 @@
 //! THE query builder of the generic data API (SPEC §7, §10, §11): every data statement of the
 //! product is built here, as SQL text with numbered placeholders (`$n` on PostgreSQL, `?n` on
-//! SQLite, like [`crate::render_predicate`]) and the [`SqlValue`]s to bind, in placeholder order.
+//! SQLite) and the [`SqlValue`]s to bind, in placeholder order.
 //!
 //! Guarantees, by construction:
 //! - **Scope.** No statement can be built without a [`Scope`]: every one carries
@@ -93,6 +93,7 @@ mod column;
 mod cursor;
 mod prebuilt;
 mod render;
+mod row_filter;
 mod statements;
 
 #[cfg(test)]
@@ -103,10 +104,12 @@ mod tests_batch;
 mod tests_filters;
 #[cfg(test)]
 mod tests_more;
+#[cfg(test)]
+mod tests_row_filter;
 
 pub use cursor::{Cursor, decode_cursor, encode_cursor};
 
-use crate::{Dialect, PredicateError};
+use crate::Dialect;
 use metaengine_core::policy::RowFilter;
 use metaengine_core::{CompiledModel, FieldType, SqlValue};
 
@@ -264,8 +267,11 @@ pub enum QueryError {
     },
     /// The policies' row filter names a field the model does not have (a policy problem, not the
     /// caller's).
-    #[error(transparent)]
-    RowFilter(#[from] PredicateError),
+    #[error("the policies' row filter names `{field}`, which is not a field of this entity")]
+    RowFilterField {
+        /// The field.
+        field: String,
+    },
 }
 
 /// Most values one statement may bind (SQLite's default limit is 32766).

@@ -3,11 +3,9 @@
 
 use super::column::{Col, ID, compare_param, eq_expr, is_textual, json_value, resolve, sort_expr};
 use super::{Filter, FilterOp, FilterValue, QueryError, Scope};
-use crate::{Dialect, render_predicate};
-use metaengine_core::ident::{quote_ident, system_field_column};
-use metaengine_core::policy::RowFilter;
+use crate::Dialect;
+use metaengine_core::ident::quote_ident;
 use metaengine_core::{CompiledModel, FieldType, SqlValue};
-use serde_json::Value;
 
 /// Key/value pairs per `json_build_object` / `json_object` call (100 arguments).
 pub(super) const JSON_CHUNK: usize = 50;
@@ -72,42 +70,6 @@ pub(super) fn id_condition(binds: &mut Binds, id: &str) -> String {
         quote_ident("id"),
         compare_param(binds.dialect, FieldType::Reference, &p)
     )
-}
-
-fn json_to_sql(value: Value) -> SqlValue {
-    match value {
-        Value::Null => SqlValue::Null,
-        Value::Bool(b) => SqlValue::Bool(b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => SqlValue::Int(i),
-            None => SqlValue::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => SqlValue::Text(s),
-        other => SqlValue::Text(other.to_string()),
-    }
-}
-
-/// The row filter as ` AND …` (empty for [`RowFilter::All`]), placeholders continued.
-pub(super) fn row_filter_condition(
-    binds: &mut Binds,
-    model: &CompiledModel,
-    row_filter: &RowFilter,
-) -> Result<String, QueryError> {
-    match row_filter {
-        RowFilter::All => Ok(String::new()),
-        RowFilter::Nothing => Ok(format!(" AND {}", binds.constant(false))),
-        RowFilter::Where(p) => {
-            let column_of = |field: &str| {
-                system_field_column(field)
-                    .map(str::to_owned)
-                    .or_else(|| model.field(field).map(|f| f.column_name.clone()))
-            };
-            let (sql, values) =
-                render_predicate(binds.dialect, p, &column_of, binds.values.len() + 1)?;
-            binds.values.extend(values.into_iter().map(json_to_sql));
-            Ok(format!(" AND ({sql})"))
-        }
-    }
 }
 
 /// Whether `op` applies to a column of type `ty`.

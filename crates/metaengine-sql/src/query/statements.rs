@@ -6,9 +6,9 @@ use super::column::{
 use super::cursor::cursor_key;
 use super::prebuilt::prebuilt;
 use super::render::{
-    Binds, filter_condition, id_condition, keyset_condition, order_by, record_json,
-    row_filter_condition, scope_condition,
+    Binds, filter_condition, id_condition, keyset_condition, order_by, record_json, scope_condition,
 };
+use super::row_filter::row_filter_condition;
 use super::{Filter, ListQuery, MAX_BINDS, NewRow, QueryBuilder, QueryError, Scope, Statement};
 use metaengine_core::ident::{SYSTEM_COLUMNS, quote_ident};
 use metaengine_core::policy::RowFilter;

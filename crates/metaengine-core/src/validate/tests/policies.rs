@@ -325,3 +325,107 @@ fn record_conditions_on_types_that_compare_differently_in_sql_are_refused() {
         json!({"field": "record.owner", "operator": "eq", "value": "context.userId"}),
     ));
 }
+
+#[test]
+fn a_literal_must_have_the_json_type_of_its_field() {
+    let doc = |condition: Value| {
+        json!({
+            "fields": [{"name": "n", "type": "integer"}, {"name": "b", "type": "boolean"},
+                       {"name": "s", "type": "string"}, {"name": "x", "type": "number"}],
+            "policies": [cond(condition)]
+        })
+    };
+    let at = "/policies/0/conditions/0/value";
+    let m = fails_at(
+        doc(json!({"field": "record.b", "operator": "eq", "value": "true"})),
+        at,
+    );
+    assert_eq!(
+        m,
+        "a condition on `b` needs `true` or `false` here, found the string `true`"
+    );
+    fails_at(
+        doc(json!({"field": "record.n", "operator": "eq", "value": "5"})),
+        at,
+    );
+    fails_at(
+        doc(json!({"field": "record.n", "operator": "gt", "value": 5.5})),
+        at,
+    );
+    fails_at(
+        doc(json!({"field": "record.s", "operator": "eq", "value": 10})),
+        at,
+    );
+    fails_at(
+        doc(json!({"field": "record.n", "operator": "in", "value": [1, "2"]})),
+        at,
+    );
+    fails_at(
+        doc(json!({"field": "record.b", "operator": "gt", "value": true})),
+        at,
+    );
+    fails_at(
+        doc(json!({"field": "record.n", "operator": "contains", "value": 1})),
+        at,
+    );
+    fails_at(
+        doc(json!({"field": "record.n", "operator": "eq", "value": "context.userId"})),
+        at,
+    );
+    fails_at(
+        doc(json!({"field": "user.id", "operator": "eq", "value": "record.n"})),
+        at,
+    );
+    passes(doc(
+        json!({"field": "record.x", "operator": "gt", "value": 5}),
+    ));
+    passes(doc(
+        json!({"field": "record.n", "operator": "in", "value": [1, 2, null]}),
+    ));
+    passes(doc(
+        json!({"field": "record.rowVersion", "operator": "lt", "value": 3}),
+    ));
+    passes(doc(
+        json!({"field": "record.s", "operator": "eq", "value": "user.role"}),
+    ));
+}
+
+#[test]
+fn a_record_field_as_the_value() {
+    let doc = |condition: Value| {
+        json!({
+            "fields": [{"name": "n", "type": "integer"}, {"name": "x", "type": "number"},
+                       {"name": "s", "type": "string"}],
+            "policies": [cond(condition)]
+        })
+    };
+    let at = "/policies/0/conditions/0/value";
+    passes(doc(
+        json!({"field": "record.n", "operator": "lt", "value": "record.x"}),
+    ));
+    passes(doc(
+        json!({"field": "record.s", "operator": "ne", "value": "record.createdBy"}),
+    ));
+    let m = fails_at(
+        doc(json!({"field": "record.n", "operator": "eq", "value": "record.s"})),
+        at,
+    );
+    assert!(m.contains("never compare"), "{m}");
+    let m = fails_at(
+        doc(json!({"field": "record.s", "operator": "contains", "value": "record.createdBy"})),
+        at,
+    );
+    assert!(m.contains("works only with"), "{m}");
+}
+
+#[test]
+fn conditions_per_policy_are_limited() {
+    let conditions: Vec<Value> = (0..51)
+        .map(|i| json!({"field": "record.amount", "operator": "ne", "value": i}))
+        .collect();
+    let m = policy_fails_at(
+        json!({"name": "p", "effect": "allow", "action": "read", "conditions": conditions}),
+        "/conditions",
+    );
+    assert_eq!(m, "policy has 51 conditions, more than the limit of 50");
+}

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod compile;
+pub mod error_code;
 pub mod hash;
 pub mod ident;
 pub mod plan;
@@ -24,6 +25,7 @@ pub mod validate;
 pub mod value;
 
 pub use compile::{CompiledModel, compile};
+pub use error_code::ErrorCode;
 pub use plan::{MigrationPlan, TableState, plan_migration};
 pub use schema::*;
 pub use validate::{Problem, ValidationContext, validate_field, validate_schema};

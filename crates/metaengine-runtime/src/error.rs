@@ -1,10 +1,11 @@
 //! The error of registry operations.
 
-use metaengine_core::Problem;
+use metaengine_core::{ErrorCode, Problem};
 use metaengine_store::StoreError;
 
-/// How a registry operation failed. Each variant maps to one HTTP status (422, 404, 409, 403, 500)
-/// and one CLI exit message; only [`RegistryError::Store`] hides its cause from users.
+/// How a registry operation failed. Each variant carries or implies one [`ErrorCode`]
+/// ([`RegistryError::code`]) and one CLI exit message; only [`RegistryError::Store`] hides its
+/// cause from users.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The input breaks a rule; `errors` lists every problem with a JSON pointer.
@@ -21,6 +22,8 @@ pub enum RegistryError {
     /// The change is refused in the current state (duplicate, immutable, active…).
     #[error("{message}")]
     Conflict {
+        /// Which refusal (`version_immutable`, `already_exists`, `breaking_changes`…).
+        code: ErrorCode,
         /// Why.
         message: String,
         /// Details, when there are several reasons (such as breaking changes).
@@ -56,10 +59,22 @@ impl RegistryError {
     }
 
     /// A refusal without further details.
-    pub fn conflict(message: String) -> Self {
+    pub fn conflict(code: ErrorCode, message: String) -> Self {
         Self::Conflict {
+            code,
             message,
             errors: Vec::new(),
+        }
+    }
+
+    /// The error's code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid { .. } => ErrorCode::ValidationFailed,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict { code, .. } => *code,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::Store(_) => ErrorCode::Internal,
         }
     }
 }
@@ -80,19 +95,30 @@ impl From<StoreError> for RegistryError {
             | StoreError::VersionNotFound { .. }
             | StoreError::TenantNotFound(_) => Self::NotFound(e.to_string()),
             StoreError::Breaking { errors, .. } => Self::Conflict {
+                code: ErrorCode::BreakingChanges,
                 message: e_message(&errors, &e_text),
                 errors,
             },
             StoreError::EntityExists(_)
-            | StoreError::Unique(_)
-            | StoreError::RowsConflict { .. }
-            | StoreError::HasRows(_)
             | StoreError::VersionExists { .. }
-            | StoreError::VersionImmutable { .. }
-            | StoreError::VersionActive { .. }
-            | StoreError::VersionNotActive { .. }
-            | StoreError::Concurrent(_)
-            | StoreError::TenantExists(_) => Self::conflict(e.to_string()),
+            | StoreError::TenantExists(_) => Self::conflict(ErrorCode::AlreadyExists, e_text),
+            StoreError::Unique(_) => Self::conflict(ErrorCode::UniqueViolation, e_text),
+            // The stored rows break the new version (a unique index over duplicate values): a
+            // breaking change, listed like the planned ones.
+            StoreError::RowsConflict { reason, .. } => Self::Conflict {
+                code: ErrorCode::BreakingChanges,
+                message: e_text,
+                errors: vec![Problem::new("", reason)],
+            },
+            StoreError::HasRows(_) => Self::conflict(ErrorCode::HasRows, e_text),
+            StoreError::VersionImmutable { .. } => {
+                Self::conflict(ErrorCode::VersionImmutable, e_text)
+            }
+            StoreError::VersionActive { .. } => Self::conflict(ErrorCode::VersionActive, e_text),
+            StoreError::VersionNotActive { .. } => {
+                Self::conflict(ErrorCode::VersionNotActive, e_text)
+            }
+            StoreError::Concurrent(_) => Self::conflict(ErrorCode::Conflict, e_text),
             StoreError::Migrate(_)
             | StoreError::Database(_)
             | StoreError::Query(_)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use metaengine_core::compile::{CompiledModel, compile};
 use metaengine_core::ident::{validate_entity_name, validate_version_label};
-use metaengine_core::{Problem, ValidationContext, validate_schema};
+use metaengine_core::{ErrorCode, Problem, ValidationContext, validate_schema};
 use metaengine_store::sql_store::parse_schema;
 use metaengine_store::{
     Activation, ActivationPlan, AuditQuery, AuditRow, EntityRow, EventType, NewAudit, NewEntity,
@@ -144,7 +144,9 @@ impl Registry {
             .await
         {
             Err(e) => e,
-            Ok(()) => RegistryError::conflict("the change was refused".to_owned()),
+            Ok(()) => {
+                RegistryError::conflict(ErrorCode::Conflict, "the change was refused".to_owned())
+            }
         }
     }
 
@@ -405,10 +407,13 @@ impl Registry {
     async fn editable_version(&self, entity: &str, version: &str) -> RegistryResult<VersionRow> {
         let current = self.find_version(entity, version).await?;
         if current.is_active || current.activated_at.is_some() {
-            return Err(RegistryError::conflict(format!(
-                "version `{version}` of entity `{entity}` has been active and is immutable; \
+            return Err(RegistryError::conflict(
+                ErrorCode::VersionImmutable,
+                format!(
+                    "version `{version}` of entity `{entity}` has been active and is immutable; \
                  create a new version to change the schema"
-            )));
+                ),
+            ));
         }
         Ok(current)
     }

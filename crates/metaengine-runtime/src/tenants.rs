@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use metaengine_core::Problem;
+use metaengine_core::{ErrorCode, Problem};
 use metaengine_store::{EventType, NewTenant, Store, StoreError, TenantRow};
 use serde_json::json;
 
@@ -182,10 +182,13 @@ impl TenantService {
                         return Err(invalid(problems));
                     }
                     if status == Some(STATUS_SUSPENDED) && id == platform {
-                        return Err(RegistryError::conflict(format!(
-                            "the platform tenant `{id}` cannot be suspended: its admins manage \
+                        return Err(RegistryError::conflict(
+                            ErrorCode::Conflict,
+                            format!(
+                                "the platform tenant `{id}` cannot be suspended: its admins manage \
                              the engine"
-                        )));
+                            ),
+                        ));
                     }
                     Ok(self.store().update_tenant(id, name, status, &audit).await?)
                 },

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::problem::ApiError;
 use crate::state::SharedState;
+use metaengine_core::ErrorCode;
 
 /// The caller, from a verified bearer token whose tenant is active.
 #[derive(Debug, Clone)]
@@ -113,13 +114,13 @@ impl FromRequest<SharedState> for JsonBody {
             .unwrap_or(false);
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
                 "the body must be JSON, sent with `Content-Type: application/json`",
             ));
         }
         let too_large = || {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
                 format!(
                     "the body is larger than the limit of {} bytes",
                     state.limits.body_limit
@@ -274,3 +275,9 @@ mod tests {
         assert_eq!(bearer(&h).unwrap(), "abc.def");
     }
 }
+
+/// Path parameters (`/api/data/{entity}/{id}`), like axum's `Path` but a parameter that cannot be
+/// read answers problem+json (`bad_request`) rather than axum's plain text.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);

@@ -3,7 +3,7 @@
 use crate::Dialect;
 use metaengine_core::FieldType;
 use metaengine_core::compile::CompiledIndex;
-use metaengine_core::ident::quote_ident;
+use metaengine_core::ident::{SYSTEM_COLUMNS, quote_ident};
 use metaengine_core::plan::{ColumnDef, MigrationPlan, MigrationStep};
 use serde_json::Value;
 
@@ -15,11 +15,14 @@ pub fn column_type(dialect: Dialect, column: &ColumnDef) -> String {
     use FieldType as T;
     match dialect {
         Dialect::Postgres => match column.field_type {
+            // Text columns compare and sort in byte order (`COLLATE "C"`), as the API documents
+            // and SQLite does: the list's ORDER BY and the indexes then share one collation, so
+            // an index serves the order whatever the database's default collation.
             T::String => match column.max_length {
-                Some(n) => format!("varchar({n})"),
-                None => "text".to_owned(),
+                Some(n) => format!("varchar({n}) COLLATE \"C\""),
+                None => "text COLLATE \"C\"".to_owned(),
             },
-            T::Text | T::Enum => "text".to_owned(),
+            T::Text | T::Enum => "text COLLATE \"C\"".to_owned(),
             T::Integer => "bigint".to_owned(),
             T::Number => "double precision".to_owned(),
             T::Decimal => {
@@ -66,6 +69,11 @@ pub fn drop_column(dialect: Dialect, table: &str, column: &str) -> String {
         qualified_table(dialect, table),
         quote_ident(column)
     )
+}
+
+/// `ANALYZE table`: fresh planner statistics for the data table.
+pub fn analyze_table(dialect: Dialect, table: &str) -> String {
+    format!("ANALYZE {}", qualified_table(dialect, table))
 }
 
 /// `SELECT EXISTS (SELECT 1 FROM table)`: whether the data table holds any row.
@@ -134,7 +142,7 @@ pub fn render_plan(dialect: Dialect, table: &str, plan: &MigrationPlan) -> Vec<S
                     ));
                 }
             }
-            MigrationStep::CreateIndex(index) => out.push(create_index(&t, index)),
+            MigrationStep::CreateIndex(index) => out.push(create_index(dialect, &t, index)),
             MigrationStep::DropIndex { name } => out.push(format!(
                 "DROP INDEX IF EXISTS {}",
                 qualified_table(dialect, name)
@@ -194,14 +202,24 @@ fn create_table(dialect: Dialect, table: &str, columns: &[ColumnDef]) -> String 
     format!("CREATE TABLE {table} (\n  {}\n)", lines.join(",\n  "))
 }
 
-fn create_index(table: &str, index: &CompiledIndex) -> String {
+/// `CREATE INDEX`. Nulls sort as the smallest value (first ascending, last descending), which is
+/// SQLite's only order; a PostgreSQL index says so for each field column (`NULLS FIRST`, or
+/// `DESC NULLS LAST`), so that it serves the list's ORDER BY in both directions (a backward scan
+/// for the other). System columns are `NOT NULL` and keep the default.
+fn create_index(dialect: Dialect, table: &str, index: &CompiledIndex) -> String {
     let unique = if index.unique { "UNIQUE " } else { "" };
     let columns: Vec<String> = index
         .columns
         .iter()
         .map(|(c, desc)| {
             let q = quote_ident(c);
-            if *desc { format!("{q} DESC") } else { q }
+            let field = !SYSTEM_COLUMNS.contains(&c.as_str());
+            match (dialect, *desc) {
+                (Dialect::Postgres, false) if field => format!("{q} NULLS FIRST"),
+                (Dialect::Postgres, true) if field => format!("{q} DESC NULLS LAST"),
+                (_, true) => format!("{q} DESC"),
+                (_, false) => q,
+            }
         })
         .collect();
     // PostgreSQL puts an index in its table's schema: the index name is never qualified here.

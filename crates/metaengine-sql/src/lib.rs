@@ -17,7 +17,8 @@ mod ddl;
 pub mod query;
 
 pub use ddl::{
-    column_type, drop_column, drop_table, has_rows, literal, qualified_table, render_plan,
+    analyze_table, column_type, drop_column, drop_table, has_rows, literal, qualified_table,
+    render_plan,
 };
 
 /// An SQL dialect.

@@ -33,15 +33,15 @@ fn create_invoice_postgres() {
   "created_by" text NOT NULL,
   "updated_by" text NOT NULL,
   "row_version" bigint NOT NULL DEFAULT 1,
-  "invoice_number" text NOT NULL,
-  "customer_id" text NOT NULL,
+  "invoice_number" text COLLATE "C" NOT NULL,
+  "customer_id" text COLLATE "C" NOT NULL,
   "total_amount" numeric(18,2) NOT NULL,
-  "status" text DEFAULT 'draft',
+  "status" text COLLATE "C" DEFAULT 'draft',
   "due_date" date,
   PRIMARY KEY ("tenant_id", "id")
 )"#
             .to_owned(),
-            r#"CREATE UNIQUE INDEX IF NOT EXISTS "ent_invoice_invoice_number_key" ON "core"."ent_invoice" ("tenant_id", "realm_id", "invoice_number")"#.to_owned(),
+            r#"CREATE UNIQUE INDEX IF NOT EXISTS "ent_invoice_invoice_number_key" ON "core"."ent_invoice" ("tenant_id", "realm_id", "invoice_number" NULLS FIRST)"#.to_owned(),
             r#"CREATE INDEX IF NOT EXISTS "ent_invoice_created_at_id_idx" ON "core"."ent_invoice" ("tenant_id", "realm_id", "created_at", "id")"#.to_owned(),
         ]
     );
@@ -107,11 +107,11 @@ fn alter_statements() {
     assert_eq!(
         migrate(Dialect::Postgres, &next),
         vec![
-            r#"ALTER TABLE "core"."ent_invoice" ADD COLUMN "note" varchar(20) NOT NULL DEFAULT 'it''s'"#,
+            r#"ALTER TABLE "core"."ent_invoice" ADD COLUMN "note" varchar(20) COLLATE "C" NOT NULL DEFAULT 'it''s'"#,
             r#"ALTER TABLE "core"."ent_invoice" ADD COLUMN "paid" boolean DEFAULT true"#,
             r#"ALTER TABLE "core"."ent_invoice" ADD COLUMN "rank" bigint"#,
             r#"ALTER TABLE "core"."ent_invoice" ALTER COLUMN "customer_id" DROP NOT NULL"#,
-            r#"CREATE INDEX IF NOT EXISTS "ent_invoice_rank_id_idx" ON "core"."ent_invoice" ("tenant_id", "realm_id", "rank", "id")"#,
+            r#"CREATE INDEX IF NOT EXISTS "ent_invoice_rank_id_idx" ON "core"."ent_invoice" ("tenant_id", "realm_id", "rank" NULLS FIRST, "id")"#,
         ]
     );
     assert_eq!(
@@ -151,7 +151,7 @@ fn widen_and_drop_index() {
         render_plan(Dialect::Postgres, "ent_invoice", &plan),
         vec![
             r#"DROP INDEX IF EXISTS "core"."ent_invoice_due_date_id_idx""#,
-            r#"ALTER TABLE "core"."ent_invoice" ALTER COLUMN "invoice_number" TYPE varchar(80)"#,
+            r#"ALTER TABLE "core"."ent_invoice" ALTER COLUMN "invoice_number" TYPE varchar(80) COLLATE "C""#,
             r#"ALTER TABLE "core"."ent_invoice" ALTER COLUMN "total_amount" TYPE numeric(20,2)"#,
         ]
     );
@@ -189,15 +189,15 @@ fn column_types() {
     assert_eq!(
         pg,
         [
-            "text",
-            "text",
+            "text COLLATE \"C\"",
+            "text COLLATE \"C\"",
             "bigint",
             "double precision",
             "numeric(18,2)",
             "boolean",
             "date",
             "timestamptz(3)",
-            "text",
+            "text COLLATE \"C\"",
             "uuid",
             "jsonb"
         ]

@@ -277,7 +277,9 @@ async fn data_tables_lead_every_key_with_the_tenant() {
         "{indexes:#?}"
     );
     assert!(
-        indexes.iter().any(|d| d.contains("status, due_date DESC")),
+        indexes
+            .iter()
+            .any(|d| d.contains("status NULLS FIRST, due_date DESC NULLS LAST, id DESC")),
         "{indexes:#?}"
     );
     let types: Vec<(String, String)> = sqlx::query_as(

@@ -685,6 +685,23 @@ macro_rules! impl_sqlx_store {
                 Self::insert_audits(&mut tx, &self.sql, &audits(&plan)).await?;
                 Self::notify_model_change(&mut tx, &self.sql, entity).await?;
                 tx.commit().await?;
+                let indexed = plan.plan.steps.iter().any(|s| {
+                    matches!(
+                        s,
+                        $crate::sql_store::__private::metaengine_core::plan::MigrationStep::CreateIndex(_)
+                    )
+                });
+                if indexed {
+                    // New indexes on a table with rows: fresh statistics let the planner use
+                    // them at once. Best effort: the activation has committed.
+                    let sql = $crate::sql_store::__private::metaengine_sql::analyze_table(
+                        $dialect,
+                        &plan.table,
+                    );
+                    if let Err(e) = sqlx::query(&sql).execute(&self.pool).await {
+                        tracing::warn!(error = %e, table = %plan.table, "analyze failed");
+                    }
+                }
                 Ok($crate::Activation {
                     version: row,
                     previous: owner.active_version,
@@ -860,6 +877,19 @@ macro_rules! impl_sqlx_store {
                 Self::insert_audits(&mut tx, &self.sql, audits).await?;
                 tx.commit().await?;
                 Ok(inserted)
+            }
+
+            async fn analyze_records(
+                &self,
+                model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
+            ) -> $crate::StoreResult<()> {
+                use $crate::sql_store::__private::sqlx;
+                let sql = $crate::sql_store::__private::metaengine_sql::analyze_table(
+                    $dialect,
+                    &model.table_name,
+                );
+                sqlx::query(&sql).execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn update_record(

@@ -1,7 +1,8 @@
 //! Stage "indexes": the indexes a data table should have (SPEC §4).
 //!
-//! Every index leads with `tenant_id, realm_id`. Non-unique indexes end with `id` so that keyset
-//! pagination (`ORDER BY col, id`) is served by the index. The primary key `(tenant_id, id)` is
+//! Every index leads with `tenant_id, realm_id`. Non-unique indexes end with `id`, in the direction
+//! of the column before it, so that keyset pagination (`ORDER BY col, id`, either direction) is
+//! served by the index. The primary key `(tenant_id, id)` is
 //! part of the table, not of this list.
 
 use super::types::CompiledIndex;
@@ -62,7 +63,10 @@ fn push(
     let mut columns: Vec<(String, bool)> = LEAD.iter().map(|c| ((*c).to_owned(), false)).collect();
     columns.extend(body);
     if !unique && columns.last().is_none_or(|(c, _)| c != "id") {
-        columns.push(("id".to_owned(), false));
+        // `id` breaks ties in the direction of the column before it, so that one scan of the
+        // index serves `ORDER BY col DESC, id DESC` (and, backwards, the ascending order).
+        let desc = columns.last().is_some_and(|(_, desc)| *desc);
+        columns.push(("id".to_owned(), desc));
     }
     if out
         .iter()

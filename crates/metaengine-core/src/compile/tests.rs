@@ -208,8 +208,8 @@ fn field_reference_and_schema_indexes() {
                 s(&["tenant_id", "realm_id", "owner", "id"])
             ),
             (
-                "ent_task_status_due_date_desc_id_idx",
-                s(&["tenant_id", "realm_id", "status", "-due_date", "id"])
+                "ent_task_status_due_date_desc_id_desc_idx",
+                s(&["tenant_id", "realm_id", "status", "-due_date", "-id"])
             ),
             (
                 "ent_task_status_due_date_key",
@@ -217,7 +217,7 @@ fn field_reference_and_schema_indexes() {
             ),
             (
                 "ent_task_recent",
-                s(&["tenant_id", "realm_id", "-created_at", "id"])
+                s(&["tenant_id", "realm_id", "-created_at", "-id"])
             ),
             (
                 "ent_task_created_at_id_idx",

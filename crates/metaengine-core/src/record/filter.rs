@@ -140,6 +140,23 @@ pub struct Filter {
     pub value: FilterValue,
 }
 
+/// Why a filter was refused: its code (`unknown_field` for a field the entity does not have,
+/// `invalid_filter` for an operator or value that does not apply) and the problem, at the
+/// parameter's name (`filter[dueDate][gt]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterRejected {
+    /// `unknown_field` or `invalid_filter`.
+    pub code: crate::ErrorCode,
+    /// What is wrong, and where.
+    pub problem: Problem,
+}
+
+impl std::fmt::Display for FilterRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.problem.fmt(f)
+    }
+}
+
 /// Parses the filter `filter[<field>][<op>]=<raw>` against `model` (`raw` already URL-decoded).
 /// For repeated use, [`RecordValidator::filter`] does the same.
 pub fn filter_value(
@@ -147,7 +164,7 @@ pub fn filter_value(
     field: &str,
     op: &str,
     raw: &str,
-) -> Result<Filter, Problem> {
+) -> Result<Filter, FilterRejected> {
     parse_with(
         &|name| model.field(name).map(|f| f.field_type),
         field,
@@ -170,7 +187,7 @@ pub(super) fn parse(
     field: &str,
     op: &str,
     raw: &str,
-) -> Result<Filter, Problem> {
+) -> Result<Filter, FilterRejected> {
     parse_with(&|name| validator.field_type(name), field, op, raw)
 }
 
@@ -179,7 +196,7 @@ fn parse_with(
     field: &str,
     op: &str,
     raw: &str,
-) -> Result<Filter, Problem> {
+) -> Result<Filter, FilterRejected> {
     let system = FILTERABLE_SYSTEM_FIELDS
         .iter()
         .find(|(name, _)| *name == field)
@@ -190,7 +207,14 @@ fn parse_with(
         } else {
             format!("unknown field `{field}` in a filter")
         };
-        return Err(Problem::new(format!("filter[{field}]"), msg));
+        return Err(FilterRejected {
+            code: crate::ErrorCode::UnknownField,
+            problem: Problem::new(format!("filter[{field}]"), msg),
+        });
+    };
+    let invalid = |at: String, msg: String| FilterRejected {
+        code: crate::ErrorCode::InvalidFilter,
+        problem: Problem::new(at, msg),
     };
     let at = || format!("filter[{field}][{op}]");
     let Some(parsed_op) = FilterOp::parse(op) else {
@@ -199,13 +223,13 @@ fn parse_with(
             "unknown filter operator `{op}`; expected one of {}",
             expected.join(", ")
         );
-        return Err(Problem::new(at(), msg));
+        return Err(invalid(at(), msg));
     };
     if !parsed_op.applies_to(field_type) {
         let msg = format!(
             "filter operator `{op}` does not apply to field `{field}` of type `{field_type}`"
         );
-        return Err(Problem::new(at(), msg));
+        return Err(invalid(at(), msg));
     }
     let one = |text: &str| convert::from_text(field, field_type, text);
     let value = match parsed_op {
@@ -233,5 +257,5 @@ fn parse_with(
             op: parsed_op,
             value,
         })
-        .map_err(|msg| Problem::new(at(), msg))
+        .map_err(|msg| invalid(at(), msg))
 }

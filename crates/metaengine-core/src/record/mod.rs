@@ -37,8 +37,8 @@ mod tests_types;
 pub use audit::{changed_between, changed_fields, redact};
 pub use convert::MAX_DECIMAL_NUMBER_DIGITS;
 pub use filter::{
-    FILTERABLE_SYSTEM_FIELDS, Filter, FilterOp, FilterValue, MAX_LIST_VALUES, filter_value,
-    parse_filter_key,
+    FILTERABLE_SYSTEM_FIELDS, Filter, FilterOp, FilterRejected, FilterValue, MAX_LIST_VALUES,
+    filter_value, parse_filter_key,
 };
 
 use crate::compile::{CompiledField, CompiledModel};
@@ -57,10 +57,10 @@ const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 /// `/<fieldName>` (`""` for the body itself).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WriteRejected {
-    /// The body is not an object, or names an unknown or system field: HTTP 400.
+    /// The body is not an object, or names an unknown or system field (`bad_request`).
     #[error("bad request: {}", join(.0))]
     BadRequest(Vec<Problem>),
-    /// Field values break the field rules: HTTP 422.
+    /// Field values break the field rules (`validation_failed`).
     #[error("invalid record: {}", join(.0))]
     Invalid(Vec<Problem>),
 }
@@ -70,14 +70,6 @@ impl WriteRejected {
     pub fn problems(&self) -> &[Problem] {
         match self {
             WriteRejected::BadRequest(p) | WriteRejected::Invalid(p) => p,
-        }
-    }
-
-    /// The HTTP status this refusal maps to (400 or 422).
-    pub fn status(&self) -> u16 {
-        match self {
-            WriteRejected::BadRequest(_) => 400,
-            WriteRejected::Invalid(_) => 422,
         }
     }
 }
@@ -292,7 +284,7 @@ impl RecordValidator {
     }
 
     /// Parses one filter (see [`filter_value`]).
-    pub fn filter(&self, field: &str, op: &str, raw: &str) -> Result<Filter, Problem> {
+    pub fn filter(&self, field: &str, op: &str, raw: &str) -> Result<Filter, FilterRejected> {
         filter::parse(self, field, op, raw)
     }
 }

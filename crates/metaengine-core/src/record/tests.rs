@@ -131,7 +131,7 @@ fn all_errors_at_once() {
         "paid": true
     });
     let err = v().prepare_create(&input).unwrap_err();
-    assert_eq!(err.status(), 422);
+    assert!(matches!(err, WriteRejected::Invalid(_)), "{err:?}");
     let got: Vec<(&str, &str)> = err
         .problems()
         .iter()
@@ -157,7 +157,6 @@ fn unknown_and_system_fields_are_bad_requests() {
         json!({ "invoiceNumber": "oops", "rowVersion": 3, "id": "x", "foo": 1, "tenantId": "t" });
     for result in [v().prepare_create(&input), v().prepare_update(&input)] {
         let err = result.unwrap_err();
-        assert_eq!(err.status(), 400);
         let WriteRejected::BadRequest(problems) = err else {
             panic!()
         };

@@ -3,7 +3,7 @@
 use super::tests::model;
 use super::*;
 
-fn parse(field: &str, op: &str, raw: &str) -> Result<Filter, Problem> {
+fn parse(field: &str, op: &str, raw: &str) -> Result<Filter, FilterRejected> {
     let model = model();
     let direct = filter_value(&model, field, op, raw);
     assert_eq!(direct, RecordValidator::new(&model).filter(field, op, raw));
@@ -18,7 +18,7 @@ fn value(field: &str, op: &str, raw: &str) -> FilterValue {
 }
 
 fn problem(field: &str, op: &str, raw: &str) -> Problem {
-    parse(field, op, raw).unwrap_err()
+    parse(field, op, raw).unwrap_err().problem
 }
 
 fn one(v: SqlValue) -> FilterValue {
@@ -295,5 +295,18 @@ fn filter_keys() {
         "filter[a]x[eq]",
     ] {
         assert_eq!(parse_filter_key(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn refusals_carry_their_code() {
+    use crate::ErrorCode;
+    assert_eq!(
+        parse("nope", "eq", "1").unwrap_err().code,
+        ErrorCode::UnknownField
+    );
+    for (op, raw) in [("zz", "1"), ("isnull", "maybe")] {
+        let e = parse("invoiceNumber", op, raw).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidFilter, "{op} {raw}");
     }
 }

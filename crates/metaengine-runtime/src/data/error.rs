@@ -1,10 +1,11 @@
 //! The error of data operations, one variant per answer a client can act on.
 
-use metaengine_core::Problem;
+use metaengine_core::{ErrorCode, Problem};
 use metaengine_store::StoreError;
 
-/// Why a data operation failed. Each variant maps to one HTTP status; only
-/// [`DataError::Store`] hides its cause (logged, never shown).
+/// Why a data operation failed. Each variant carries or implies one [`ErrorCode`]
+/// ([`DataError::code`]), which the HTTP layer maps to a status; only [`DataError::Store`] and
+/// [`DataError::Internal`] hide their cause (logged, never shown).
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// Unknown entity, missing record, or a record the caller may not read (404: the same answer,
@@ -14,9 +15,12 @@ pub enum DataError {
     /// The entity has no active version (409).
     #[error("entity `{0}` has no active version; activate one to use its data API")]
     Inactive(String),
-    /// The request names an unknown field, operator or order, or carries a malformed value (400).
+    /// The request names an unknown field, operator or order, or carries a malformed value
+    /// (`bad_request`, `unknown_field`, `invalid_filter` or `invalid_cursor`).
     #[error("{message}")]
     BadRequest {
+        /// Which kind of bad request.
+        code: ErrorCode,
         /// Summary.
         message: String,
         /// One entry per problem.
@@ -31,9 +35,15 @@ pub enum DataError {
     /// A policy denies the action (403).
     #[error("{0}")]
     Forbidden(String),
-    /// A unique value is taken, or the record changed meanwhile (409).
-    #[error("{0}")]
-    Conflict(String),
+    /// A unique value is taken (`unique_violation`), or the record changed meanwhile
+    /// (`conflict`).
+    #[error("{message}")]
+    Conflict {
+        /// Which conflict.
+        code: ErrorCode,
+        /// What happened.
+        message: String,
+    },
     /// `If-Match` names another row version than the stored one (412).
     #[error("the record is at row version {current}, not {expected}")]
     PreconditionFailed {
@@ -52,9 +62,15 @@ pub enum DataError {
 }
 
 impl DataError {
-    /// A 400 with a single problem.
+    /// A `bad_request` with a single problem.
     pub fn bad_request(pointer: &str, message: String) -> Self {
+        Self::bad_request_with(ErrorCode::BadRequest, pointer, message)
+    }
+
+    /// A bad request of kind `code` with a single problem.
+    pub fn bad_request_with(code: ErrorCode, pointer: &str, message: String) -> Self {
         Self::BadRequest {
+            code,
             message: message.clone(),
             errors: vec![Problem {
                 pointer: pointer.to_owned(),
@@ -63,16 +79,16 @@ impl DataError {
         }
     }
 
-    /// The HTTP status of this error.
-    pub fn status(&self) -> u16 {
+    /// The error's code.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NotFound(_) => 404,
-            Self::Inactive(_) | Self::Conflict(_) => 409,
-            Self::BadRequest { .. } => 400,
-            Self::Invalid { .. } => 422,
-            Self::Forbidden(_) => 403,
-            Self::PreconditionFailed { .. } => 412,
-            Self::Store(_) | Self::Internal(_) => 500,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Inactive(_) => ErrorCode::EntityInactive,
+            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => *code,
+            Self::Invalid { .. } => ErrorCode::ValidationFailed,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::PreconditionFailed { .. } => ErrorCode::StaleRowVersion,
+            Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -81,14 +97,28 @@ impl From<StoreError> for DataError {
     fn from(e: StoreError) -> Self {
         use metaengine_sql::query::QueryError;
         match e {
-            StoreError::Unique(entity) => Self::Conflict(format!(
-                "a record of `{entity}` with the same value of a unique field already exists"
-            )),
+            StoreError::Unique(entity) => Self::Conflict {
+                code: ErrorCode::UniqueViolation,
+                message: format!(
+                    "a record of `{entity}` with the same value of a unique field already exists"
+                ),
+            },
             StoreError::Query(QueryError::InvalidId { id }) => {
                 Self::NotFound(format!("no record with id `{id}`"))
             }
             StoreError::Query(QueryError::RowFilterField { .. }) => Self::Store(e),
-            StoreError::Query(q) => Self::bad_request("", q.to_string()),
+            StoreError::Query(q) => {
+                let code = match q {
+                    QueryError::UnknownField { .. } => ErrorCode::UnknownField,
+                    QueryError::InvalidCursor { .. } => ErrorCode::InvalidCursor,
+                    QueryError::OperatorNotApplicable { .. }
+                    | QueryError::WrongValueKind { .. }
+                    | QueryError::NullValue { .. }
+                    | QueryError::InvalidValue { .. } => ErrorCode::InvalidFilter,
+                    _ => ErrorCode::BadRequest,
+                };
+                Self::bad_request_with(code, "", q.to_string())
+            }
             other => Self::Store(other),
         }
     }

@@ -23,7 +23,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use metaengine_core::policy::Action;
-use metaengine_core::{FieldType, Problem, SqlValue};
+use metaengine_core::{ErrorCode, FieldType, Problem, SqlValue};
 use metaengine_sql::query::NewRow;
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{EventType, NewAudit, StoreError};
@@ -297,12 +297,18 @@ impl DataService {
             };
             match self.write_part(model, actor, part).await {
                 Ok(n) => imported += n,
-                Err(DataError::Conflict(_)) if part.len() > 1 => {
+                Err(DataError::Conflict {
+                    code: ErrorCode::UniqueViolation,
+                    ..
+                }) if part.len() > 1 => {
                     let middle = range.start + part.len() / 2;
                     pending.push(middle..range.end);
                     pending.push(range.start..middle);
                 }
-                Err(DataError::Conflict(_)) => {
+                Err(DataError::Conflict {
+                    code: ErrorCode::UniqueViolation,
+                    ..
+                }) => {
                     rejected.extend(part.iter().map(|row| RejectedRow {
                         line: row.line,
                         problems: vec![unique_problem(model)],
@@ -350,7 +356,10 @@ impl DataService {
             rows: &rows,
         };
         match self.store.insert_records(model, batch, &audits).await {
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                self.statistics.wrote(&model.model, n);
+                Ok(n)
+            }
             Err(e @ StoreError::Unique(_)) => Err(e.into()),
             Err(e) => {
                 tracing::error!(error = ?e, entity = %model.entity, "an import batch failed");
@@ -411,6 +420,7 @@ impl DataService {
             Ok(CsvColumns { columns })
         } else {
             Err(DataError::BadRequest {
+                code: ErrorCode::BadRequest,
                 message: format!(
                     "the CSV header does not fit `{entity}`: {}",
                     problems
@@ -586,6 +596,11 @@ impl Importer {
         let mut done = Vec::new();
         while !self.running.is_empty() {
             done.push(self.wait_oldest().await?);
+        }
+        if !self.options.dry_run && done.iter().any(|r| r.imported > 0) {
+            // A bulk load changes the table's statistics: refresh them before the importer
+            // returns (a CLI import exits right after).
+            self.data.analyze(&self.entity).await;
         }
         Ok(done)
     }

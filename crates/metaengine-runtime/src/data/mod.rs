@@ -9,12 +9,13 @@
 
 mod error;
 mod import;
+mod statistics;
 
 use std::sync::Arc;
 
-use metaengine_core::Problem;
 use metaengine_core::policy::{Action, RowFilter};
 use metaengine_core::record::{WriteRejected, changed_fields};
+use metaengine_core::{ErrorCode, Problem};
 use metaengine_sql::query::{
     Cursor, Filter, ListQuery, Order, Scope, decode_cursor, encode_cursor,
 };
@@ -31,6 +32,7 @@ use crate::actor::Actor;
 use crate::audit_writer::AuditWriter;
 use crate::cache::{ActiveModel, CacheError, ModelCache};
 use crate::gate::{PolicyGate, WriteCheck};
+use statistics::Statistics;
 
 /// Page sizes and other limits of the data API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +133,7 @@ pub struct DataService {
     gate: PolicyGate,
     audit: AuditWriter,
     limits: DataLimits,
+    statistics: Statistics,
 }
 
 impl std::fmt::Debug for DataService {
@@ -210,6 +213,7 @@ impl DataService {
         limits: DataLimits,
     ) -> Self {
         Self {
+            statistics: Statistics::new(store.clone()),
             store,
             cache,
             gate,
@@ -248,16 +252,24 @@ impl DataService {
         }
         let mut filters = Vec::with_capacity(raw.len());
         let mut problems = Vec::new();
+        let mut code = ErrorCode::InvalidFilter;
         for (field, op, value) in raw {
             match model.validator.filter(field, op, value) {
                 Ok(f) => filters.push(f),
-                Err(p) => problems.push(p),
+                Err(rejected) => {
+                    // A field the caller cannot name wins: the answer is `unknown_field`.
+                    if rejected.code == ErrorCode::UnknownField {
+                        code = ErrorCode::UnknownField;
+                    }
+                    problems.push(rejected.problem);
+                }
             }
         }
         if problems.is_empty() {
             Ok(filters)
         } else {
             Err(DataError::BadRequest {
+                code,
                 message: problems
                     .iter()
                     .map(|p| p.message.clone())
@@ -309,9 +321,9 @@ impl DataService {
             descending,
         });
         let cursor: Option<Cursor> = match &req.after {
-            Some(text) => Some(
-                decode_cursor(text).map_err(|e| DataError::bad_request("after", e.to_string()))?,
-            ),
+            Some(text) => Some(decode_cursor(text).map_err(|e| {
+                DataError::bad_request_with(ErrorCode::InvalidCursor, "after", e.to_string())
+            })?),
             None => None,
         };
         let row_filter = self.readable_rows(&model, actor).await?;
@@ -369,6 +381,22 @@ impl DataService {
             .await?;
         self.read_audit(actor, entity, json!({ "count": n })).await;
         Ok(n)
+    }
+
+    /// Refreshes the planner's statistics of `entity`'s table now (after a bulk write); a
+    /// failure is logged, not returned: statistics are an optimisation.
+    pub async fn analyze(&self, entity: &str) {
+        let result = match self.model(entity).await {
+            Ok(model) => self
+                .store
+                .analyze_records(&model.model)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, entity, "analyze failed");
+        }
     }
 
     /// The rows of a list or count the caller may read. When policies let it read nothing at all,
@@ -437,6 +465,7 @@ impl DataService {
     fn rejected(e: WriteRejected) -> DataError {
         match e {
             WriteRejected::BadRequest(errors) => DataError::BadRequest {
+                code: ErrorCode::BadRequest,
                 message: errors
                     .iter()
                     .map(|p| p.message.clone())
@@ -577,6 +606,7 @@ impl DataService {
             values: &values,
         };
         let text = self.store.insert_record(&model, write, &audits).await?;
+        self.statistics.wrote(&model.model, 1);
         Ok((text, id))
     }
 
@@ -647,9 +677,11 @@ impl DataService {
                 expected,
                 current: read + 1,
             },
-            None => DataError::Conflict(
-                "the record changed while it was being written; read it again and retry".to_owned(),
-            ),
+            None => DataError::Conflict {
+                code: ErrorCode::Conflict,
+                message: "the record changed while it was being written; read it again and retry"
+                    .to_owned(),
+            },
         }
     }
 

@@ -148,7 +148,16 @@ async fn tenants_and_realms_never_see_each_other(store: Arc<dyn Store>) {
         .create(&a1, "Invoice", &invoice("INV-1", "2"))
         .await
         .unwrap_err();
-    assert!(matches!(dup, DataError::Conflict(_)), "{dup:?}");
+    assert!(
+        matches!(
+            dup,
+            DataError::Conflict {
+                code: metaengine_core::ErrorCode::UniqueViolation,
+                ..
+            }
+        ),
+        "{dup:?}"
+    );
 
     for other in [&a2, &a1b] {
         let missing = e.data.get(other, "Invoice", &id).await.unwrap_err();

@@ -8,6 +8,7 @@ mod audit_writer;
 mod cache;
 mod data;
 mod gate;
+mod plans;
 mod registry;
 mod row_filter;
 mod tenants;

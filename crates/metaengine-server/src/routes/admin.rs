@@ -1,7 +1,9 @@
 //! `/api/admin/tenants`: platform admins create, list, rename and suspend tenants (SPEC §9).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::extract::Path;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 

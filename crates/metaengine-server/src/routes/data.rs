@@ -2,7 +2,9 @@
 //! JSON text the database built; this module only parses the query string and the `If-Match`
 //! header and sets `ETag` and `Location`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metaengine_runtime::ListRequest;

@@ -3,7 +3,9 @@
 //! this module reads requests and shapes answers.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metaengine_store::{AuditQuery, EventType, Page, PageRequest, Timestamp};
@@ -13,6 +15,7 @@ use serde_json::{Value, json};
 use crate::extract::{Caller, JsonBody, QueryPairs};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::SharedState;
+use metaengine_core::ErrorCode;
 
 /// A list answer: `{ "data": [...], "meta": { page, pageSize, total, totalPages, nextCursor } }`.
 /// Metadata lists are small and offset-paged, so `nextCursor` is always `null`.
@@ -429,12 +432,12 @@ pub async fn validate(
     state.registry.access().require_read(&caller.0)?;
     let Some(schema) = body.get("schema") else {
         return Err(
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`schema` is required").with_problems(
-                vec![metaengine_core::Problem {
+            ApiError::new(ErrorCode::ValidationFailed, "`schema` is required").with_problems(vec![
+                metaengine_core::Problem {
                     pointer: "/schema".into(),
                     message: "`schema` is required".into(),
-                }],
-            ),
+                },
+            ]),
         );
     };
     let entity = match body.get("entity") {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,6 +22,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::problem::ApiError;
 use crate::state::SharedState;
+use metaengine_core::ErrorCode;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -128,7 +129,7 @@ async fn not_found(req: Request) -> ApiError {
 
 async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
         format!(
             "`{}` is not allowed on `{}`",
             req.method(),
@@ -145,7 +146,7 @@ async fn guard(State(state): State<SharedState>, req: Request, next: Next) -> Re
     let response = match state.permits.try_acquire() {
         Err(_) => {
             let mut r = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyRequests,
                 format!(
                     "the server is already serving {} requests; retry shortly",
                     state.limits.max_concurrency
@@ -160,7 +161,7 @@ async fn guard(State(state): State<SharedState>, req: Request, next: Next) -> Re
             match tokio::time::timeout(state.limits.request_timeout, next.run(req)).await {
                 Ok(response) => response,
                 Err(_) => ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
                     format!(
                         "the request took longer than {} ms and was abandoned",
                         state.limits.request_timeout.as_millis()

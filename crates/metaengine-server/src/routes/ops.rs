@@ -2,13 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::openapi;
 use crate::problem::ApiError;
 use crate::state::SharedState;
+use metaengine_core::ErrorCode;
 
 /// `GET /health` → 200 `{"status":"ok"}` while the process runs.
 pub async fn health() -> Response {
@@ -29,7 +30,7 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
     };
     match reason {
         None => Json(json!({ "status": "ready" })).into_response(),
-        Some(reason) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason).into_response(),
+        Some(reason) => ApiError::new(ErrorCode::Unavailable, reason).into_response(),
     }
 }
 

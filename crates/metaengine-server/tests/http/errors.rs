@@ -95,10 +95,13 @@ async fn bad_requests_get_the_right_4xx(store: Arc<dyn Store>) {
     let body = json!({ "invoiceNumber": "INV-1", "customerId": "c", "totalAmount": "5.00" });
     let first = server.post("/api/data/Invoice", &admin, body.clone()).await;
     assert_eq!(first.status, 201);
-    server
+    let taken = server
         .post("/api/data/Invoice", &admin, body)
         .await
-        .problem(409);
+        .problem(409)
+        .clone();
+    assert_eq!(taken["code"], "unique_violation", "{taken}");
+    assert_eq!(taken["type"], "/problems/unique-violation", "{taken}");
     let id = first.body["id"].as_str().unwrap();
     let path = format!("/api/data/Invoice/{id}");
     let ok = server
@@ -120,7 +123,7 @@ async fn bad_requests_get_the_right_4xx(store: Arc<dyn Store>) {
             &[("if-match", "\"1\"")],
         )
         .await;
-    stale.problem(412);
+    assert_eq!(stale.problem(412)["code"], "stale_row_version");
     let stale_delete = server
         .send(
             Method::DELETE,
@@ -134,23 +137,39 @@ async fn bad_requests_get_the_right_4xx(store: Arc<dyn Store>) {
     assert_eq!(server.get(&path, &admin).await.body["status"], "sent");
 
     // 400: unknown field, operator, orderBy, parameter; 404: unknown entity, route.
-    for query in [
-        "filter[nope][eq]=1",
-        "filter[status][like]=x",
-        "orderBy=nope",
-        "pagesize=10",
-        "pageSize=1000",
-        "orderDir=up",
-        "count=maybe",
-        "after=garbage",
-        "filter[status]=x",
+    // Each with its code, so a client tells a misspelled field from a bad value.
+    for (query, code) in [
+        ("filter[nope][eq]=1", "unknown_field"),
+        ("filter[status][like]=x", "invalid_filter"),
+        ("filter[totalAmount][gt]=abc", "invalid_filter"),
+        ("orderBy=nope", "unknown_field"),
+        ("pagesize=10", "bad_request"),
+        ("pageSize=1000", "bad_request"),
+        ("orderDir=up", "bad_request"),
+        ("count=maybe", "bad_request"),
+        ("after=garbage", "invalid_cursor"),
+        ("filter[status]=x", "bad_request"),
     ] {
         let r = server
             .get(&format!("/api/data/Invoice?{query}"), &admin)
             .await;
-        r.problem(400);
+        let problem = r.problem(400).clone();
+        assert_eq!(problem["code"], code, "{query}: {problem}");
     }
-    server.get("/api/data/Nope", &admin).await.problem(404);
+    let missing = server.get("/api/data/Nope", &admin).await;
+    assert_eq!(missing.problem(404)["code"], "not_found");
+    // A version that has been active cannot change: 409 with its own code.
+    let immutable = server
+        .call(
+            Method::PUT,
+            "/api/meta/entities/Invoice/versions/v1",
+            Some(&admin),
+            Some(json!({ "schema": { "fields": [{ "name": "x", "type": "string" }] } })),
+        )
+        .await
+        .problem(409)
+        .clone();
+    assert_eq!(immutable["code"], "version_immutable", "{immutable}");
     server.get("/api/nothing/here", &admin).await.problem(404);
     server
         .call(Method::PUT, "/api/data/Invoice", Some(&admin), None)
@@ -160,6 +179,9 @@ async fn bad_requests_get_the_right_4xx(store: Arc<dyn Store>) {
         .get("/api/data/Invoice/not-a-uuid", &admin)
         .await
         .problem(404);
+    // A path parameter that is not UTF-8: problem+json too, not the framework's plain text.
+    let bad_path = server.get("/api/data/Invoice/%FF", &admin).await;
+    assert_eq!(bad_path.problem(400)["code"], "bad_request");
     server.stop().await;
 }
 

@@ -74,6 +74,14 @@ impl Answer {
         );
         assert_eq!(self.body["status"], status);
         assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        // Every problem carries its stable code (SPEC §11), and its type names it.
+        let code = self.body["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no code: {:#}", self.body));
+        assert_eq!(
+            self.body["type"].as_str(),
+            Some(format!("/problems/{}", code.replace('_', "-")).as_str())
+        );
         &self.body
     }
 }

@@ -4,13 +4,14 @@
 //! array, base64url-encoded without padding: opaque to clients and safe in a URL. The list builds
 //! one from the `__k` and `__id` columns of the last row ([`Cursor::from_row`]).
 //!
-//! The order is `ORDER BY (col IS NULL), col, id` ascending (nulls last) and the exact reverse
-//! descending (nulls first); system columns are `NOT NULL`, so they sort by `col, id` (and `id`
-//! alone by `id`), which their indexes serve. "After the row `(k, c)`", ascending:
-//! `(col IS NULL OR col > k OR (col = k AND id > c))`, or with a null `k`
-//! `(col IS NULL AND id > c)`; descending: `(col IS NOT NULL AND (col < k OR (col = k AND id < c)))`,
-//! or with a null `k` `(col IS NOT NULL OR id < c)`. Written out rather than as a row value
-//! `(col, id) > (k, c)`, which would mishandle nulls.
+//! The order is `ORDER BY col, id` with nulls as the smallest keys (first ascending, last
+//! descending; PostgreSQL says `NULLS FIRST` / `NULLS LAST`), which one index over
+//! `(tenant_id, realm_id, col, id)` serves in both directions. "After the row `(k, c)`",
+//! ascending: `(col > k OR (col = k AND id > c))`, or with a null `k`
+//! `(col IS NOT NULL OR id > c)`; descending: `(col < k OR (col = k AND id < c) OR col IS NULL)`,
+//! or with a null `k` `(col IS NULL AND id < c)`. System columns are `NOT NULL` and need no null
+//! terms; `id` alone sorts by `id`. Written out rather than as a row value `(col, id) > (k, c)`,
+//! which would mishandle nulls.
 //!
 //! A cursor is not signed: a forged one can only move within the rows the scope, row filter and
 //! filters let the caller see anyway. It is checked against the order's column type (a key that

@@ -47,8 +47,10 @@
 //! and `__id` (the id as text). The statement fetches `limit + 1` rows: an extra row means there
 //! is a next page, whose cursor is [`Cursor::from_row`] of the last row kept. See [`Cursor`] for
 //! the keyset condition and the order, which is explicit and identical on both backends: nulls
-//! last ascending, first descending; text in byte order (`COLLATE "C"` on PostgreSQL, SQLite's
-//! `BINARY`); ties broken by `id`. Default order: `createdAt` ascending.
+//! first ascending, last descending (nulls are the smallest keys, SQLite's own order, so that
+//! the engine's indexes serve every list in index order on both backends, without a sort); text
+//! in byte order (`COLLATE "C"` on PostgreSQL, SQLite's `BINARY`); ties broken by `id`. Default
+//! order: `createdAt` ascending.
 //!
 //! # Filters
 //!

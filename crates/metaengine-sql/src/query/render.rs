@@ -205,7 +205,7 @@ fn one_value_condition(
 }
 
 /// The keyset condition "after the row whose sort key is `key` and id is `id`" (values already
-/// coerced to the column's type), for the order `ORDER BY [(col IS NULL),] col, id`.
+/// coerced to the column's type), for the order of [`order_by`]: nulls are the smallest keys.
 pub(super) fn keyset_condition(
     binds: &mut Binds,
     col: &Col<'_>,
@@ -234,9 +234,9 @@ pub(super) fn keyset_condition(
         }
         let p = id_param(binds);
         return Ok(if descending {
-            format!("({q} IS NOT NULL OR {id_col} < {p})")
+            format!("({q} IS NULL AND {id_col} < {p})")
         } else {
-            format!("({q} IS NULL AND {id_col} > {p})")
+            format!("({q} IS NOT NULL OR {id_col} > {p})")
         });
     }
     let k1 = binds.bind(key.clone());
@@ -246,13 +246,15 @@ pub(super) fn keyset_condition(
     let p = id_param(binds);
     let after = format!("{e} {cmp} {k1} OR ({e} = {k2} AND {id_col} {cmp} {p})");
     Ok(match (col.system, descending) {
-        (true, _) => format!("({after})"),
-        (false, false) => format!("({q} IS NULL OR {after})"),
-        (false, true) => format!("({q} IS NOT NULL AND ({after}))"),
+        (false, true) => format!("({after} OR {q} IS NULL)"),
+        _ => format!("({after})"),
     })
 }
 
-/// `ORDER BY` terms for `col`, ties broken by `id`; nulls last ascending, first descending.
+/// `ORDER BY` terms for `col`, ties broken by `id`. Nulls are the smallest keys: first ascending,
+/// last descending. That is SQLite's own order, and on PostgreSQL it is written out
+/// (`NULLS FIRST` / `NULLS LAST`) to match the engine's indexes, so that an index over the column
+/// serves the order in either direction without a sort.
 pub(super) fn order_by(dialect: Dialect, col: &Col<'_>, descending: bool) -> String {
     let dir = if descending { " DESC" } else { "" };
     let id = quote_ident("id");
@@ -260,12 +262,12 @@ pub(super) fn order_by(dialect: Dialect, col: &Col<'_>, descending: bool) -> Str
         return format!("{id}{dir}");
     }
     let e = sort_expr(dialect, col);
-    if col.system {
-        format!("{e}{dir}, {id}{dir}")
-    } else {
-        let q = quote_ident(col.column);
-        format!("({q} IS NULL){dir}, {e}{dir}, {id}{dir}")
-    }
+    let nulls = match (dialect, col.system, descending) {
+        (Dialect::Sqlite, _, _) | (_, true, _) => "",
+        (Dialect::Postgres, false, false) => " NULLS FIRST",
+        (Dialect::Postgres, false, true) => " NULLS LAST",
+    };
+    format!("{e}{dir}{nulls}, {id}{dir}")
 }
 
 /// A string literal for a JSON key (names come from the model; quotes doubled all the same).

@@ -104,7 +104,7 @@ fn list_with_scope_row_filter_filters_order_and_offset() {
     assert_eq!(
         s.sql,
         format!(
-            r#"SELECT {PG_RECORD} AS "record", to_char("due_date", 'YYYY-MM-DD') AS "__k", "id"::text AS "__id" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND (("created_by" = $3 AND "created_by" IS NOT NULL)) AND "status" = $4 AND "total_amount" >= $5::numeric ORDER BY ("due_date" IS NULL) DESC, "due_date" DESC, "id" DESC LIMIT $6 OFFSET $7"#
+            r#"SELECT {PG_RECORD} AS "record", to_char("due_date", 'YYYY-MM-DD') AS "__k", "id"::text AS "__id" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND (("created_by" = $3 AND "created_by" IS NOT NULL)) AND "status" = $4 AND "total_amount" >= $5::numeric ORDER BY "due_date" DESC NULLS LAST, "id" DESC LIMIT $6 OFFSET $7"#
         )
     );
     assert_eq!(
@@ -123,7 +123,7 @@ fn list_with_scope_row_filter_filters_order_and_offset() {
     assert_eq!(
         s.sql,
         format!(
-            r#"SELECT {LITE_RECORD} AS "record", "due_date" AS "__k", "id" AS "__id" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND CAST("total_amount" AS REAL) >= CAST(?5 AS REAL) ORDER BY ("due_date" IS NULL) DESC, "due_date" DESC, "id" DESC LIMIT ?6 OFFSET ?7"#
+            r#"SELECT {LITE_RECORD} AS "record", "due_date" AS "__k", "id" AS "__id" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND CAST("total_amount" AS REAL) >= CAST(?5 AS REAL) ORDER BY "due_date" DESC, "id" DESC LIMIT ?6 OFFSET ?7"#
         )
     );
     assert_eq!(s.binds.len(), 7);
@@ -231,27 +231,27 @@ fn keyset_on_a_nullable_column() {
     let s = keyset(Dialect::Postgres, "dueDate", false, day);
     assert_eq!(
         tail(&s),
-        r#""core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND ("due_date" IS NULL OR "due_date" > $3::date OR ("due_date" = $4::date AND "id" > $5::uuid)) ORDER BY ("due_date" IS NULL), "due_date", "id" LIMIT $6"#
+        r#""core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND ("due_date" > $3::date OR ("due_date" = $4::date AND "id" > $5::uuid)) ORDER BY "due_date" NULLS FIRST, "id" LIMIT $6"#
     );
     let s = keyset(Dialect::Sqlite, "dueDate", true, day);
     assert_eq!(
         tail(&s),
-        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("due_date" IS NOT NULL AND ("due_date" < ?3 OR ("due_date" = ?4 AND "id" < ?5))) ORDER BY ("due_date" IS NULL) DESC, "due_date" DESC, "id" DESC LIMIT ?6"#
+        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("due_date" < ?3 OR ("due_date" = ?4 AND "id" < ?5) OR "due_date" IS NULL) ORDER BY "due_date" DESC, "id" DESC LIMIT ?6"#
     );
     let s = keyset(Dialect::Sqlite, "dueDate", false, None);
     assert_eq!(
         tail(&s),
-        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("due_date" IS NULL AND "id" > ?3) ORDER BY ("due_date" IS NULL), "due_date", "id" LIMIT ?4"#
+        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("due_date" IS NOT NULL OR "id" > ?3) ORDER BY "due_date", "id" LIMIT ?4"#
     );
     let s = keyset(Dialect::Postgres, "dueDate", true, None);
     assert!(
-        tail(&s).contains(r#"AND ("due_date" IS NOT NULL OR "id" < $3::uuid) ORDER BY"#),
+        tail(&s).contains(r#"AND ("due_date" IS NULL AND "id" < $3::uuid) ORDER BY"#),
         "{}",
         s.sql
     );
     let s = keyset(Dialect::Postgres, "status", false, Some("draft"));
     assert!(
-        tail(&s).contains(r#"("status" IS NULL OR "status" COLLATE "C" > $3 OR ("status" COLLATE "C" = $4 AND "id" > $5::uuid)) ORDER BY ("status" IS NULL), "status" COLLATE "C", "id""#),
+        tail(&s).contains(r#"("status" COLLATE "C" > $3 OR ("status" COLLATE "C" = $4 AND "id" > $5::uuid)) ORDER BY "status" COLLATE "C" NULLS FIRST, "id""#),
         "{}",
         s.sql
     );

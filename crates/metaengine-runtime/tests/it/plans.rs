@@ -1,0 +1,247 @@
+//! Query plans (issue 19): a list ordered by an indexed field, by `createdAt` or `id`, in either
+//! direction, with a filter and with a keyset cursor, is served in index order without a sort
+//! step, on SQLite and on PostgreSQL; a get uses the primary key once the engine has analyzed the
+//! table. Plans are deterministic, so these are real assertions, not timings.
+
+use std::sync::Arc;
+
+use metaengine_core::record::{Filter, FilterOp, FilterValue};
+use metaengine_core::{SqlValue, ValidationContext, compile, validate_schema};
+use metaengine_runtime::{AccessConfig, Actor, Registry};
+use metaengine_sql::Dialect;
+use metaengine_sql::query::{Cursor, ListQuery, Order, QueryBuilder, Scope, Statement};
+use metaengine_store::Store;
+use serde_json::{Value, json};
+
+fn schema() -> Value {
+    json!({
+        "fields": [
+            { "name": "invoiceNumber", "type": "string", "required": true, "indexed": true },
+            { "name": "status", "type": "enum", "enumValues": ["draft", "sent", "paid"] },
+            { "name": "dueDate", "type": "date" },
+            { "name": "totalAmount", "type": "decimal" }
+        ],
+        "indexes": [{ "fields": ["status", "-dueDate"] }],
+        "policies": [{ "name": "all", "effect": "allow", "action": "*" }]
+    })
+}
+
+async fn activate(store: Arc<dyn Store>) -> metaengine_core::CompiledModel {
+    let admin = Actor {
+        user_id: "root".into(),
+        tenant_id: "default".into(),
+        realm_id: "main".into(),
+        roles: vec!["admin".into()],
+    };
+    let registry = Registry::new(store, AccessConfig::default());
+    registry
+        .create_entity(&admin, "Invoice", None)
+        .await
+        .unwrap();
+    registry
+        .create_version(&admin, "Invoice", "v1", schema())
+        .await
+        .unwrap();
+    registry.activate(&admin, "Invoice", "v1").await.unwrap();
+    let ctx = ValidationContext {
+        entity_name: "Invoice",
+        entity_exists: &|_| true,
+    };
+    let schema = validate_schema(&schema(), &ctx).unwrap();
+    compile("Invoice", "v1", &schema, "t", "2026-12-03T00:00:00.000Z")
+}
+
+const SCOPE: Scope<'static> = Scope {
+    tenant_id: "t1",
+    realm_id: "r1",
+};
+
+fn paid() -> Vec<Filter> {
+    vec![Filter {
+        field: "status".into(),
+        op: FilterOp::Eq,
+        value: FilterValue::One(SqlValue::Text("paid".into())),
+    }]
+}
+
+/// Every list whose order an index serves, as `(what, statement)`.
+fn lists(dialect: Dialect, model: &metaengine_core::CompiledModel) -> Vec<(String, Statement)> {
+    let b = QueryBuilder::new(dialect, model);
+    let all = metaengine_core::policy::RowFilter::All;
+    let paid = paid();
+    let cursor = Cursor {
+        values: vec![
+            SqlValue::Text("2026-06-01".into()),
+            SqlValue::Text("0190f1a2-3b4c-7d5e-8f60-718293a4b5c6".into()),
+        ],
+    };
+    let mut out = Vec::new();
+    for (field, filtered) in [
+        ("dueDate", true),
+        ("invoiceNumber", false),
+        ("createdAt", false),
+        ("id", false),
+    ] {
+        for descending in [false, true] {
+            let order = Order {
+                field: field.into(),
+                descending,
+            };
+            let q = ListQuery {
+                scope: SCOPE,
+                row_filter: &all,
+                filters: if filtered { &paid } else { &[] },
+                order: Some(&order),
+                fields: None,
+                limit: 20,
+                offset: 0,
+                after: None,
+            };
+            let dir = if descending { "desc" } else { "asc" };
+            out.push((format!("{field} {dir}"), b.list(&q).unwrap()));
+            if field == "dueDate" {
+                let after = ListQuery {
+                    after: Some(&cursor),
+                    ..q
+                };
+                out.push((format!("{field} {dir} after"), b.list(&after).unwrap()));
+            }
+        }
+    }
+    let default = ListQuery {
+        scope: SCOPE,
+        row_filter: &all,
+        filters: &[],
+        order: None,
+        fields: None,
+        limit: 20,
+        offset: 0,
+        after: None,
+    };
+    out.push(("default order".into(), b.list(&default).unwrap()));
+    out
+}
+
+fn get(dialect: Dialect, model: &metaengine_core::CompiledModel) -> Statement {
+    QueryBuilder::new(dialect, model)
+        .get(SCOPE, "0190f1a2-3b4c-7d5e-8f60-718293a4b5c6", None)
+        .unwrap()
+}
+
+macro_rules! bind_all {
+    ($q:expr, $binds:expr) => {{
+        let mut q = $q;
+        for v in $binds {
+            q = match v {
+                SqlValue::Null => q.bind(None::<String>),
+                SqlValue::Text(s) => q.bind(s.clone()),
+                SqlValue::Int(i) => q.bind(*i),
+                SqlValue::Float(f) => q.bind(*f),
+                SqlValue::Bool(b) => q.bind(*b),
+            };
+        }
+        q
+    }};
+}
+
+#[tokio::test]
+async fn sqlite_lists_are_served_in_index_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        metaengine_store_sqlite::SqliteStore::connect(&crate::support::sqlite_url(dir.path()))
+            .await
+            .unwrap();
+    store.migrate().await.unwrap();
+    let pool = store.pool().clone();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let model = activate(store.clone()).await;
+    sqlx::query(
+        "INSERT INTO ent_invoice (tenant_id, realm_id, id, created_at, updated_at, created_by, \
+         updated_by, invoice_number, status, due_date, total_amount) \
+         WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 4000) \
+         SELECT CASE WHEN n % 4 = 0 THEN 't2' ELSE 't1' END, 'r1', lower(hex(randomblob(16))), \
+         '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 'u', 'u', 'INV-' || n, \
+         CASE n % 3 WHEN 0 THEN 'draft' WHEN 1 THEN 'sent' ELSE 'paid' END, \
+         CASE WHEN n % 10 = 0 THEN NULL ELSE date('2026-01-01', '+' || (n % 365) || ' days') END, \
+         CAST(n AS TEXT) FROM g",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    store.analyze_records(&model).await.unwrap();
+    let explain = |s: Statement| {
+        let pool = pool.clone();
+        async move {
+            let sql = format!("EXPLAIN QUERY PLAN {}", s.sql);
+            let q = bind_all!(sqlx::query_as::<_, (i64, i64, i64, String)>(&sql), &s.binds);
+            let rows = q.fetch_all(&pool).await.unwrap();
+            rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+        }
+    };
+    for (what, statement) in lists(Dialect::Sqlite, &model) {
+        let plan = explain(statement).await;
+        assert!(!plan.contains("TEMP B-TREE"), "{what}: sorted\n{plan}");
+        assert!(
+            plan.contains("USING INDEX") || plan.contains("USING COVERING INDEX"),
+            "{what}\n{plan}"
+        );
+    }
+    let plan = explain(get(Dialect::Sqlite, &model)).await;
+    assert!(
+        plan.contains("sqlite_autoindex_ent_invoice_1 (tenant_id=? AND id=?)"),
+        "get\n{plan}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_lists_are_served_in_index_order() {
+    let db =
+        metaengine_store_postgres::testing::TestDatabase::create_with_language_collation().await;
+    let store = metaengine_store_postgres::PostgresStore::connect(db.url())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let pool = store.pool().clone();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let model = activate(store.clone()).await;
+    sqlx::query(
+        "INSERT INTO core.ent_invoice (tenant_id, realm_id, id, created_at, updated_at, created_by, \
+         updated_by, invoice_number, status, due_date, total_amount) \
+         SELECT CASE WHEN g % 4 = 0 THEN 't2' ELSE 't1' END, 'r1', gen_random_uuid(), \
+         now() - g * interval '1 second', now(), 'u', 'u', 'INV-' || g, \
+         (ARRAY['draft', 'sent', 'paid'])[1 + g % 3], \
+         CASE WHEN g % 10 = 0 THEN NULL ELSE date '2026-01-01' + (g % 365) END, g \
+         FROM generate_series(1, 4000) g",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    store.analyze_records(&model).await.unwrap();
+    let explain = |s: Statement, no_sort: bool| {
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.acquire().await.unwrap();
+            // With sorting priced out, a Sort node is left only where no index gives the order.
+            let setting = if no_sort { "off" } else { "on" };
+            sqlx::query(&format!("SET enable_sort = {setting}"))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let sql = format!("EXPLAIN {}", s.sql);
+            let q = bind_all!(sqlx::query_scalar::<_, String>(&sql), &s.binds);
+            let rows = q.fetch_all(&mut *conn).await.unwrap();
+            sqlx::query("RESET enable_sort")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            rows.join("\n")
+        }
+    };
+    for (what, statement) in lists(Dialect::Postgres, &model) {
+        let plan = explain(statement, true).await;
+        assert!(!plan.contains("Sort"), "{what}: sorted\n{plan}");
+        assert!(plan.contains("Index"), "{what}\n{plan}");
+    }
+    let plan = explain(get(Dialect::Postgres, &model), false).await;
+    assert!(plan.contains("ent_invoice_pkey"), "get\n{plan}");
+}

@@ -150,9 +150,39 @@ impl FromRequest<SharedState> for JsonBody {
                 format!("the body nests deeper than {max_depth} levels"),
             ));
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request("", format!("the body is not valid JSON: {e}")))
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request("", format!("the body is not valid JSON: {e}")))?;
+        // JSON can carry a NUL only escaped; only then is the document searched.
+        if bytes.windows(6).any(|w| w == b"\\u0000")
+            && let Some(pointer) = nul_pointer(&value, String::new())
+        {
+            let message = "a string must not contain the NUL character (`\\u0000`)";
+            return Err(ApiError::new(ErrorCode::ValidationFailed, message)
+                .with_problems(vec![metaengine_core::Problem::new(pointer, message)]));
+        }
+        Ok(JsonBody(value))
+    }
+}
+
+/// The JSON pointer of the first string (value or key) holding a NUL character: PostgreSQL
+/// cannot store one, so both backends refuse it alike (SPEC §11).
+fn nul_pointer(value: &Value, at: String) -> Option<String> {
+    let escape = |key: &str| key.replace('~', "~0").replace('/', "~1");
+    match value {
+        Value::String(s) => s.contains('\0').then_some(at),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_pointer(v, format!("{at}/{i}"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let here = format!("{at}/{}", escape(k));
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_pointer(v, here)
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -195,11 +225,20 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        Ok(QueryPairs(
-            form_urlencoded::parse(query.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        ))
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if let Some((k, _)) = pairs
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            let k = k.replace('\0', "\\u0000");
+            return Err(ApiError::bad_request(
+                "",
+                format!("query parameter `{k}` must not contain the NUL character"),
+            ));
+        }
+        Ok(QueryPairs(pairs))
     }
 }
 
@@ -263,6 +302,15 @@ mod tests {
         assert!(!json_depth_exceeds(br#"{"a":[1,{"b":2}]}"#, 3));
         assert!(json_depth_exceeds(br#"{"a":[1,{"b":[2]}]}"#, 3));
         assert!(!json_depth_exceeds(br#"{"a":"[[[[[[\"[[["}"#, 1));
+    }
+
+    #[test]
+    fn the_nul_character_is_found_at_its_pointer() {
+        let v = json!({ "a": [1, "x\u{0}"], "b": "ok" });
+        assert_eq!(nul_pointer(&v, String::new()).as_deref(), Some("/a/1"));
+        let v = json!({ "k/\u{0}": 1 });
+        assert_eq!(nul_pointer(&v, String::new()).as_deref(), Some("/k~1\u{0}"));
+        assert_eq!(nul_pointer(&json!({ "a": "b" }), String::new()), None);
     }
 
     #[test]

@@ -68,10 +68,26 @@ pub(super) fn from_json(rule: &FieldRule, value: &Value) -> Result<SqlValue, Str
             Some(text) => Ok(SqlValue::Text(text)),
             None => Err(uuid_message(name, &rule.found(value))),
         },
+        FieldType::Json if has_nul(value) => Err(nul_message(name)),
         FieldType::Json => serde_json::to_string(value)
             .map(SqlValue::Text)
             .map_err(|e| format!("`{name}` cannot be stored as JSON: {e}")),
     }
+}
+
+/// Whether a JSON value holds a NUL character in any string or key. PostgreSQL cannot store
+/// one, so neither backend accepts it (SPEC §11).
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+fn nul_message(name: &str) -> String {
+    format!("`{name}` must not contain the NUL character (`\\u0000`)")
 }
 
 fn date_message(name: &str, found: &str) -> String {
@@ -89,6 +105,9 @@ fn uuid_message(name: &str, found: &str) -> String {
 /// Length (in characters), pattern and enum membership of a text value.
 fn check_text(rule: &FieldRule, s: &str) -> Result<(), String> {
     let name = rule.name.as_str();
+    if s.contains('\0') {
+        return Err(nul_message(name));
+    }
     if let Some(values) = &rule.enum_values
         && !values.iter().any(|v| v == s)
     {
@@ -264,6 +283,9 @@ pub(super) fn uuid(s: &str) -> Option<String> {
 /// pattern, enum, precision or bound rule: a filter only needs the type). The error is the
 /// message.
 pub(super) fn from_text(name: &str, field_type: FieldType, raw: &str) -> Result<SqlValue, String> {
+    if raw.contains('\0') {
+        return Err(nul_message(name));
+    }
     let found = format!(", found {}", describe(&Value::String(raw.to_owned())));
     match field_type {
         FieldType::String | FieldType::Text | FieldType::Enum => Ok(SqlValue::Text(raw.to_owned())),

@@ -256,3 +256,15 @@ fn redaction_and_changes() {
         ["quantity", "notes"]
     );
 }
+
+#[test]
+fn a_nul_character_is_refused_in_strings_and_json() {
+    for input in [
+        json!({ "invoiceNumber": "INV-\u{0}1", "totalAmount": "1.00", "status": "draft" }),
+        json!({ "invoiceNumber": "INV-1", "totalAmount": "1.00", "status": "draft", "meta": { "k\u{0}": 1 } }),
+    ] {
+        let err = v().prepare_create(&input).unwrap_err();
+        let nul = err.problems().iter().find(|p| p.message.contains("NUL"));
+        assert!(nul.is_some(), "{err:?}");
+    }
+}

@@ -181,6 +181,14 @@ pub enum AuthError {
     /// `exp` is past (beyond the leeway).
     #[error("the token has expired")]
     Expired,
+    /// `nbf` is still in the future (beyond the leeway): RFC 7519 §4.1.5.
+    #[error("the token is not valid yet (its `nbf` is in the future)")]
+    NotYetValid,
+    /// The header's `crit` names extensions this server does not understand: RFC 7515 §4.1.11.
+    #[error(
+        "the token's header names critical extensions (`crit`) this server does not understand"
+    )]
+    CriticalExtension,
     /// A required claim is absent.
     #[error("the token has no `{0}` claim")]
     MissingClaim(&'static str),
@@ -209,6 +217,8 @@ impl AuthError {
             Self::Algorithm { .. } => "algorithm",
             Self::Signature => "signature",
             Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::CriticalExtension => "critical_extension",
             Self::MissingClaim(_) => "missing_claim",
             Self::InvalidClaim { .. } => "invalid_claim",
             Self::Unverifiable => "unverifiable",
@@ -277,6 +287,7 @@ impl Verifier {
         let mut validation = Validation::new(algorithm);
         validation.leeway = EXP_LEEWAY_SECS;
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         // `exp` is required all the same: `RawClaims::into_claims` refuses a token without it,
         // naming the claim, where the library would call a malformed `exp` missing.
         validation.required_spec_claims.clear();
@@ -315,6 +326,7 @@ impl Verifier {
     fn map_error(&self, e: jsonwebtoken::errors::Error) -> AuthError {
         match e.into_kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
             ErrorKind::InvalidSignature => AuthError::Signature,
             ErrorKind::MissingRequiredClaim(_) => AuthError::MissingClaim("exp"),
             ErrorKind::InvalidClaimFormat(_) => AuthError::InvalidClaim {
@@ -359,12 +371,18 @@ fn header_alg(token: &str) -> Result<String, AuthError> {
     struct RawHeader<'a> {
         #[serde(borrow)]
         alg: Option<Cow<'a, str>>,
+        #[serde(default)]
+        crit: Option<Value>,
     }
     let (header, _) = token.split_once('.').ok_or(AuthError::Malformed)?;
     let bytes = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| AuthError::Malformed)?;
     let raw: RawHeader<'_> = serde_json::from_slice(&bytes).map_err(|_| AuthError::Malformed)?;
+    // No extension is understood, so any `crit` (even an empty or malformed one) is refused.
+    if raw.crit.is_some() {
+        return Err(AuthError::CriticalExtension);
+    }
     raw.alg.map(Cow::into_owned).ok_or(AuthError::Malformed)
 }
 
@@ -403,10 +421,10 @@ impl RawClaims {
             Some(Value::Array(items)) => items
                 .into_iter()
                 .map(|item| match item {
-                    Value::String(role) => Ok(role),
+                    Value::String(role) if !role.contains('\0') => Ok(role),
                     _ => Err(AuthError::InvalidClaim {
                         claim: "roles",
-                        expected: "an array of strings",
+                        expected: "an array of strings without NUL characters",
                     }),
                 })
                 .collect::<Result<_, _>>()?,
@@ -445,6 +463,12 @@ impl RawClaims {
 fn required_string(value: Option<Value>, claim: &'static str) -> Result<String, AuthError> {
     match value {
         None | Some(Value::Null) => Err(AuthError::MissingClaim(claim)),
+        // A NUL character cannot be stored by PostgreSQL (and would poison every audit row the
+        // caller causes): the claim is refused, on both backends alike.
+        Some(Value::String(s)) if s.contains('\0') => Err(AuthError::InvalidClaim {
+            claim,
+            expected: "a string without NUL characters",
+        }),
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(_) => Err(AuthError::InvalidClaim {
             claim,

@@ -480,3 +480,45 @@ fn concurrent_first_runs_agree_on_one_secret() {
     assert_eq!(results.iter().filter(|(_, created)| *created).count(), 1);
     assert!(results.iter().all(|(secret, _)| *secret == results[0].0));
 }
+
+#[test]
+fn a_token_not_yet_valid_or_with_critical_extensions_is_refused() {
+    let v = hs256();
+    let header = json!({ "alg": "HS256", "typ": "JWT" });
+    let body = |extra: Value| {
+        let mut c = json!({ "sub": "u1", "tenant_id": "default", "realm_id": "main",
+                            "roles": ["admin"], "exp": now() + 600 });
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let early = hand_signed(&header, &body(json!({ "nbf": now() + 300 })), SECRET);
+    assert_eq!(refused(&v, &early), AuthError::NotYetValid);
+    let started = hand_signed(&header, &body(json!({ "nbf": now() - 10 })), SECRET);
+    assert!(v.verify(&started).is_ok());
+    let crit = json!({ "alg": "HS256", "typ": "JWT", "crit": ["exp-ext"], "exp-ext": 1 });
+    let token = hand_signed(&crit, &body(json!({})), SECRET);
+    assert_eq!(refused(&v, &token), AuthError::CriticalExtension);
+}
+
+#[test]
+fn claims_with_a_nul_character_are_refused() {
+    let v = hs256();
+    let header = json!({ "alg": "HS256", "typ": "JWT" });
+    for (claim, value) in [
+        ("sub", json!("u\u{0}1")),
+        ("realm_id", json!("ma\u{0}in")),
+        ("tenant_id", json!("\u{0}")),
+        ("roles", json!(["ad\u{0}min"])),
+    ] {
+        let mut c = json!({ "sub": "u1", "tenant_id": "default", "realm_id": "main",
+                            "roles": ["admin"], "exp": now() + 600 });
+        c[claim] = value;
+        let token = hand_signed(&header, &c, SECRET);
+        assert!(
+            matches!(refused(&v, &token), AuthError::InvalidClaim { claim: c, .. } if c == claim),
+            "{claim}"
+        );
+    }
+}

@@ -143,7 +143,14 @@ async fn guard(State(state): State<SharedState>, req: Request, next: Next) -> Re
     let start = Instant::now();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
+    // A NUL in a path parameter cannot reach the database (PostgreSQL refuses it): 400 here,
+    // on both backends alike (SPEC §11).
+    let nul_in_path = req.uri().path().as_bytes().windows(3).any(|w| w == b"%00");
     let response = match state.permits.try_acquire() {
+        _ if nul_in_path => {
+            ApiError::bad_request("", "the path must not contain the NUL character (`%00`)")
+                .into_response()
+        }
         Err(_) => {
             let mut r = ApiError::new(
                 ErrorCode::TooManyRequests,

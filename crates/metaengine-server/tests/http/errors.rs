@@ -179,6 +179,47 @@ async fn bad_requests_get_the_right_4xx(store: Arc<dyn Store>) {
         .get("/api/data/Invoice/not-a-uuid", &admin)
         .await
         .problem(404);
+    // NUL (`\u0000`), which PostgreSQL cannot store: 422 at its pointer in a body, 400 in a
+    // query string or a path, 401 in a token claim, on both backends alike (issue 12 item 11).
+    let nul = server
+        .post(
+            "/api/data/Invoice",
+            &admin,
+            json!({ "invoiceNumber": "INV-\u{0}", "customerId": "c", "totalAmount": "1" }),
+        )
+        .await;
+    let problem = nul.problem(422);
+    assert_eq!(
+        problem["errors"][0]["pointer"], "/invoiceNumber",
+        "{problem}"
+    );
+    let nul = server
+        .call(
+            Method::PATCH,
+            "/api/meta/entities/Invoice",
+            Some(&admin),
+            Some(json!({ "description": "a\u{0}b" })),
+        )
+        .await;
+    assert_eq!(nul.problem(422)["errors"][0]["pointer"], "/description");
+    for path in [
+        "/api/data/Invoice?filter[status][eq]=a%00b",
+        "/api/data/Invoice/count?filter[invoiceNumber][eq]=%00",
+        "/api/meta/audit?userId=%00",
+        "/api/data/Item%00",
+        "/api/data/Invoice/%00",
+    ] {
+        let r = server.get(path, &admin).await;
+        assert_eq!(r.problem(400)["code"], "bad_request", "{path}");
+    }
+    let nul_claim = token("u\u{0}", "default", "main", &["admin"]);
+    let r = server.get("/api/data/Invoice", &nul_claim).await;
+    assert_eq!(r.problem(401)["code"], "unauthenticated");
+    assert_eq!(
+        server.get("/api/data/Invoice/count", &admin).await.body["count"],
+        1
+    );
+
     // A path parameter that is not UTF-8: problem+json too, not the framework's plain text.
     let bad_path = server.get("/api/data/Invoice/%FF", &admin).await;
     assert_eq!(bad_path.problem(400)["code"], "bad_request");

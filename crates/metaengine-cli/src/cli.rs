@@ -69,9 +69,10 @@ pub enum Command {
     Validate {
         /// Schema file (`-` or nothing for stdin).
         file: Option<PathBuf>,
-        /// Entity the schema is for (for self-references and policy resources).
-        #[arg(long, default_value = "Entity")]
-        entity: String,
+        /// Entity the schema is for (for self-references and policy resources); without it,
+        /// a policy's `resource` is not checked against a name.
+        #[arg(long)]
+        entity: Option<String>,
     },
     /// Query the audit trail, newest first.
     Audit(AuditArgs),

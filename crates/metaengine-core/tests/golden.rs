@@ -47,7 +47,7 @@ fn run(path: &Path) -> (String, Value, bool) {
         .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
     let entity = stem.to_upper_camel_case();
     let ctx = ValidationContext {
-        entity_name: &entity,
+        entity_name: Some(&entity),
         entity_exists: &exists,
     };
     match validate_schema(&doc, &ctx) {

@@ -137,8 +137,9 @@ async fn run(
     }
 }
 
-/// Writes a batch, retrying once after a pause; a batch that still fails is logged and dropped
-/// so that one bad moment of the database does not stall the queue forever.
+/// Writes a batch, retrying once after a pause; a batch that still fails is written row by row,
+/// so that one row the database refuses loses only itself, and the rows that still fail are
+/// logged and dropped so that one bad moment of the database does not stall the queue forever.
 async fn write(store: &dyn Store, batch: &mut Vec<NewAudit>, depth: &AtomicUsize) {
     if batch.is_empty() {
         return;
@@ -151,7 +152,15 @@ async fn write(store: &dyn Store, batch: &mut Vec<NewAudit>, depth: &AtomicUsize
         result = store.append_audit(&rows).await;
     }
     if let Err(e) = result {
-        tracing::error!(error = ?e, lost = queued, "could not write audit events");
+        let mut lost = 0;
+        for row in &rows {
+            if store.append_audit(std::slice::from_ref(row)).await.is_err() {
+                lost += 1;
+            }
+        }
+        if lost > 0 {
+            tracing::error!(error = ?e, lost, of = rows.len(), "could not write audit rows");
+        }
     }
     depth.fetch_sub(queued, Ordering::Relaxed);
 }

@@ -257,8 +257,13 @@ impl Registry {
 
     // ---- versions ----
 
-    /// Validates a schema document for `entity`, resolving `referenceTo` against stored entities.
-    pub async fn validate(&self, entity: &str, schema: &Value) -> RegistryResult<Vec<Problem>> {
+    /// Validates a schema document for `entity` (or on its own, `None`: then no policy `resource`
+    /// is checked against a name), resolving `referenceTo` against stored entities.
+    pub async fn validate(
+        &self,
+        entity: Option<&str>,
+        schema: &Value,
+    ) -> RegistryResult<Vec<Problem>> {
         let mut referenced = HashSet::new();
         for field in schema
             .get("fields")
@@ -284,7 +289,7 @@ impl Registry {
     }
 
     async fn require_valid(&self, entity: &str, schema: &Value) -> RegistryResult<()> {
-        let problems = self.validate(entity, schema).await?;
+        let problems = self.validate(Some(entity), schema).await?;
         if problems.is_empty() {
             Ok(())
         } else {
@@ -699,6 +704,13 @@ impl Registry {
     ) -> RegistryResult<Page<AuditRow>> {
         self.access.require_read(actor)?;
         if !self.access.sees_all_tenants(actor) {
+            // Asking for another tenant's rows is refused, not silently answered with one's own.
+            if let Some(other) = query.tenant_id.as_deref().filter(|t| *t != actor.tenant_id) {
+                return Err(RegistryError::Forbidden(format!(
+                    "an admin of tenant `{}` may read only its own audit rows, not those of `{other}`",
+                    actor.tenant_id
+                )));
+            }
             query.tenant_id = Some(actor.tenant_id.clone());
         }
         Ok(self.store.query_audit(&query).await?)

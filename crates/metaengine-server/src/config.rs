@@ -8,6 +8,56 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// A secret value (the HS256 secret): used as given, never printed (`Debug` says `[redacted]`).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is empty (an empty secret counts as none).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A database or Redis URL as it may be printed: the password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let (head, rest) = url.split_at(scheme + 3);
+            let (credentials, tail) = rest.split_at(at - scheme - 3);
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{head}{user}:***{tail}"),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// One layer of settings; every key is optional. The TOML file uses the same names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,7 +71,7 @@ pub struct Settings {
     /// Connections in the database pool.
     pub pool_size: Option<u32>,
     /// HS256 secret (its UTF-8 bytes); when unset, one is created in the data directory.
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
     /// `HS256` (default), `RS256` or `ES256`.
     pub jwt_algorithm: Option<String>,
     /// PEM file of the public key for RS256/ES256.
@@ -105,7 +155,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtKeyConfig {
     /// HS256 with this secret, or with the one in the data directory when `None`.
-    Hs256(Option<String>),
+    Hs256(Option<Secret>),
     /// RS256 with the public key in this PEM file.
     Rs256(PathBuf),
     /// ES256 with the public key in this PEM file.
@@ -286,7 +336,9 @@ impl ServerConfig {
             ),
             (
                 "redis",
-                self.redis_url.clone().unwrap_or_else(|| "off".to_owned()),
+                self.redis_url
+                    .as_deref()
+                    .map_or_else(|| "off".to_owned(), redact_url),
             ),
             ("body limit", format!("{} bytes", l.body_limit)),
             ("json depth", l.json_max_depth.to_string()),
@@ -306,6 +358,27 @@ impl ServerConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secrets_and_passwords_are_never_printed() {
+        let settings = Settings {
+            jwt_secret: Some("s3cr3t-value".into()),
+            ..Settings::default()
+        };
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
+        let jwt = JwtKeyConfig::Hs256(Some("s3cr3t-value".into()));
+        assert!(!format!("{jwt:?}").contains("s3cr3t"));
+        assert_eq!(
+            redact_url("redis://:hunter2@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(
+            redact_url("postgres://bob:secret@db:5432/x"),
+            "postgres://bob:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://bob@db/x"), "postgres://bob@db/x");
+        assert_eq!(redact_url("sqlite://./a.db"), "sqlite://./a.db");
+    }
+
     use super::*;
 
     #[test]

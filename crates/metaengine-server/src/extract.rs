@@ -136,6 +136,10 @@ impl FromRequest<SharedState> for JsonBody {
         if declared.is_some_and(|n| n > state.limits.body_limit as u64) {
             return Err(too_large());
         }
+        let received = req
+            .extensions()
+            .get::<crate::routes::BodyReceived>()
+            .cloned();
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 too_large()
@@ -143,6 +147,9 @@ impl FromRequest<SharedState> for JsonBody {
                 ApiError::bad_request("", format!("cannot read the body: {e}"))
             }
         })?;
+        if let Some(flag) = received {
+            flag.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let max_depth = state.limits.json_max_depth;
         if json_depth_exceeds(&bytes, max_depth) {
             return Err(ApiError::bad_request(

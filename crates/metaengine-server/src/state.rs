@@ -160,8 +160,8 @@ fn key_source(config: &ServerConfig) -> Result<(KeySource, Option<String>, bool)
     };
     Ok(match &config.jwt {
         JwtKeyConfig::Hs256(Some(secret)) => (
-            KeySource::Hs256Secret(secret.clone()),
-            Some(secret.clone()),
+            KeySource::Hs256Secret(secret.expose().to_owned()),
+            Some(secret.expose().to_owned()),
             false,
         ),
         JwtKeyConfig::Hs256(None) => {

@@ -97,16 +97,24 @@ pub fn literal(dialect: Dialect, field_type: FieldType, value: &Value) -> String
             (Dialect::Sqlite, false) => "0".to_owned(),
         },
         Value::Number(n) if dialect == Dialect::Sqlite && field_type == FieldType::Decimal => {
-            quote_string(&n.to_string())
+            quote_string(dialect, &n.to_string())
         }
         Value::Number(n) => n.to_string(),
-        Value::String(s) => quote_string(s),
-        Value::Array(_) | Value::Object(_) => quote_string(&value.to_string()),
+        Value::String(s) => quote_string(dialect, s),
+        Value::Array(_) | Value::Object(_) => quote_string(dialect, &value.to_string()),
     }
 }
 
-fn quote_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+/// A string literal, quotes doubled. On PostgreSQL a string holding a backslash is written as an
+/// escape string (`E'a\\b'`, backslashes doubled), whose meaning does not depend on the server's
+/// `standard_conforming_strings`: with that setting off, a backslash in a plain literal would
+/// escape the quote after it.
+fn quote_string(dialect: Dialect, s: &str) -> String {
+    let quoted = s.replace('\'', "''");
+    match dialect {
+        Dialect::Postgres if s.contains('\\') => format!("E'{}'", quoted.replace('\\', "\\\\")),
+        _ => format!("'{quoted}'"),
+    }
 }
 
 /// The DDL statements of `plan` for the data table `table` (unquoted, e.g. `ent_invoice`), in

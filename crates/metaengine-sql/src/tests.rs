@@ -169,6 +169,12 @@ fn literals_are_safe() {
     assert_eq!(l(json!(12.5)), "12.5");
     assert_eq!(l(json!(-3)), "-3");
     assert_eq!(l(json!({ "k": "it's" })), r#"'{"k":"it''s"}'"#);
+    // A backslash: an escape string on PostgreSQL, safe whatever standard_conforming_strings.
+    assert_eq!(l(json!(r"a\' OR 1=1 --")), r"E'a\\'' OR 1=1 --'");
+    assert_eq!(
+        literal(Dialect::Sqlite, FieldType::String, &json!(r"a\'b")),
+        r"'a\''b'"
+    );
     assert_eq!(
         literal(Dialect::Sqlite, FieldType::Decimal, &json!(1.25)),
         "'1.25'"

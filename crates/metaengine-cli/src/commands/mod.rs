@@ -64,7 +64,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Entity(cmd) => entity::run(&ctx, cmd).await,
         Command::Version(cmd) => version::run(&ctx, cmd).await,
         Command::Field(cmd) => field::run(&ctx, cmd).await,
-        Command::Validate { file, entity } => version::validate(&ctx, file, &entity).await,
+        Command::Validate { file, entity } => {
+            version::validate(&ctx, file, entity.as_deref()).await
+        }
         Command::Audit(args) => audit::run(&ctx, args).await,
         Command::Data(args) => data::run(&ctx, args).await,
         Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy::check(&ctx, args).await,

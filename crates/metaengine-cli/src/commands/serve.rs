@@ -19,7 +19,7 @@ fn command_line_layer(global: &GlobalArgs, args: &ServeArgs) -> Settings {
         database_url: global.database_url.clone(),
         data_dir: global.data_dir_arg.clone(),
         pool_size: args.pool_size,
-        jwt_secret: args.jwt_secret.clone(),
+        jwt_secret: args.jwt_secret.clone().map(Into::into),
         jwt_algorithm: args.jwt_algorithm.clone(),
         jwt_public_key_file: args.jwt_public_key_file.clone(),
         redis_url: args.redis_url.clone(),

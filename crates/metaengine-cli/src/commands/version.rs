@@ -157,7 +157,11 @@ fn print_plan(plan: &ActivationPlan) {
 }
 
 /// `metaengine validate FILE`: prints every problem; exits non-zero when there is one.
-pub async fn validate(ctx: &Context, file: Option<PathBuf>, entity: &str) -> anyhow::Result<()> {
+pub async fn validate(
+    ctx: &Context,
+    file: Option<PathBuf>,
+    entity: Option<&str>,
+) -> anyhow::Result<()> {
     let text = match &file {
         Some(path) if path.as_os_str() != "-" => std::fs::read_to_string(path)?,
         _ => std::io::read_to_string(std::io::stdin())?,

@@ -262,6 +262,11 @@ pub(super) fn datetime(s: &str) -> Result<String, String> {
             "must be an RFC 3339 timestamp such as {DATETIME_EXAMPLE}"
         ));
     };
+    // A leap second (`23:59:60`) would be stored as written on SQLite and as the next minute on
+    // PostgreSQL: refused on both.
+    if chrono::Timelike::nanosecond(&parsed) >= 1_000_000_000 {
+        return Err("must not be a leap second (`:60`)".to_owned());
+    }
     let utc = parsed.with_timezone(&Utc);
     if !(1..=9999).contains(&utc.year()) {
         return Err("must be between the years 0001 and 9999 in UTC".to_owned());

@@ -26,7 +26,7 @@ pub(super) fn model() -> CompiledModel {
     ]});
     let exists = |_: &str| true;
     let ctx = ValidationContext {
-        entity_name: "Invoice",
+        entity_name: Some("Invoice"),
         entity_exists: &exists,
     };
     let schema = validate_schema(&doc, &ctx).unwrap_or_else(|p| panic!("{p:?}"));

@@ -191,7 +191,8 @@ fn check_required_options(
             problems.push(pointer(base, "referenceTo"), msg);
         }
         FieldType::Reference => {
-            let target = reference_to.filter(|t| *t != ctx.entity_name && !(ctx.entity_exists)(t));
+            let target =
+                reference_to.filter(|t| Some(*t) != ctx.entity_name && !(ctx.entity_exists)(t));
             if let Some(target) = target {
                 let msg =
                     format!("`referenceTo` names `{target}`, which is not an existing entity");

@@ -46,8 +46,9 @@ impl fmt::Display for Problem {
 /// What validation needs to know beyond the document itself.
 pub struct ValidationContext<'a> {
     /// Name of the entity the schema belongs to (a `reference` may point to it, and a policy's
-    /// `resource` must equal it).
-    pub entity_name: &'a str,
+    /// `resource` must equal it); `None` when a schema is validated on its own, without an
+    /// entity, and then no policy resource is checked against a name.
+    pub entity_name: Option<&'a str>,
     /// Whether an entity of this name exists (for `referenceTo`).
     pub entity_exists: &'a dyn Fn(&str) -> bool,
 }

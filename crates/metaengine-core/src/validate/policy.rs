@@ -97,9 +97,9 @@ fn check_policy<'v>(
         problems.push(pointer(base, "action"), msg);
     }
     if let Some(resource) = problems.opt_str(obj, "resource", base)
-        && resource != ctx.entity_name
+        && let Some(entity) = ctx.entity_name
+        && resource != entity
     {
-        let entity = ctx.entity_name;
         let msg = format!("policy resource `{resource}` must be this entity, `{entity}`");
         problems.push(pointer(base, "resource"), msg);
     }

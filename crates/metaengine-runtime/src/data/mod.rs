@@ -151,11 +151,14 @@ fn scope(actor: &Actor) -> Scope<'_> {
     }
 }
 
+/// A stored record's JSON text as an object. The error never carries the text: a record's
+/// values (sensitive ones included) do not belong in a log line.
 fn parse_record(text: &str) -> DataResult<Map<String, Value>> {
     match serde_json::from_str(text) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(DataError::Internal(format!(
-            "a record is not a JSON object: {text}"
+            "a stored record is not a JSON object ({} bytes)",
+            text.len()
         ))),
     }
 }
@@ -164,7 +167,8 @@ fn parse_record(text: &str) -> DataResult<Map<String, Value>> {
 /// (most read policies do not), so a read does not pay for a parse it does not need.
 struct LazyRecord<'t> {
     text: &'t str,
-    parsed: std::sync::OnceLock<Map<String, Value>>,
+    /// `Some(None)` once a parse has failed.
+    parsed: std::sync::OnceLock<Option<Map<String, Value>>>,
 }
 
 impl<'t> LazyRecord<'t> {
@@ -176,10 +180,19 @@ impl<'t> LazyRecord<'t> {
     }
 }
 
+impl LazyRecord<'_> {
+    /// Whether a policy looked at the record and it could not be parsed: the decision was then
+    /// taken on no fields at all, and must not stand (fail closed).
+    fn unreadable(&self) -> bool {
+        matches!(self.parsed.get(), Some(None))
+    }
+}
+
 impl metaengine_core::policy::RecordView for LazyRecord<'_> {
     fn get(&self, field: &str) -> Option<&Value> {
         self.parsed
-            .get_or_init(|| parse_record(self.text).unwrap_or_default())
+            .get_or_init(|| parse_record(self.text).ok())
+            .as_ref()?
             .get(field)
     }
 }
@@ -193,7 +206,7 @@ fn row_version_of(text: &str) -> DataResult<i64> {
     }
     serde_json::from_str::<Version>(text)
         .map(|v| v.row_version)
-        .map_err(|_| DataError::Internal(format!("a record is not a JSON object: {text}")))
+        .map_err(|_| DataError::Internal("a stored record is not a JSON object".to_owned()))
 }
 
 fn row_version(record: &Map<String, Value>) -> i64 {
@@ -449,12 +462,17 @@ impl DataService {
             .await?
             .ok_or_else(missing)?;
         let record = LazyRecord::new(&text);
-        if self
+        let authorized = self
             .gate
             .authorize(&model, Action::Read, actor, Some(&record), Some(id))
-            .await
-            .is_err()
-        {
+            .await;
+        if record.unreadable() {
+            return Err(DataError::Internal(format!(
+                "stored record `{id}` of `{}` is not a JSON object",
+                model.entity
+            )));
+        }
+        if authorized.is_err() {
             return Err(missing());
         }
         let version = row_version_of(&text)?;
@@ -728,5 +746,24 @@ impl DataService {
             Some(_) => Ok(()),
             None => Err(Self::changed_meanwhile(if_match, current)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LazyRecord;
+    use metaengine_core::policy::RecordView;
+
+    /// Issue 12 item 22: a stored record that does not parse is not an empty record to the
+    /// policies; `get` refuses to answer on it.
+    #[test]
+    fn an_unparsable_record_is_unreadable_not_empty() {
+        let broken = LazyRecord::new("{\"status\": ");
+        assert!(broken.get("status").is_none());
+        assert!(broken.unreadable());
+        let fine = LazyRecord::new("{\"status\": \"paid\"}");
+        assert!(!fine.unreadable());
+        assert_eq!(fine.get("status"), Some(&serde_json::json!("paid")));
+        assert!(!fine.unreadable());
     }
 }

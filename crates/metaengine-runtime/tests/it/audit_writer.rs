@@ -118,6 +118,39 @@ async fn shutdown_writes_what_is_queued(store: Arc<dyn Store>) {
     assert_eq!(count(store.as_ref()).await, 10);
 }
 
+/// Issue 12 item 12: an event the database refuses (PostgreSQL cannot store a NUL) is lost
+/// alone; the other events of its batch, other tenants' included, are written.
+async fn one_bad_event_does_not_take_its_batch(store: Arc<dyn Store>) {
+    let writer = AuditWriter::spawn(
+        store.clone(),
+        AuditWriterConfig {
+            flush_interval: Duration::from_secs(3600),
+            ..AuditWriterConfig::default()
+        },
+    );
+    for i in 0..20 {
+        writer.record(read_event(i)).await;
+    }
+    let bad = AuditActor {
+        user_id: "u\u{0}".into(),
+        tenant_id: "other".into(),
+        realm_id: "eu".into(),
+    };
+    writer
+        .record(NewAudit::success(
+            EventType::EntityCreate,
+            &bad,
+            "Invoice",
+            None,
+        ))
+        .await;
+    for i in 20..30 {
+        writer.record(read_event(i)).await;
+    }
+    writer.shutdown().await;
+    assert_eq!(count(store.as_ref()).await, 30);
+}
+
 macro_rules! cases {
     ($make:expr; $($case:ident),*) => {
         $(
@@ -135,7 +168,8 @@ macro_rules! all_cases {
         cases!($make;
             events_arrive_within_the_flush_interval,
             concurrent_writers_lose_nothing,
-            shutdown_writes_what_is_queued);
+            shutdown_writes_what_is_queued,
+            one_bad_event_does_not_take_its_batch);
     };
 }
 

@@ -44,7 +44,7 @@ async fn activate(store: Arc<dyn Store>) -> metaengine_core::CompiledModel {
         .unwrap();
     registry.activate(&admin, "Invoice", "v1").await.unwrap();
     let ctx = ValidationContext {
-        entity_name: "Invoice",
+        entity_name: Some("Invoice"),
         entity_exists: &|_| true,
     };
     let schema = validate_schema(&schema(), &ctx).unwrap();

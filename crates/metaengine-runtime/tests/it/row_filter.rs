@@ -239,7 +239,7 @@ async fn agree(dialect: Dialect, store: &dyn Store, pool: Pool) {
         let schema = match metaengine_core::validate_schema(
             &doc,
             &ValidationContext {
-                entity_name: "Invoice",
+                entity_name: Some("Invoice"),
                 entity_exists: &|_| true,
             },
         ) {

@@ -441,8 +441,8 @@ pub async fn validate(
         );
     };
     let entity = match body.get("entity") {
-        None | Some(Value::Null) => "Entity",
-        Some(Value::String(name)) => name.as_str(),
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name.as_str()),
         Some(_) => {
             return Err(ApiError::bad_request(
                 "/entity",

@@ -94,8 +94,33 @@ pub fn router(state: SharedState) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, RequestIds::new()))
+        .layer(middleware::map_request(sanitize_request_id))
         .with_state(state)
 }
+
+/// Longest client `X-Request-Id` kept (and echoed); a longer or odd one is replaced by ours.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Drops a client's `X-Request-Id` that is too long or holds anything but letters, digits and
+/// `-_.:`, so that a fresh id is made: the header is echoed and logged, never a carrier of junk.
+async fn sanitize_request_id(mut req: Request) -> Request {
+    let fine = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= MAX_REQUEST_ID_LEN
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
+    };
+    if req.headers().get(&REQUEST_ID).is_some_and(|v| !fine(v)) {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
+}
+
+/// Set by [`crate::extract::JsonBody`] once the whole body has arrived, so that a request cut
+/// by the timeout while its client was still sending answers 408, not 503.
+#[derive(Clone, Default)]
+pub struct BodyReceived(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 /// Request ids in UUID form: a random per-process prefix and a counter (no system call per
 /// request, unlike a random UUID).
@@ -165,8 +190,25 @@ async fn guard(State(state): State<SharedState>, req: Request, next: Next) -> Re
             r
         }
         Ok(_permit) => {
+            let expects_body = req.headers().contains_key(header::CONTENT_LENGTH)
+                || req.headers().contains_key(header::TRANSFER_ENCODING);
+            let received = BodyReceived::default();
+            let mut req = req;
+            req.extensions_mut().insert(received.clone());
             match tokio::time::timeout(state.limits.request_timeout, next.run(req)).await {
                 Ok(response) => response,
+                Err(_)
+                    if expects_body && !received.0.load(std::sync::atomic::Ordering::Relaxed) =>
+                {
+                    ApiError::new(
+                        ErrorCode::RequestTimeout,
+                        format!(
+                            "the request body did not arrive within {} ms",
+                            state.limits.request_timeout.as_millis()
+                        ),
+                    )
+                    .into_response()
+                }
                 Err(_) => ApiError::new(
                     ErrorCode::Unavailable,
                     format!(

@@ -334,7 +334,67 @@ async fn other_tenants_see_nothing(store: Arc<dyn Store>) {
     server.stop().await;
 }
 
-crate::on_both_backends!(bad_requests_get_the_right_4xx, other_tenants_see_nothing);
+/// Issue 12 item 17: a body that does not arrive in time is 408 (not 503), and a client's
+/// `X-Request-Id` is echoed only when it is short and plain.
+async fn slow_bodies_time_out_with_408_and_request_ids_are_capped(store: Arc<dyn Store>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = crate::support::start_with(
+        store,
+        metaengine_server::config::Settings {
+            request_timeout_ms: Some(500),
+            ..Default::default()
+        },
+    )
+    .await;
+    let admin = admin();
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/data/Invoice HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"a\""
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut buf))
+        .await
+        .expect("the server answers within the timeout")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+
+    let echoed = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let plain = server
+        .client
+        .get(format!("{}/health", server.base))
+        .header("x-request-id", "trace-42.a:b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed(&plain).as_deref(), Some("trace-42.a:b"));
+    let long = "x".repeat(10_000);
+    let r = server
+        .client
+        .get(format!("{}/health", server.base))
+        .header("x-request-id", &long)
+        .send()
+        .await
+        .unwrap();
+    let id = echoed(&r).unwrap();
+    assert!(id.len() <= 128 && id != long, "{id}");
+    server.stop().await;
+}
+
+crate::on_both_backends!(
+    bad_requests_get_the_right_4xx,
+    other_tenants_see_nothing,
+    slow_bodies_time_out_with_408_and_request_ids_are_capped
+);
 
 /// Announces a 2 MiB JSON body and returns the answer's head (status line and headers).
 async fn oversized_post(base: &str, token: &str) -> String {

@@ -92,6 +92,16 @@ async fn platform_admins_manage_tenants(store: Arc<dyn Store>) {
         )
         .await
         .problem(403);
+    // A tenant admin reads its own tenant's audit rows; asking for another's is refused, not
+    // answered with its own (issue 12 item 19).
+    let own = server
+        .get("/api/meta/audit?tenantId=acme", &acme_admin)
+        .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    let other = server
+        .get("/api/meta/audit?tenantId=default", &acme_admin)
+        .await;
+    assert_eq!(other.problem(403)["code"], "forbidden");
     let audit = server
         .get("/api/meta/audit?resource=acme&pageSize=100", &admin)
         .await;

@@ -205,14 +205,38 @@ fn shaped(s: &str, pattern: &str) -> bool {
         })
 }
 
-/// `YYYY-MM-DD`.
-pub(super) fn is_date(s: &str) -> bool {
-    shaped(s, "9999-99-99")
+/// The number at `range` of an ASCII digit string.
+fn number(s: &str, range: std::ops::Range<usize>) -> u32 {
+    s.get(range)
+        .and_then(|d| d.parse::<u32>().ok())
+        .unwrap_or(u32::MAX)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+/// `YYYY-MM-DD`, a day of the calendar (years 1 to 9999), as PostgreSQL accepts it: a cursor
+/// key is checked here, and `0000-00-00` must be refused, not sent to the database.
+pub(super) fn is_date(s: &str) -> bool {
+    if !shaped(s, "9999-99-99") {
+        return false;
+    }
+    let (year, month, day) = (number(s, 0..4), number(s, 5..7), number(s, 8..10));
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    };
+    year >= 1 && (1..=days).contains(&day)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, a valid date and time of day (no leap second).
 pub(super) fn is_datetime(s: &str) -> bool {
     shaped(s, "9999-99-99T99:99:99.999Z")
+        && s.get(0..10).is_some_and(is_date)
+        && number(s, 11..13) < 24
+        && number(s, 14..16) < 60
+        && number(s, 17..19) < 60
 }
 
 /// A lowercase hyphenated UUID.

@@ -459,3 +459,38 @@ fn field_selection() {
         "unknown field `nope`"
     );
 }
+
+/// Issue 12 item 13: a crafted cursor whose key has the shape of a date or timestamp but is no
+/// day of the calendar is refused here, never sent to the database (PostgreSQL answered 500).
+#[test]
+fn cursor_keys_are_checked_like_filter_values() {
+    let m = invoice();
+    let rf = RowFilter::All;
+    for (field, key) in [
+        ("dueDate", "0000-00-00"),
+        ("dueDate", "2026-02-30"),
+        ("dueDate", "2026-13-01"),
+        ("createdAt", "2026-11-26T24:00:00.000Z"),
+        ("createdAt", "2026-11-26T23:59:60.000Z"),
+    ] {
+        let order = Order {
+            field: field.to_owned(),
+            descending: false,
+        };
+        let cursor = Cursor::from_row(Some(key.to_owned()), ID1.to_owned());
+        let q = ListQuery {
+            order: Some(&order),
+            after: Some(&cursor),
+            ..list_query(&rf)
+        };
+        for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+            let err = QueryBuilder::new(dialect, &m).list(&q).unwrap_err();
+            assert!(
+                matches!(err, QueryError::InvalidCursor { .. }),
+                "{key}: {err:?}"
+            );
+        }
+    }
+    let ok = keyset(Dialect::Postgres, "dueDate", false, Some("2024-02-29"));
+    assert!(ok.sql.contains("::date"));
+}

@@ -19,7 +19,7 @@ fn exists(name: &str) -> bool {
 
 fn ctx() -> ValidationContext<'static> {
     ValidationContext {
-        entity_name: "Invoice",
+        entity_name: Some("Invoice"),
         entity_exists: &exists,
     }
 }

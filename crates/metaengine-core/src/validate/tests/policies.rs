@@ -429,3 +429,22 @@ fn conditions_per_policy_are_limited() {
     );
     assert_eq!(m, "policy has 51 conditions, more than the limit of 50");
 }
+
+#[test]
+fn without_an_entity_name_a_policy_resource_is_not_checked() {
+    let doc = json!({
+        "fields": [{"name": "a", "type": "string"}],
+        "policies": [{"name": "p", "effect": "allow", "action": "read", "resource": "Invoice"}]
+    });
+    let ctx = ValidationContext {
+        entity_name: None,
+        entity_exists: &|_| false,
+    };
+    assert!(crate::validate_schema(&doc, &ctx).is_ok());
+    let named = ValidationContext {
+        entity_name: Some("Order"),
+        entity_exists: &|_| false,
+    };
+    let problems = crate::validate_schema(&doc, &named).unwrap_err();
+    assert_eq!(problems[0].pointer, "/policies/0/resource");
+}

@@ -92,6 +92,8 @@ pub struct Settings {
     pub max_page_size: Option<u32>,
     /// Most filters in one list (default 20).
     pub max_filters: Option<usize>,
+    /// Most operations in one `POST /api/data/batch` (default 1,000).
+    pub batch_max_operations: Option<usize>,
     /// Longest time a request may take, in milliseconds (default 30 000).
     pub request_timeout_ms: Option<u64>,
     /// Most requests served at once; more are answered 429 (default 1024).
@@ -113,7 +115,7 @@ impl Settings {
     pub fn or(self, lower: Settings) -> Settings {
         merge!(self, lower; listen, database_url, data_dir, pool_size, jwt_secret, jwt_algorithm,
             jwt_public_key_file, redis_url, admin_role, platform_tenant, body_limit,
-            json_max_depth, default_page_size, max_page_size, max_filters, request_timeout_ms,
+            json_max_depth, default_page_size, max_page_size, max_filters, batch_max_operations, request_timeout_ms,
             max_concurrency, precompile_on_startup, audit_allows)
     }
 
@@ -175,6 +177,8 @@ pub struct Limits {
     pub max_page_size: u32,
     /// Most filters in one list.
     pub max_filters: usize,
+    /// Most operations in one batch.
+    pub batch_max_operations: usize,
     /// Longest time a request may take.
     pub request_timeout: Duration,
     /// Most requests served at once.
@@ -189,6 +193,7 @@ impl Default for Limits {
             default_page_size: 20,
             max_page_size: 100,
             max_filters: 20,
+            batch_max_operations: 1000,
             request_timeout: Duration::from_secs(30),
             max_concurrency: 1024,
         }
@@ -287,6 +292,11 @@ impl ServerConfig {
             )?,
             max_page_size: positive("max_page_size", s.max_page_size, defaults.max_page_size)?,
             max_filters: positive("max_filters", s.max_filters, defaults.max_filters)?,
+            batch_max_operations: positive(
+                "batch_max_operations",
+                s.batch_max_operations,
+                defaults.batch_max_operations,
+            )?,
             request_timeout: Duration::from_millis(positive(
                 "request_timeout_ms",
                 s.request_timeout_ms,
@@ -347,6 +357,10 @@ impl ServerConfig {
                 format!("default {}, max {}", l.default_page_size, l.max_page_size),
             ),
             ("filters", format!("max {}", l.max_filters)),
+            (
+                "batch",
+                format!("max {} operations", l.batch_max_operations),
+            ),
             (
                 "request timeout",
                 format!("{} ms", l.request_timeout.as_millis()),

@@ -221,6 +221,15 @@ fn static_ops() -> Vec<Op> {
         ),
         op(
             "post",
+            "/api/data/batch",
+            "data",
+            "Write up to batch_max_operations records in one transaction, all or nothing",
+            Some("BatchInput"),
+            "200",
+            Some("BatchResult"),
+        ),
+        op(
+            "post",
             "/api/meta/validate",
             "meta",
             "Validate a schema document",
@@ -479,6 +488,35 @@ fn static_schemas() -> Map<String, Value> {
         ),
         ("Entity", entity),
         ("EntityList", list_of(schema_ref("Entity"))),
+        (
+            "BatchInput",
+            json!({
+                "type": "object", "required": ["operations"], "additionalProperties": false,
+                "properties": { "operations": { "type": "array", "items": {
+                    "type": "object", "required": ["op", "entity"], "additionalProperties": false,
+                    "properties": {
+                        "op": { "type": "string", "enum": ["create", "update", "delete"] },
+                        "entity": { "type": "string" },
+                        "id": { "type": "string", "format": "uuid" },
+                        "ifMatch": { "type": "integer" },
+                        "record": { "type": "object" }
+                    }
+                } } }
+            }),
+        ),
+        (
+            "BatchResult",
+            json!({
+                "type": "object", "required": ["results"],
+                "properties": { "results": { "type": "array", "items": {
+                    "type": "object", "required": ["status"],
+                    "properties": {
+                        "status": { "type": "integer", "enum": [200, 201, 204] },
+                        "record": { "type": "object" }
+                    }
+                } } }
+            }),
+        ),
         (
             "EntityInput",
             json!({ "type": "object", "required": ["name"], "properties": { "name": { "type": "string", "pattern": "^[A-Z][A-Za-z0-9]{0,39}$" }, "description": { "type": ["string", "null"] } } }),

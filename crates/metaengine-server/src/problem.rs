@@ -281,6 +281,13 @@ impl From<DataError> for ApiError {
             DataError::BadRequest { errors, .. } | DataError::Invalid { errors } => {
                 Self::new(code, detail).with_problems(errors)
             }
+            DataError::InBatch { index, error } => match *error {
+                DataError::Store(cause) => Self::internal_error(&cause),
+                DataError::Internal(cause) => Self::internal(&cause),
+                inner => {
+                    Self::new(code, detail).with_problems(DataError::batch_problems(index, &inner))
+                }
+            },
             DataError::Store(cause) => Self::internal_error(&cause),
             DataError::Internal(cause) => Self::internal(&cause),
             _ => Self::new(code, detail),

@@ -115,6 +115,7 @@ impl AppState {
                 default_page_size: limits.default_page_size,
                 max_page_size: limits.max_page_size,
                 max_filters: limits.max_filters,
+                max_batch_operations: limits.batch_max_operations,
             },
         );
         let registry = Registry::new(store.clone(), access.clone()).with_cache(cache.clone());

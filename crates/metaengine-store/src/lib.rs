@@ -23,7 +23,7 @@ pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageMeta, PageRequest};
 pub use rows::{AuditRow, EntityRow, TableRow, TenantRow, VersionRow};
 pub use store::{
-    Activation, ActivationAudits, ActivationPlan, Backend, ModelChange, NewEntity, NewTenant,
-    NewVersion, RecordPage, RecordWrite, Store,
+    Activation, ActivationAudits, ActivationPlan, Backend, BatchOutcome, BatchWrite, ModelChange,
+    NewEntity, NewTenant, NewVersion, RecordPage, RecordWrite, Store,
 };
 pub use types::{Id, Timestamp};

@@ -879,6 +879,91 @@ macro_rules! impl_sqlx_store {
                 Ok(inserted)
             }
 
+            async fn write_batch(
+                &self,
+                writes: &[$crate::store::BatchWrite<'_>],
+                audits: &[$crate::NewAudit],
+            ) -> $crate::StoreResult<$crate::store::BatchOutcome> {
+                use $crate::sql_store::__private::metaengine_sql::query::QueryBuilder;
+                use $crate::sql_store::__private::sqlx::Row;
+                use $crate::store::{BatchOutcome, BatchWrite};
+                let now = $crate::Timestamp::now().to_rfc3339();
+                let mut statements = Vec::with_capacity(writes.len());
+                for (index, w) in writes.iter().enumerate() {
+                    let (model, statement) = match *w {
+                        BatchWrite::Insert { model, write } => (
+                            model,
+                            QueryBuilder::new($dialect, model).insert(
+                                write.scope,
+                                write.id,
+                                write.actor,
+                                &now,
+                                write.values,
+                            ),
+                        ),
+                        BatchWrite::Update {
+                            model,
+                            write,
+                            expected_row_version,
+                        } => (
+                            model,
+                            QueryBuilder::new($dialect, model).update(
+                                write.scope,
+                                write.id,
+                                write.actor,
+                                &now,
+                                write.values,
+                                Some(expected_row_version),
+                            ),
+                        ),
+                        BatchWrite::Delete {
+                            model,
+                            scope,
+                            id,
+                            expected_row_version,
+                        } => (
+                            model,
+                            QueryBuilder::new($dialect, model).delete(
+                                scope,
+                                id,
+                                Some(expected_row_version),
+                            ),
+                        ),
+                    };
+                    match statement {
+                        Ok(s) => statements.push((model, s)),
+                        Err(e) => {
+                            return Ok(BatchOutcome::Failed {
+                                index,
+                                error: e.into(),
+                            });
+                        }
+                    }
+                }
+                // Dropping the transaction on an early return rolls it back.
+                let mut tx = self.begin_write().await?;
+                let mut records = Vec::with_capacity(statements.len());
+                for (index, (model, statement)) in statements.iter().enumerate() {
+                    let row = match Self::data_query(statement).fetch_optional(&mut *tx).await {
+                        Ok(row) => row,
+                        Err(e) => {
+                            let error = $crate::sql_store::unique_or(
+                                e,
+                                $crate::StoreError::Unique(model.entity.clone()),
+                            );
+                            return Ok(BatchOutcome::Failed { index, error });
+                        }
+                    };
+                    match row {
+                        Some(row) => records.push(row.try_get::<String, _>("record")?),
+                        None => return Ok(BatchOutcome::NoRow { index }),
+                    }
+                }
+                Self::insert_audits(&mut tx, &self.sql, audits).await?;
+                tx.commit().await?;
+                Ok(BatchOutcome::Written(records))
+            }
+
             async fn analyze_records(
                 &self,
                 model: &$crate::sql_store::__private::metaengine_core::CompiledModel,

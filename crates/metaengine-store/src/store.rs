@@ -114,6 +114,58 @@ pub struct RecordWrite<'a> {
     pub values: &'a [(String, SqlValue)],
 }
 
+/// One write of a batch ([`Store::write_batch`]), as the single-record verbs take it.
+#[derive(Debug, Clone, Copy)]
+pub enum BatchWrite<'a> {
+    /// A new record.
+    Insert {
+        /// The record's entity.
+        model: &'a CompiledModel,
+        /// Where, which record, who, the values.
+        write: RecordWrite<'a>,
+    },
+    /// Changed fields of a stored record, only at `expected_row_version`.
+    Update {
+        /// The record's entity.
+        model: &'a CompiledModel,
+        /// Where, which record, who, the values.
+        write: RecordWrite<'a>,
+        /// The row version the change was decided on.
+        expected_row_version: i64,
+    },
+    /// A stored record removed, only at `expected_row_version`.
+    Delete {
+        /// The record's entity.
+        model: &'a CompiledModel,
+        /// The caller's tenant and realm.
+        scope: Scope<'a>,
+        /// The record.
+        id: &'a str,
+        /// The row version the deletion was decided on.
+        expected_row_version: i64,
+    },
+}
+
+/// What [`Store::write_batch`] did: everything, or nothing because of one write.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    /// Every write, in order: the record each returned (the deleted one for a delete).
+    Written(Vec<String>),
+    /// Nothing was written: write `index` failed (a taken unique value, an invalid statement).
+    Failed {
+        /// The failed write's position.
+        index: usize,
+        /// Why.
+        error: crate::StoreError,
+    },
+    /// Nothing was written: write `index` (an update or delete) matched no row, so the record
+    /// changed or went away since it was read.
+    NoRow {
+        /// The write's position.
+        index: usize,
+    },
+}
+
 /// A batch of new records (an import): where, who, and each record's id and values, already
 /// converted for their columns.
 #[derive(Debug, Clone, Copy)]
@@ -305,6 +357,13 @@ pub trait Store: Send + Sync + 'static {
         batch: RecordBatch<'_>,
         audits: &[NewAudit],
     ) -> StoreResult<u64>;
+
+    /// Runs `writes` in order and `audits` in ONE transaction: all or nothing (SPEC §7 batch).
+    async fn write_batch(
+        &self,
+        writes: &[BatchWrite<'_>],
+        audits: &[NewAudit],
+    ) -> StoreResult<BatchOutcome>;
 
     /// Refreshes the planner's statistics of the entity's data table (`ANALYZE`). PostgreSQL's
     /// autovacuum may be off or late, and SQLite has none: without statistics the planners pick

@@ -52,6 +52,15 @@ pub enum DataError {
         /// The stored version.
         current: i64,
     },
+    /// Operation `index` of a batch failed, so nothing of the batch was written; `error` is what
+    /// its single route would have answered.
+    #[error("operation {index} of the batch failed, nothing was written: {error}")]
+    InBatch {
+        /// The operation's position in the request.
+        index: usize,
+        /// Why it failed.
+        error: Box<DataError>,
+    },
     /// The database failed.
     #[error("the data store failed")]
     Store(#[source] StoreError),
@@ -88,6 +97,7 @@ impl DataError {
             Self::Invalid { .. } => ErrorCode::ValidationFailed,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::PreconditionFailed { .. } => ErrorCode::StaleRowVersion,
+            Self::InBatch { error, .. } => error.code(),
             Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -7,6 +7,7 @@
 //! update and delete is conditional on the row version read, so a policy decision can never be
 //! taken on a stale record.
 
+mod batch;
 mod error;
 mod import;
 mod statistics;
@@ -23,6 +24,7 @@ use metaengine_store::{EventType, NewAudit, RecordWrite, Store};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+pub use batch::{BatchDone, BatchOp};
 pub use error::{DataError, DataResult};
 pub use import::{
     BatchReport, CsvColumns, DEFAULT_BATCH_SIZE, ImportOptions, ImportRow, Importer, RejectedRow,
@@ -43,6 +45,8 @@ pub struct DataLimits {
     pub max_page_size: u32,
     /// Most filters in one request.
     pub max_filters: usize,
+    /// Most operations in one batch (`batch_max_operations`).
+    pub max_batch_operations: usize,
 }
 
 impl Default for DataLimits {
@@ -51,6 +55,7 @@ impl Default for DataLimits {
             default_page_size: 20,
             max_page_size: 100,
             max_filters: 20,
+            max_batch_operations: 1000,
         }
     }
 }
@@ -501,9 +506,16 @@ impl DataService {
         model: &ActiveModel,
         actor: &Actor,
         values: &[(String, metaengine_core::SqlValue)],
+        pending: &Pending,
     ) -> DataResult<()> {
         let mut problems = Vec::new();
         for reference in model.validator.references(values) {
+            let earlier = pending
+                .iter()
+                .any(|(entity, id)| entity == reference.entity && id == reference.id);
+            if earlier {
+                continue;
+            }
             let exists = match self.cache.active_model(reference.entity).await {
                 Ok(target) => {
                     self.store
@@ -588,13 +600,77 @@ impl DataService {
         entity: &str,
         input: &Value,
     ) -> DataResult<(String, String)> {
+        let p = self
+            .prepare_create(actor, entity, input, &Pending::default())
+            .await?;
+        let text = self
+            .store
+            .insert_record(&p.model, p.write(actor), &p.audits)
+            .await?;
+        self.statistics.wrote(&p.model.model, 1);
+        Ok((text, p.id))
+    }
+
+    /// Updates some fields of a record; `if_match` is the row version the client read.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: &str,
+        input: &Value,
+        if_match: Option<i64>,
+    ) -> DataResult<(String, i64)> {
+        let p = self
+            .prepare_update(actor, entity, id, input, if_match)
+            .await?;
+        match self
+            .store
+            .update_record(&p.model, p.write(actor), Some(p.read_version), &p.audits)
+            .await?
+        {
+            Some(text) => {
+                let version = row_version(&parse_record(&text)?);
+                Ok((text, version))
+            }
+            None => Err(p.changed_meanwhile()),
+        }
+    }
+
+    /// Deletes a record; `if_match` is the row version the client read.
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> DataResult<()> {
+        let p = self.prepare_delete(actor, entity, id, if_match).await?;
+        match self
+            .store
+            .delete_record(&p.model, scope(actor), id, Some(p.read_version), &p.audits)
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(p.changed_meanwhile()),
+        }
+    }
+
+    /// Everything a create checks (the record's id, the field rules, the policies, the
+    /// references), without writing: the single route and the batch run the result.
+    async fn prepare_create(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        input: &Value,
+        pending: &Pending,
+    ) -> DataResult<Prepared> {
         let model = self.model(entity).await?;
+        let (id, input) = record_id(input)?;
         let values = model
             .validator
-            .prepare_create(input)
+            .prepare_create(&input)
             .map_err(Self::rejected)?;
-        let id = uuid::Uuid::now_v7().hyphenated().to_string();
-        let after = Self::after_write(None, input, actor, &id);
+        let after = Self::after_write(None, &input, actor, &id);
         let (verdict, policy_event) = self.gate.check_write(
             &model,
             actor,
@@ -608,7 +684,8 @@ impl DataService {
         if let Err(e) = verdict {
             return Err(self.denied(policy_event, e).await);
         }
-        self.check_references(&model, actor, &values).await?;
+        self.check_references(&model, actor, &values, pending)
+            .await?;
         let mut audits = vec![Self::write_audit(
             actor,
             entity,
@@ -617,26 +694,26 @@ impl DataService {
             &values,
         )];
         audits.extend(policy_event);
-        let write = RecordWrite {
-            scope: scope(actor),
-            id: &id,
-            actor: &actor.user_id,
-            values: &values,
-        };
-        let text = self.store.insert_record(&model, write, &audits).await?;
-        self.statistics.wrote(&model.model, 1);
-        Ok((text, id))
+        Ok(Prepared {
+            model,
+            kind: WriteKind::Create,
+            id,
+            values,
+            audits,
+            read_version: 0,
+            if_match: None,
+        })
     }
 
-    /// Updates some fields of a record; `if_match` is the row version the client read.
-    pub async fn update(
+    /// Everything an update checks, without writing (see [`DataService::prepare_create`]).
+    async fn prepare_update(
         &self,
         actor: &Actor,
         entity: &str,
         id: &str,
         input: &Value,
         if_match: Option<i64>,
-    ) -> DataResult<(String, i64)> {
+    ) -> DataResult<Prepared> {
         let model = self.model(entity).await?;
         let values = model
             .validator
@@ -661,7 +738,8 @@ impl DataService {
         if let Err(e) = verdict {
             return Err(self.denied(policy_event, e).await);
         }
-        self.check_references(&model, actor, &values).await?;
+        self.check_references(&model, actor, &values, &Pending::default())
+            .await?;
         let mut audits = vec![Self::write_audit(
             actor,
             entity,
@@ -670,47 +748,25 @@ impl DataService {
             &values,
         )];
         audits.extend(policy_event);
-        let write = RecordWrite {
-            scope: scope(actor),
-            id,
-            actor: &actor.user_id,
-            values: &values,
-        };
-        match self
-            .store
-            .update_record(&model, write, Some(current), &audits)
-            .await?
-        {
-            Some(text) => {
-                let version = row_version(&parse_record(&text)?);
-                Ok((text, version))
-            }
-            None => Err(Self::changed_meanwhile(if_match, current)),
-        }
+        Ok(Prepared {
+            model,
+            kind: WriteKind::Update,
+            id: id.to_owned(),
+            values,
+            audits,
+            read_version: current,
+            if_match,
+        })
     }
 
-    fn changed_meanwhile(if_match: Option<i64>, read: i64) -> DataError {
-        match if_match {
-            Some(expected) => DataError::PreconditionFailed {
-                expected,
-                current: read + 1,
-            },
-            None => DataError::Conflict {
-                code: ErrorCode::Conflict,
-                message: "the record changed while it was being written; read it again and retry"
-                    .to_owned(),
-            },
-        }
-    }
-
-    /// Deletes a record; `if_match` is the row version the client read.
-    pub async fn delete(
+    /// Everything a delete checks, without writing (see [`DataService::prepare_create`]).
+    async fn prepare_delete(
         &self,
         actor: &Actor,
         entity: &str,
         id: &str,
         if_match: Option<i64>,
-    ) -> DataResult<()> {
+    ) -> DataResult<Prepared> {
         let model = self.model(entity).await?;
         let (_, before) = self.readable(&model, actor, id).await?;
         let current = row_version(&before);
@@ -738,15 +794,94 @@ impl DataService {
             &[],
         )];
         audits.extend(policy_event);
-        match self
-            .store
-            .delete_record(&model, scope(actor), id, Some(current), &audits)
-            .await?
-        {
-            Some(_) => Ok(()),
-            None => Err(Self::changed_meanwhile(if_match, current)),
+        Ok(Prepared {
+            model,
+            kind: WriteKind::Delete,
+            id: id.to_owned(),
+            values: Vec::new(),
+            audits,
+            read_version: current,
+            if_match,
+        })
+    }
+}
+
+/// Records created earlier in the same batch, `(entity, id)`: a later operation may refer to
+/// them although they are not stored yet.
+pub(crate) type Pending = std::collections::HashSet<(String, String)>;
+
+/// Which write a [`Prepared`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteKind {
+    Create,
+    Update,
+    Delete,
+}
+
+/// A write every check of its route has passed, ready to run alone or in a batch.
+pub(crate) struct Prepared {
+    model: Arc<ActiveModel>,
+    kind: WriteKind,
+    /// The record's id (new on create).
+    id: String,
+    /// Field values, converted for their columns.
+    values: Vec<(String, metaengine_core::SqlValue)>,
+    /// The write's audit rows (and any policy event).
+    audits: Vec<NewAudit>,
+    /// The row version the decision was taken on (update, delete).
+    read_version: i64,
+    /// The client's `If-Match`, if any.
+    if_match: Option<i64>,
+}
+
+impl Prepared {
+    fn write<'a>(&'a self, actor: &'a Actor) -> RecordWrite<'a> {
+        RecordWrite {
+            scope: scope(actor),
+            id: &self.id,
+            actor: &actor.user_id,
+            values: &self.values,
         }
     }
+
+    /// The answer when the conditional write matched no row: the record changed since it was
+    /// read (412 when the client named a version, else a conflict).
+    fn changed_meanwhile(&self) -> DataError {
+        match self.if_match {
+            Some(expected) => DataError::PreconditionFailed {
+                expected,
+                current: self.read_version + 1,
+            },
+            None => DataError::Conflict {
+                code: ErrorCode::Conflict,
+                message: "the record changed while it was being written; read it again and retry"
+                    .to_owned(),
+            },
+        }
+    }
+}
+
+/// The id of a new record: the body's `id` when it gives one (a UUID, SPEC §7; a UUIDv7 is
+/// recommended), else a new UUIDv7; and the body without it, for the field rules.
+fn record_id(input: &Value) -> DataResult<(String, Value)> {
+    let Some(given) = input.get("id") else {
+        return Ok((uuid::Uuid::now_v7().hyphenated().to_string(), input.clone()));
+    };
+    let id = given
+        .as_str()
+        .filter(|s| s.len() == 36)
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .ok_or_else(|| DataError::Invalid {
+            errors: vec![Problem::new(
+                "/id",
+                "`id` must be a UUID such as `0192f3a4-5b6c-7d8e-9f00-112233445566` (a UUIDv7 is recommended)",
+            )],
+        })?;
+    let mut rest = input.clone();
+    if let Value::Object(map) = &mut rest {
+        map.remove("id");
+    }
+    Ok((id.hyphenated().to_string(), rest))
 }
 
 #[cfg(test)]

@@ -565,6 +565,189 @@ async fn row_filter_values_keep_their_type_across_versions(store: Arc<dyn Store>
     assert!(matches!(counted, DataError::Forbidden(_)), "{counted:?}");
 }
 
+/// SPEC §7 batch: in order, all or nothing, each operation checked like its single route, a
+/// create may give its id and a later operation refer to it; failures name the operation.
+async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
+    use metaengine_runtime::{BatchDone, BatchOp};
+    let e = env(store).await;
+    let user = actor("u1", "t1", "eu", &["user"]);
+    let count = |e: &Env| {
+        let user = user.clone();
+        let data = e.data.clone();
+        async move { data.count(&user, "Invoice", &[]).await.unwrap() }
+    };
+    let (_, keep) = e
+        .data
+        .create(&user, "Invoice", &invoice("INV-1", "1"))
+        .await
+        .unwrap();
+    let (_, gone) = e
+        .data
+        .create(&user, "Invoice", &invoice("INV-2", "2"))
+        .await
+        .unwrap();
+    let customer = uuid::Uuid::now_v7().to_string();
+    let create = |entity: &str, record: Value| BatchOp::Create {
+        entity: entity.into(),
+        record,
+    };
+    let ops = vec![
+        create("Customer", json!({ "id": customer, "name": "Acme" })),
+        create(
+            "Invoice",
+            json!({ "invoiceNumber": "INV-3", "totalAmount": "3", "customer": customer }),
+        ),
+        BatchOp::Update {
+            entity: "Invoice".into(),
+            id: keep.clone(),
+            if_match: Some(1),
+            record: json!({ "status": "sent" }),
+        },
+        BatchOp::Delete {
+            entity: "Invoice".into(),
+            id: gone.clone(),
+            if_match: None,
+        },
+    ];
+    let done = e.data.batch(&user, &ops).await.unwrap();
+    assert_eq!(done.len(), 4);
+    let BatchDone::Created(c) = &done[0] else {
+        panic!("{done:?}")
+    };
+    assert_eq!(
+        serde_json::from_str::<Value>(c).unwrap()["id"],
+        customer.as_str()
+    );
+    let BatchDone::Updated(u) = &done[2] else {
+        panic!("{done:?}")
+    };
+    assert_eq!(serde_json::from_str::<Value>(u).unwrap()["rowVersion"], 2);
+    assert_eq!(done[3], BatchDone::Deleted);
+    assert_eq!(count(&e).await, 2);
+    assert!(e.data.get(&user, "Invoice", &gone).await.is_err());
+
+    // A failure anywhere writes nothing, and says which operation and where.
+    let in_batch = |err: DataError| match err {
+        DataError::InBatch { index, error } => (index, *error),
+        other => panic!("{other:?}"),
+    };
+    let invalid = e
+        .data
+        .batch(
+            &user,
+            &[
+                create("Invoice", invoice("INV-4", "4")),
+                create("Invoice", invoice("INV-5", "-1")),
+            ],
+        )
+        .await
+        .unwrap_err();
+    let (index, error) = in_batch(invalid);
+    assert_eq!(index, 1);
+    let problems = DataError::batch_problems(index, &error);
+    assert_eq!(problems[0].pointer, "/operations/1/record/totalAmount");
+    // A unique value taken by a stored record, a stale row version, a policy, a bad or taken id.
+    let taken = e
+        .data
+        .batch(
+            &user,
+            &[
+                create("Invoice", invoice("INV-6", "6")),
+                create("Invoice", invoice("INV-1", "1")),
+            ],
+        )
+        .await
+        .unwrap_err();
+    let (index, error) = in_batch(taken);
+    assert_eq!(
+        (index, error.code()),
+        (1, metaengine_core::ErrorCode::UniqueViolation)
+    );
+    let stale = e
+        .data
+        .batch(
+            &user,
+            &[
+                create("Invoice", invoice("INV-7", "7")),
+                BatchOp::Update {
+                    entity: "Invoice".into(),
+                    id: keep.clone(),
+                    if_match: Some(1),
+                    record: json!({ "status": "paid" }),
+                },
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        in_batch(stale),
+        (1, DataError::PreconditionFailed { .. })
+    ));
+    let guest = actor("g1", "t1", "eu", &["guest"]);
+    let denied = e
+        .data
+        .batch(&guest, &[create("Invoice", invoice("INV-8", "8"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(in_batch(denied), (0, DataError::Forbidden(_))));
+    let bad_id = e
+        .data
+        .batch(
+            &user,
+            &[create("Customer", json!({ "id": "nope", "name": "x" }))],
+        )
+        .await
+        .unwrap_err();
+    let (index, error) = in_batch(bad_id);
+    assert_eq!(
+        DataError::batch_problems(index, &error)[0].pointer,
+        "/operations/0/record/id"
+    );
+    let taken_id = e
+        .data
+        .batch(
+            &user,
+            &[create("Customer", json!({ "id": customer, "name": "x" }))],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        in_batch(taken_id).1.code(),
+        metaengine_core::ErrorCode::UniqueViolation
+    );
+    assert_eq!(count(&e).await, 2);
+    let too_many: Vec<BatchOp> = (0..1001)
+        .map(|i| create("Invoice", invoice(&format!("X{i}"), "1")))
+        .collect();
+    assert!(matches!(
+        e.data.batch(&user, &too_many).await.unwrap_err(),
+        DataError::BadRequest { .. }
+    ));
+
+    // The single route takes a given id too.
+    let id = uuid::Uuid::now_v7().to_string();
+    let (_, got) = e
+        .data
+        .create(&user, "Customer", &json!({ "id": id, "name": "B" }))
+        .await
+        .unwrap();
+    assert_eq!(got, id);
+    e.writer.flush().await;
+    let audits = e
+        .store
+        .query_audit(&AuditQuery {
+            event_types: vec!["data.create".into()],
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(audits.data.iter().any(|r| {
+        r.details
+            .as_ref()
+            .is_some_and(|d| d["id"] == customer.as_str())
+    }));
+}
+
 macro_rules! cases {
     ($make:expr; $($case:ident),* $(,)?) => {
         $(
@@ -586,6 +769,7 @@ macro_rules! all_cases {
             policies_guard_every_operation,
             cursors_walk_every_row_once,
             row_filter_values_keep_their_type_across_versions,
+            batches_are_all_or_nothing,
         );
     };
 }

@@ -14,7 +14,7 @@ use crate::problem::{ApiError, ApiResult};
 use crate::state::SharedState;
 
 /// A JSON answer from text already serialized.
-fn json_text(status: StatusCode, body: String) -> Response {
+pub(crate) fn json_text(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -2,6 +2,7 @@
 //! panic guard, concurrency limit, timeout, body limit, metrics).
 
 pub mod admin;
+pub mod batch;
 pub mod data;
 pub mod meta;
 pub mod ops;
@@ -62,6 +63,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/meta/cache/clear", post(meta::clear_cache))
         .route("/api/meta/validate", post(meta::validate))
         .route("/api/meta/audit", get(meta::audit))
+        .route("/api/data/batch", post(batch::batch))
         .route("/api/data/{entity}", get(data::list).post(data::create))
         .route("/api/data/{entity}/count", get(data::count))
         .route(

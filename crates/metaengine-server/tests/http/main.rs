@@ -5,6 +5,7 @@
 mod support;
 
 mod auth;
+mod batch;
 mod errors;
 mod openapi;
 mod ops;

@@ -162,6 +162,152 @@ macro_rules! impl_sqlx_store {
                 q
             }
 
+            /// [`Store::write_batch`] in one transaction; `group` turns runs of creates of one
+            /// entity into multi-row inserts (then a failure names the run's first write).
+            async fn run_batch(
+                &self,
+                writes: &[$crate::store::BatchWrite<'_>],
+                audits: &[$crate::NewAudit],
+                group: bool,
+            ) -> $crate::StoreResult<$crate::store::BatchOutcome> {
+                use $crate::sql_store::__private::metaengine_sql::query::{NewRow, QueryBuilder};
+                use $crate::sql_store::__private::sqlx::Row;
+                use $crate::store::{BatchOutcome, BatchWrite};
+                /// Statements for the writes `first..first + len`.
+                struct Step<'m> {
+                    first: usize,
+                    len: usize,
+                    model: &'m $crate::sql_store::__private::metaengine_core::CompiledModel,
+                    statements: Vec<$crate::sql_store::__private::metaengine_sql::query::Statement>,
+                }
+                let now = $crate::Timestamp::now().to_rfc3339();
+                let mut steps: Vec<Step<'_>> = Vec::with_capacity(writes.len());
+                let mut index = 0;
+                while let Some(w) = writes.get(index) {
+                    // A run of creates of one model, scope and actor.
+                    let run = match *w {
+                        BatchWrite::Insert { model, write } if group => writes[index..]
+                            .iter()
+                            .take_while(|o| {
+                                matches!(**o, BatchWrite::Insert { model: m, write: x }
+                                    if std::ptr::eq(m, model) && x.scope == write.scope && x.actor == write.actor)
+                            })
+                            .count(),
+                        _ => 1,
+                    };
+                    let built = match *w {
+                        BatchWrite::Insert { model, write } if run > 1 => {
+                            let rows: Vec<NewRow<'_>> = writes[index..index + run]
+                                .iter()
+                                .filter_map(|o| match *o {
+                                    BatchWrite::Insert { write, .. } => Some(NewRow {
+                                        id: write.id,
+                                        values: write.values,
+                                    }),
+                                    _ => None,
+                                })
+                                .collect();
+                            QueryBuilder::new($dialect, model)
+                                .insert_many_returning(write.scope, write.actor, &now, &rows)
+                                .map(|statements| (model, statements))
+                        }
+                        BatchWrite::Insert { model, write } => QueryBuilder::new($dialect, model)
+                            .insert(write.scope, write.id, write.actor, &now, write.values)
+                            .map(|s| (model, vec![s])),
+                        BatchWrite::Update {
+                            model,
+                            write,
+                            expected_row_version,
+                        } => QueryBuilder::new($dialect, model)
+                            .update(
+                                write.scope,
+                                write.id,
+                                write.actor,
+                                &now,
+                                write.values,
+                                Some(expected_row_version),
+                            )
+                            .map(|s| (model, vec![s])),
+                        BatchWrite::Delete {
+                            model,
+                            scope,
+                            id,
+                            expected_row_version,
+                        } => QueryBuilder::new($dialect, model)
+                            .delete(scope, id, Some(expected_row_version))
+                            .map(|s| (model, vec![s])),
+                    };
+                    match built {
+                        Ok((model, statements)) => steps.push(Step {
+                            first: index,
+                            len: run,
+                            model,
+                            statements,
+                        }),
+                        Err(e) => {
+                            return Ok(BatchOutcome::Failed {
+                                index,
+                                error: e.into(),
+                            });
+                        }
+                    }
+                    index += run;
+                }
+                // Dropping the transaction on an early return rolls it back.
+                let mut tx = self.begin_write().await?;
+                let mut records = Vec::with_capacity(writes.len());
+                for step in &steps {
+                    let mut returned = Vec::with_capacity(step.len);
+                    for statement in &step.statements {
+                        match Self::data_query(statement).fetch_all(&mut *tx).await {
+                            Ok(rows) => returned.extend(rows),
+                            Err(e) => {
+                                let error = $crate::sql_store::unique_or(
+                                    e,
+                                    $crate::StoreError::Unique(step.model.entity.clone()),
+                                );
+                                return Ok(BatchOutcome::Failed {
+                                    index: step.first,
+                                    error,
+                                });
+                            }
+                        }
+                    }
+                    if step.len == 1 {
+                        match returned.first() {
+                            Some(row) => records.push(row.try_get::<String, _>("record")?),
+                            None => return Ok(BatchOutcome::NoRow { index: step.first }),
+                        }
+                        continue;
+                    }
+                    // A multi-row insert: its rows back in the writes' order, by id.
+                    let mut by_id = std::collections::HashMap::with_capacity(returned.len());
+                    for row in &returned {
+                        by_id.insert(
+                            row.try_get::<String, _>("__id")?,
+                            row.try_get::<String, _>("record")?,
+                        );
+                    }
+                    for (offset, w) in writes[step.first..step.first + step.len].iter().enumerate() {
+                        let id = match *w {
+                            BatchWrite::Insert { write, .. } => write.id,
+                            _ => "",
+                        };
+                        match by_id.remove(id) {
+                            Some(record) => records.push(record),
+                            None => {
+                                return Ok(BatchOutcome::NoRow {
+                                    index: step.first + offset,
+                                });
+                            }
+                        }
+                    }
+                }
+                Self::insert_audits(&mut tx, &self.sql, audits).await?;
+                tx.commit().await?;
+                Ok(BatchOutcome::Written(records))
+            }
+
             /// Runs a record write (insert, update, delete) with its audit rows in one
             /// transaction; the record the statement returns, if any.
             async fn write_record(
@@ -884,84 +1030,14 @@ macro_rules! impl_sqlx_store {
                 writes: &[$crate::store::BatchWrite<'_>],
                 audits: &[$crate::NewAudit],
             ) -> $crate::StoreResult<$crate::store::BatchOutcome> {
-                use $crate::sql_store::__private::metaengine_sql::query::QueryBuilder;
-                use $crate::sql_store::__private::sqlx::Row;
-                use $crate::store::{BatchOutcome, BatchWrite};
-                let now = $crate::Timestamp::now().to_rfc3339();
-                let mut statements = Vec::with_capacity(writes.len());
-                for (index, w) in writes.iter().enumerate() {
-                    let (model, statement) = match *w {
-                        BatchWrite::Insert { model, write } => (
-                            model,
-                            QueryBuilder::new($dialect, model).insert(
-                                write.scope,
-                                write.id,
-                                write.actor,
-                                &now,
-                                write.values,
-                            ),
-                        ),
-                        BatchWrite::Update {
-                            model,
-                            write,
-                            expected_row_version,
-                        } => (
-                            model,
-                            QueryBuilder::new($dialect, model).update(
-                                write.scope,
-                                write.id,
-                                write.actor,
-                                &now,
-                                write.values,
-                                Some(expected_row_version),
-                            ),
-                        ),
-                        BatchWrite::Delete {
-                            model,
-                            scope,
-                            id,
-                            expected_row_version,
-                        } => (
-                            model,
-                            QueryBuilder::new($dialect, model).delete(
-                                scope,
-                                id,
-                                Some(expected_row_version),
-                            ),
-                        ),
-                    };
-                    match statement {
-                        Ok(s) => statements.push((model, s)),
-                        Err(e) => {
-                            return Ok(BatchOutcome::Failed {
-                                index,
-                                error: e.into(),
-                            });
-                        }
-                    }
+                use $crate::store::BatchOutcome;
+                // Consecutive creates of one entity become multi-row inserts. When one of those
+                // fails (a taken unique value), the batch is rolled back and run again one
+                // statement per write, to name the operation that failed.
+                match self.run_batch(writes, audits, true).await? {
+                    BatchOutcome::Failed { .. } => self.run_batch(writes, audits, false).await,
+                    outcome => Ok(outcome),
                 }
-                // Dropping the transaction on an early return rolls it back.
-                let mut tx = self.begin_write().await?;
-                let mut records = Vec::with_capacity(statements.len());
-                for (index, (model, statement)) in statements.iter().enumerate() {
-                    let row = match Self::data_query(statement).fetch_optional(&mut *tx).await {
-                        Ok(row) => row,
-                        Err(e) => {
-                            let error = $crate::sql_store::unique_or(
-                                e,
-                                $crate::StoreError::Unique(model.entity.clone()),
-                            );
-                            return Ok(BatchOutcome::Failed { index, error });
-                        }
-                    };
-                    match row {
-                        Some(row) => records.push(row.try_get::<String, _>("record")?),
-                        None => return Ok(BatchOutcome::NoRow { index }),
-                    }
-                }
-                Self::insert_audits(&mut tx, &self.sql, audits).await?;
-                tx.commit().await?;
-                Ok(BatchOutcome::Written(records))
             }
 
             async fn analyze_records(

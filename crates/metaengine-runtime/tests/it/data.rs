@@ -741,11 +741,19 @@ async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    assert!(audits.data.iter().any(|r| {
-        r.details
-            .as_ref()
-            .is_some_and(|d| d["id"] == customer.as_str())
-    }));
+    // The batch's creates: one row per entity, naming every id and the fields written.
+    let batch_rows: Vec<_> = audits
+        .data
+        .iter()
+        .filter_map(|r| r.details.as_ref().filter(|d| d["batch"] == true))
+        .collect();
+    assert_eq!(batch_rows.len(), 2, "{batch_rows:?}");
+    let customer_row = batch_rows
+        .iter()
+        .find(|d| d["ids"] == json!([customer]))
+        .expect("the Customer create of the batch");
+    assert_eq!(customer_row["count"], 1);
+    assert_eq!(customer_row["fields"], json!(["name"]));
 }
 
 macro_rules! cases {

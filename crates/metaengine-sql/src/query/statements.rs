@@ -269,6 +269,31 @@ impl QueryBuilder<'_> {
         now: &str,
         rows: &[NewRow<'_>],
     ) -> Result<Vec<Statement>, QueryError> {
+        self.insert_many_with(scope, actor, now, rows, false)
+    }
+
+    /// [`QueryBuilder::insert_many`] whose statements return each inserted row as `record`
+    /// (the record's JSON, like [`QueryBuilder::insert`]) and `__id` (its id as text), for a
+    /// batch that answers with every record. The rows' order in the answer is not promised:
+    /// match them by `__id`.
+    pub fn insert_many_returning(
+        &self,
+        scope: Scope<'_>,
+        actor: &str,
+        now: &str,
+        rows: &[NewRow<'_>],
+    ) -> Result<Vec<Statement>, QueryError> {
+        self.insert_many_with(scope, actor, now, rows, true)
+    }
+
+    fn insert_many_with(
+        &self,
+        scope: Scope<'_>,
+        actor: &str,
+        now: &str,
+        rows: &[NewRow<'_>],
+        returning: bool,
+    ) -> Result<Vec<Statement>, QueryError> {
         Self::check_now(now)?;
         // Rows grouped by the columns they write, in order of first appearance.
         let mut shapes: Vec<(Vec<Col<'_>>, Vec<RowValues<'_>>)> = Vec::new();
@@ -295,7 +320,7 @@ impl QueryBuilder<'_> {
             let mut members = members.into_iter().peekable();
             while members.peek().is_some() {
                 let chunk = members.by_ref().take(rows_per_statement);
-                statements.push(self.insert_rows(scope, actor, now, &cols, chunk)?);
+                statements.push(self.insert_rows(scope, actor, now, &cols, chunk, returning)?);
             }
         }
         Ok(statements)
@@ -309,6 +334,7 @@ impl QueryBuilder<'_> {
         now: &str,
         cols: &[Col<'_>],
         rows: impl Iterator<Item = RowValues<'r>>,
+        returning: bool,
     ) -> Result<Statement, QueryError> {
         use std::fmt::Write as _;
         let d = self.dialect;
@@ -339,6 +365,17 @@ impl QueryBuilder<'_> {
                 let _ = write!(sql, ", {p}");
             }
             sql.push(')');
+        }
+        if returning {
+            let id = match d {
+                crate::Dialect::Postgres => "\"id\"::text",
+                crate::Dialect::Sqlite => "\"id\"",
+            };
+            let _ = write!(
+                sql,
+                " RETURNING {} AS \"record\", {id} AS \"__id\"",
+                self.all_columns()
+            );
         }
         Self::finish(sql, binds)
     }

@@ -188,3 +188,41 @@ fn a_field_given_twice_is_refused_in_a_wide_write_too() {
         Err(QueryError::DuplicateField { field: "f7".into() })
     );
 }
+
+#[test]
+fn a_returning_batch_returns_each_record_and_its_id() {
+    let m = invoice();
+    let (a, b) = (full("1.50"), full("2"));
+    let rows = [
+        NewRow {
+            id: ID1,
+            values: &a,
+        },
+        NewRow {
+            id: ID2,
+            values: &b,
+        },
+    ];
+    let plain = pg(&m).insert_many(scope(), "u1", NOW, &rows).unwrap();
+    let returning = pg(&m)
+        .insert_many_returning(scope(), "u1", NOW, &rows)
+        .unwrap();
+    assert_eq!(returning.len(), 1);
+    assert!(returning[0].sql.starts_with(&plain[0].sql));
+    assert!(
+        returning[0]
+            .sql
+            .ends_with(r#" AS "record", "id"::text AS "__id""#),
+        "{}",
+        returning[0].sql
+    );
+    assert_eq!(returning[0].binds, plain[0].binds);
+    let lite_returning = lite(&m)
+        .insert_many_returning(scope(), "u1", NOW, &rows)
+        .unwrap();
+    assert!(
+        lite_returning[0]
+            .sql
+            .ends_with(r#" AS "record", "id" AS "__id""#)
+    );
+}

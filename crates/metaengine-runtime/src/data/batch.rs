@@ -111,18 +111,13 @@ impl DataService {
                 } => self.prepare_delete(actor, entity, id, *if_match).await,
             }
             .map_err(at)?;
-            if let BatchOp::Create { entity, .. } = op {
-                if pending.contains(&(entity.clone(), p.id.clone()))
-                    || prepared
-                        .iter()
-                        .any(|q| q.kind == WriteKind::Create && q.id == p.id)
-                {
-                    return Err(at(DataError::Conflict {
-                        code: ErrorCode::UniqueViolation,
-                        message: format!("id `{}` is given twice in this batch", p.id),
-                    }));
-                }
-                pending.insert((entity.clone(), p.id.clone()));
+            if let BatchOp::Create { entity, .. } = op
+                && !pending.insert((entity.clone(), p.id.clone()))
+            {
+                return Err(at(DataError::Conflict {
+                    code: ErrorCode::UniqueViolation,
+                    message: format!("id `{}` is given twice in this batch", p.id),
+                }));
             }
             prepared.push(p);
         }

@@ -58,7 +58,13 @@ impl Statistics {
             let Ok(mut tables) = self.tables.lock() else {
                 return;
             };
-            let table = tables.entry(model.table_name.clone()).or_default();
+            // The per-create path: the table's name is copied only on its first write.
+            if !tables.contains_key(&model.table_name) {
+                tables.insert(model.table_name.clone(), Table::default());
+            }
+            let Some(table) = tables.get_mut(&model.table_name) else {
+                return;
+            };
             table.since += rows;
             let due = !table.running && table.since > BASE_THRESHOLD + table.before / SCALE_DIVISOR;
             if due {

@@ -65,7 +65,7 @@ fn select_list(fields: &[CompiledField]) -> String {
 }
 
 /// Stage "fields": one field's column, select fragment and validator.
-fn compile_field(field: &FieldDef) -> CompiledField {
+pub(crate) fn compile_field(field: &FieldDef) -> CompiledField {
     let column = column_name(&field.name);
     let decimal = (field.field_type == FieldType::Decimal).then(|| field.decimal_precision_scale());
     let validator = FieldValidator {

@@ -32,6 +32,32 @@ pub struct CompiledModel {
 }
 
 impl CompiledModel {
+    /// Whether `other` is the same compilation: equal in everything but its provenance
+    /// (`compiled_at`, `compiled_by`). A model read from a shared cache is used only when it is
+    /// the same compilation as the local one.
+    pub fn same_compilation(&self, other: &CompiledModel) -> bool {
+        let CompiledModel {
+            entity,
+            version,
+            table_name,
+            hash,
+            compiled_at: _,
+            compiled_by: _,
+            fields,
+            policies,
+            indexes,
+            select_list,
+        } = self;
+        *entity == other.entity
+            && *version == other.version
+            && *table_name == other.table_name
+            && *hash == other.hash
+            && *fields == other.fields
+            && *policies == other.policies
+            && *indexes == other.indexes
+            && *select_list == other.select_list
+    }
+
     /// The compiled field named `name`, if any.
     pub fn field(&self, name: &str) -> Option<&CompiledField> {
         self.fields.iter().find(|f| f.name == name)

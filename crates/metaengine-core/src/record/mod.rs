@@ -115,6 +115,19 @@ pub(crate) struct FieldRule {
     pub(crate) scale: u32,
 }
 
+/// Checks a field's `default` exactly as a written value of the field is checked (type, bounds,
+/// length, pattern, enum, decimal precision and scale, calendar, NUL); the error is the message.
+/// Schema validation calls it so that a default the data API would refuse never reaches a table.
+pub(crate) fn check_default(field: &crate::schema::FieldDef) -> Result<(), String> {
+    let Some(default) = field.default.as_ref().filter(|d| !d.is_null()) else {
+        return Ok(());
+    };
+    let mut rule = FieldRule::new(&crate::compile::compile_field(field));
+    // The default's own value is shown in the schema already: name it plainly.
+    rule.sensitive = true;
+    convert::from_json(&rule, default).map(|_| ())
+}
+
 impl FieldRule {
     fn new(field: &CompiledField) -> FieldRule {
         let v = &field.validator;

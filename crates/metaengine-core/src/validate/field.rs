@@ -3,7 +3,7 @@
 use super::values::{is_date, is_decimal_string, is_rfc3339, is_uuid};
 use super::{Problems, ValidationContext, describe, one_of, pointer};
 use crate::ident::validate_field_name;
-use crate::schema::{DEFAULT_DECIMAL_PRECISION, FieldType, MAX_DECIMAL_PRECISION};
+use crate::schema::{DEFAULT_DECIMAL_PRECISION, FieldDef, FieldType, MAX_DECIMAL_PRECISION};
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
@@ -134,10 +134,20 @@ pub(super) fn check_field(
     }
     check_precision_scale(precision, scale, base, problems);
     let default = obj.get("default").filter(|d| !d.is_null());
-    if let (Some(field_type), Some(default)) = (field_type, default)
-        && let Err(msg) = check_default(field_type, default, &bounds)
-    {
-        problems.push(pointer(base, "default"), msg);
+    if let (Some(field_type), Some(default)) = (field_type, default) {
+        let checked = check_default(field_type, default, &bounds).and_then(|()| {
+            // The shape checks passed: the default must also pass every rule a written value
+            // passes (precision and scale included), or a table could get a default its own
+            // API refuses.
+            match serde_json::from_value::<FieldDef>(value.clone()) {
+                Ok(field) => crate::record::check_default(&field)
+                    .map_err(|msg| format!("default is not a valid value: {msg}")),
+                Err(_) => Ok(()), // another problem of this field is reported already
+            }
+        });
+        if let Err(msg) = checked {
+            problems.push(pointer(base, "default"), msg);
+        }
     }
 }
 

@@ -4,7 +4,10 @@
 //! Two levels: an in-process moka cache by entity name (time-to-idle TTL, bounded size), and an
 //! optional Redis level shared by instances, keyed `meta:compiled:{entity}:{version}` and checked
 //! against the active version's schema hash before use. A miss reads the active version from the
-//! store, hashes its schema, tries Redis, else compiles.
+//! store, compiles it (a few microseconds) and uses the Redis entry only when it is the same
+//! compilation: Redis is shared with whoever can reach it, so nothing read from it is trusted to
+//! name tables, columns or policies. What Redis shares is the provenance (`compiledAt`,
+//! `compiledBy`): every instance reports the same model.
 //!
 //! Key decision: coherence comes from invalidation, never from checking the store on a hit (a hit
 //! is a lock-free lookup). Activation, deactivation and deletion invalidate the entity here
@@ -113,9 +116,9 @@ pub struct CacheStats {
     pub hits: u64,
     /// Requests that missed the in-process level.
     pub misses: u64,
-    /// Misses served from Redis (hash matched).
+    /// Misses served from Redis (the same compilation as the local one).
     pub l2_hits: u64,
-    /// Models compiled by this instance.
+    /// Misses served by this instance's own compilation (nothing usable in Redis).
     pub compiles: u64,
     /// Models in the in-process level now.
     pub entries: u64,
@@ -327,29 +330,42 @@ impl ModelCache {
         };
         let schema = parse_schema(&row)?;
         let hash = schema_hash(&schema);
-        let cached = match &inner.l2 {
-            Some(l2) => l2.get(entity, &row.version, &hash).await,
+        let compiled_at = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let local = compile(
+            entity,
+            &row.version,
+            &schema,
+            &inner.instance_name,
+            &compiled_at,
+        );
+        // Redis is shared and not trusted: an entry is used only when it is exactly what this
+        // instance compiles from the stored schema (its provenance aside), so whoever can write
+        // to Redis cannot point the data API at another table or drop a policy.
+        let shared = match &inner.l2 {
+            Some(l2) => l2.get(entity, &row.version, &hash).await.filter(|shared| {
+                let same = shared.same_compilation(&local);
+                if !same {
+                    tracing::warn!(
+                        entity,
+                        version = row.version,
+                        "the compiled model in Redis differs from the schema's; ignoring it"
+                    );
+                }
+                same
+            }),
             None => None,
         };
-        let model = match cached {
+        let model = match shared {
             Some(model) => {
                 inner.l2_hits.fetch_add(1, Ordering::Relaxed);
                 model
             }
             None => {
-                let compiled_at = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-                let model = compile(
-                    entity,
-                    &row.version,
-                    &schema,
-                    &inner.instance_name,
-                    &compiled_at,
-                );
                 inner.compiles.fetch_add(1, Ordering::Relaxed);
                 if let Some(l2) = &inner.l2 {
-                    l2.put(&model).await;
+                    l2.put(&local).await;
                 }
-                model
+                local
             }
         };
         let model = Arc::new(ActiveModel::new(model));

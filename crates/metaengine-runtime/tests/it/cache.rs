@@ -333,6 +333,61 @@ async fn a_stale_redis_entry_is_ignored_and_overwritten(store: Arc<dyn Store>) {
     delete_keys(&name).await;
 }
 
+/// An allow-everything policy list, compiled (planted in Redis by the tampering test).
+fn writer_policies() -> Vec<metaengine_core::compile::CompiledPolicy> {
+    let schema: metaengine_core::EntitySchema = serde_json::from_value(json!({
+        "fields": [{ "name": "x", "type": "string" }],
+        "policies": [{ "name": "all", "effect": "allow", "action": "read", "resource": "X" }]
+    }))
+    .unwrap();
+    metaengine_core::compile("X", "v1", &schema, "t", "t").policies
+}
+
+/// Issue 12 item 21: an entry with the right hash, entity and version but another table, column
+/// or policy list is not trusted; the local compilation is served and written back.
+async fn a_tampered_redis_entry_cannot_redirect_tables_or_drop_policies(store: Arc<dyn Store>) {
+    let name = invoice(store.as_ref()).await;
+    let writer = redis_cache(&store).await;
+    let honest = writer.active_model(&name).await.unwrap().model.clone();
+    let key = format!("meta:compiled:{name}:v1");
+    let mut conn = redis().await;
+    let mut tampered_table = honest.clone();
+    tampered_table.table_name = "meta_audit".into();
+    let mut tampered_column = honest.clone();
+    tampered_column.fields[0].column_name = "tenant_id".into();
+    let mut weaker = honest.clone();
+    weaker.fields[1].validator.min = None;
+    let mut with_policy = honest.clone();
+    with_policy.policies = writer_policies();
+    for planted in [tampered_table, tampered_column, weaker, with_policy] {
+        assert_eq!(planted.hash, honest.hash, "the hash alone does not tell");
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(serde_json::to_string(&planted).unwrap())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let reader = redis_cache(&store).await;
+        let served = reader.active_model(&name).await.unwrap();
+        assert!(
+            served.model.same_compilation(&honest),
+            "served the schema's model"
+        );
+        assert_eq!((reader.stats().compiles, reader.stats().l2_hits), (1, 0));
+        let stored: String = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let stored: metaengine_core::CompiledModel = serde_json::from_str(&stored).unwrap();
+        assert!(
+            stored.same_compilation(&honest),
+            "the tampered entry was overwritten"
+        );
+    }
+    delete_keys(&name).await;
+}
+
 macro_rules! stories {
     ($make:expr; $($story:ident),* $(,)?) => {
         $(
@@ -355,6 +410,7 @@ macro_rules! all_stories {
             precompile_warms_every_active_entity,
             redis_shares_models_between_instances,
             a_stale_redis_entry_is_ignored_and_overwritten,
+            a_tampered_redis_entry_cannot_redirect_tables_or_drop_policies,
         );
     };
 }

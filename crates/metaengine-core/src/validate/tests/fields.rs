@@ -441,6 +441,38 @@ fn defaults_that_fit() {
     }
 }
 
+/// Issue 12 item 9: a decimal default outside its precision or scale was accepted, and the
+/// activation of a table with rows then failed in the database.
+#[test]
+fn decimal_defaults_must_fit_precision_and_scale() {
+    let cases = [
+        (
+            json!({"precision": 5, "scale": 2}),
+            json!("1234.5"),
+            "default is not a valid value: `a` has more than 3 digits before the decimal point (precision 5, scale 2)",
+        ),
+        (
+            json!({"scale": 2}),
+            json!("1.005"),
+            "default is not a valid value: `a` has more than 2 decimal places",
+        ),
+        (
+            json!({"precision": 4, "scale": 0}),
+            json!(12.5),
+            "default is not a valid value: `a` must be a whole number (scale 0)",
+        ),
+    ];
+    for (mut field, default, message) in cases {
+        field["name"] = json!("a");
+        field["type"] = json!("decimal");
+        field["default"] = default;
+        assert_eq!(field_fails_at(field, "/default"), message);
+    }
+    field_passes(
+        json!({"name": "a", "type": "decimal", "precision": 5, "scale": 2, "default": "123.45"}),
+    );
+}
+
 #[test]
 fn defaults_must_satisfy_the_constraints() {
     assert_eq!(

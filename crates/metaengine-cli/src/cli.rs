@@ -478,6 +478,22 @@ pub struct ServeArgs {
     /// Most requests served at once; more are answered 429 [default: 1024].
     #[arg(long, env = "METAENGINE_MAX_CONCURRENCY")]
     pub max_concurrency: Option<usize>,
+    /// Most connections open at once; more wait in the backlog [default: 4096, fewer under a
+    /// low `ulimit -n`].
+    #[arg(long, env = "METAENGINE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a request head, also between kept-alive requests, in
+    /// milliseconds [default: 10000].
+    #[arg(long, env = "METAENGINE_HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Time a connection may stay silent while no request is handled, in milliseconds
+    /// [default: 60000].
+    #[arg(long, env = "METAENGINE_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// Time shutdown waits for in-flight requests before cutting them, in milliseconds
+    /// [default: 10000].
+    #[arg(long, env = "METAENGINE_SHUTDOWN_GRACE_MS")]
+    pub shutdown_grace_ms: Option<u64>,
     /// Do not compile the active entities before accepting requests.
     #[arg(long)]
     pub no_precompile: bool,

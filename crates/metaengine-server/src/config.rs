@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::connections::ConnectionLimits;
+
 /// A secret value (the HS256 secret): used as given, never printed (`Debug` says `[redacted]`).
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -98,6 +100,18 @@ pub struct Settings {
     pub request_timeout_ms: Option<u64>,
     /// Most requests served at once; more are answered 429 (default 1024).
     pub max_concurrency: Option<usize>,
+    /// Most connections open at once; more wait in the kernel's backlog (default 4,096, fewer
+    /// when the descriptor limit is lower).
+    pub max_connections: Option<usize>,
+    /// Longest time a client may take to send a request head, also between kept-alive requests,
+    /// in milliseconds (default 10 000).
+    pub header_read_timeout_ms: Option<u64>,
+    /// Longest time a connection may move no byte while no request is handled, in milliseconds
+    /// (default 60 000).
+    pub idle_timeout_ms: Option<u64>,
+    /// Longest time shutdown waits for in-flight requests before cutting them, in milliseconds
+    /// (default 10 000).
+    pub shutdown_grace_ms: Option<u64>,
     /// Compile every active entity before accepting requests (default true).
     pub precompile_on_startup: Option<bool>,
     /// Also audit allowed policy decisions (default false: denials only).
@@ -116,7 +130,8 @@ impl Settings {
         merge!(self, lower; listen, database_url, data_dir, pool_size, jwt_secret, jwt_algorithm,
             jwt_public_key_file, redis_url, admin_role, platform_tenant, body_limit,
             json_max_depth, default_page_size, max_page_size, max_filters, batch_max_operations, request_timeout_ms,
-            max_concurrency, precompile_on_startup, audit_allows)
+            max_concurrency, max_connections, header_read_timeout_ms, idle_timeout_ms,
+            shutdown_grace_ms, precompile_on_startup, audit_allows)
     }
 
     /// Reads a TOML file of settings.
@@ -221,6 +236,8 @@ pub struct ServerConfig {
     pub platform_tenant: String,
     /// Request limits.
     pub limits: Limits,
+    /// Connection limits.
+    pub connections: ConnectionLimits,
     /// Compile every active entity before accepting requests.
     pub precompile_on_startup: bool,
     /// Audit allowed policy decisions too.
@@ -308,6 +325,33 @@ impl ServerConfig {
                 defaults.max_concurrency,
             )?,
         };
+        let conn_defaults = ConnectionLimits::default();
+        let millis = |key, value, default: Duration| -> Result<Duration, ConfigError> {
+            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+            Ok(Duration::from_millis(positive(key, value, default)?))
+        };
+        let connections = ConnectionLimits {
+            max_connections: positive(
+                "max_connections",
+                s.max_connections,
+                conn_defaults.max_connections,
+            )?,
+            header_read_timeout: millis(
+                "header_read_timeout_ms",
+                s.header_read_timeout_ms,
+                conn_defaults.header_read_timeout,
+            )?,
+            idle_timeout: millis(
+                "idle_timeout_ms",
+                s.idle_timeout_ms,
+                conn_defaults.idle_timeout,
+            )?,
+            shutdown_grace: millis(
+                "shutdown_grace_ms",
+                s.shutdown_grace_ms,
+                conn_defaults.shutdown_grace,
+            )?,
+        };
         if limits.default_page_size > limits.max_page_size {
             return Err(ConfigError::Invalid {
                 key: "default_page_size",
@@ -324,6 +368,7 @@ impl ServerConfig {
             admin_role: s.admin_role.unwrap_or_else(|| "admin".to_owned()),
             platform_tenant: s.platform_tenant.unwrap_or_else(|| "default".to_owned()),
             limits,
+            connections,
             precompile_on_startup: s.precompile_on_startup.unwrap_or(true),
             audit_allows: s.audit_allows.unwrap_or(false),
         })
@@ -332,6 +377,7 @@ impl ServerConfig {
     /// The settings as startup prints them (no secrets).
     pub fn summary(&self) -> Vec<(&'static str, String)> {
         let l = &self.limits;
+        let c = &self.connections;
         vec![
             ("listen", self.listen.to_string()),
             ("data dir", self.data_dir.display().to_string()),
@@ -366,6 +412,16 @@ impl ServerConfig {
                 format!("{} ms", l.request_timeout.as_millis()),
             ),
             ("concurrency", format!("max {}", l.max_concurrency)),
+            (
+                "connections",
+                format!(
+                    "max {}, header timeout {} ms, idle timeout {} ms, shutdown grace {} ms",
+                    c.max_connections,
+                    c.header_read_timeout.as_millis(),
+                    c.idle_timeout.as_millis(),
+                    c.shutdown_grace.as_millis()
+                ),
+            ),
         ]
     }
 }

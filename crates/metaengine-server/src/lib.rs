@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
@@ -21,17 +22,16 @@ pub use config::{ServerConfig, Settings};
 pub use routes::router;
 pub use state::{AppState, SharedState, StartError};
 
-/// Serves `state` on `listener` until `shutdown` completes; then stops accepting, lets in-flight
-/// requests finish, and flushes the audit writer.
+/// Serves `state` on `listener` under its connection limits until `shutdown` completes; then
+/// stops accepting, closes idle connections, lets in-flight requests finish within the shutdown
+/// grace period (cutting the rest), and flushes the audit writer.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SharedState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = connections::serve_connections(listener, app, state.connections, shutdown).await;
     state.audit.shutdown().await;
     result
 }

@@ -58,6 +58,8 @@ pub struct AppState {
     pub secret_created: bool,
     /// Request limits.
     pub limits: Limits,
+    /// Connection limits of the accept loop.
+    pub connections: crate::connections::ConnectionLimits,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// One permit per request served at once (`max_concurrency`).
@@ -132,6 +134,7 @@ impl AppState {
             local_secret,
             secret_created,
             limits,
+            connections: config.connections,
             metrics: Metrics::new(),
             permits: tokio::sync::Semaphore::new(limits.max_concurrency),
             warm: AtomicBool::new(!config.precompile_on_startup),

@@ -28,6 +28,10 @@ fn command_line_layer(global: &GlobalArgs, args: &ServeArgs) -> Settings {
         max_page_size: args.max_page_size,
         request_timeout_ms: args.request_timeout_ms,
         max_concurrency: args.max_concurrency,
+        max_connections: args.max_connections,
+        header_read_timeout_ms: args.header_read_timeout_ms,
+        idle_timeout_ms: args.idle_timeout_ms,
+        shutdown_grace_ms: args.shutdown_grace_ms,
         precompile_on_startup: args.no_precompile.then_some(false),
         ..Settings::default()
     }

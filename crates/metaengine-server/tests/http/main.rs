@@ -6,6 +6,7 @@ mod support;
 
 mod auth;
 mod batch;
+mod connections;
 mod errors;
 mod openapi;
 mod ops;

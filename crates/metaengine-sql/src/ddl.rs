@@ -1,6 +1,7 @@
 //! DDL: a [`MigrationPlan`] rendered as statements of one dialect.
 
 use crate::Dialect;
+use crate::checks::sqlite_decimal_text;
 use metaengine_core::FieldType;
 use metaengine_core::compile::CompiledIndex;
 use metaengine_core::ident::{SYSTEM_COLUMNS, quote_ident};
@@ -141,7 +142,12 @@ pub fn render_plan(dialect: Dialect, table: &str, plan: &MigrationPlan) -> Vec<S
                 "ALTER TABLE {t} ALTER COLUMN {} SET NOT NULL",
                 quote_ident(column)
             )),
-            MigrationStep::WidenColumn { column, from, to } if pg => {
+            MigrationStep::WidenColumn {
+                column, from, to, ..
+            }
+            | MigrationStep::NarrowColumn { column, from, to }
+                if pg =>
+            {
                 let new_type = column_type(dialect, to);
                 if column_type(dialect, from) != new_type {
                     out.push(format!(
@@ -149,6 +155,28 @@ pub fn render_plan(dialect: Dialect, table: &str, plan: &MigrationPlan) -> Vec<S
                         quote_ident(column)
                     ));
                 }
+            }
+            MigrationStep::WidenColumn {
+                column,
+                from,
+                to,
+                indexes,
+            } if column_type(dialect, from) != column_type(dialect, to) => {
+                sqlite_rebuild_column(&mut out, &t, column, to, indexes);
+            }
+            MigrationStep::WidenColumn {
+                column, from, to, ..
+            }
+            | MigrationStep::NarrowColumn { column, from, to }
+                if to.field_type == FieldType::Decimal && from.scale != to.scale =>
+            {
+                // SQLite keeps decimals as text with exactly `scale` digits after the point.
+                let q = quote_ident(column);
+                let scale = to.scale.unwrap_or(metaengine_core::DEFAULT_DECIMAL_SCALE);
+                out.push(format!(
+                    "UPDATE {t} SET {q} = {}",
+                    sqlite_decimal_text(&q, scale)
+                ));
             }
             MigrationStep::CreateIndex(index) => out.push(create_index(dialect, &t, index)),
             MigrationStep::DropIndex { name } => out.push(format!(
@@ -159,10 +187,55 @@ pub fn render_plan(dialect: Dialect, table: &str, plan: &MigrationPlan) -> Vec<S
             | MigrationStep::UnhideColumn { .. }
             | MigrationStep::DropNotNull { .. }
             | MigrationStep::SetNotNull { .. }
-            | MigrationStep::WidenColumn { .. } => {}
+            | MigrationStep::WidenColumn { .. }
+            | MigrationStep::NarrowColumn { .. } => {}
         }
     }
     out
+}
+
+/// SQLite cannot change a column's type: a column whose storage changes (INTEGER → TEXT, for
+/// integer → decimal) is rebuilt as a new column filled from the old one, which then replaces
+/// it; the indexes over it are dropped first and made again.
+fn sqlite_rebuild_column(
+    out: &mut Vec<String>,
+    table: &str,
+    column: &str,
+    to: &ColumnDef,
+    indexes: &[CompiledIndex],
+) {
+    let q = quote_ident(column);
+    // Field columns are snake_case names starting with a letter: this one is never a field's.
+    let tmp_name = format!("_retype_{column}");
+    let tmp = quote_ident(&tmp_name);
+    let dialect = Dialect::Sqlite;
+    for index in indexes {
+        out.push(format!(
+            "DROP INDEX IF EXISTS {}",
+            qualified_table(dialect, &index.name)
+        ));
+    }
+    let new_column = ColumnDef {
+        name: tmp_name.clone(),
+        ..to.clone()
+    };
+    out.push(format!(
+        "ALTER TABLE {table} ADD COLUMN {}",
+        column_sql(dialect, &new_column)
+    ));
+    let value = match to.field_type {
+        FieldType::Decimal => sqlite_decimal_text(
+            &q,
+            to.scale.unwrap_or(metaengine_core::DEFAULT_DECIMAL_SCALE),
+        ),
+        _ => q.clone(),
+    };
+    out.push(format!("UPDATE {table} SET {tmp} = {value}"));
+    out.push(format!("ALTER TABLE {table} DROP COLUMN {q}"));
+    out.push(format!("ALTER TABLE {table} RENAME COLUMN {tmp} TO {q}"));
+    for index in indexes {
+        out.push(create_index(dialect, table, index));
+    }
 }
 
 /// `"col" type [NOT NULL] [DEFAULT literal]`.

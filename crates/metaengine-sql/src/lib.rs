@@ -13,9 +13,11 @@
 
 #![deny(missing_docs)]
 
+mod checks;
 mod ddl;
 pub mod query;
 
+pub use checks::{data_check, storage_type, stores_as};
 pub use ddl::{
     analyze_table, column_type, drop_column, drop_table, has_rows, literal, qualified_table,
     render_plan,

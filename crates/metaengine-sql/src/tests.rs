@@ -237,3 +237,81 @@ fn table_maintenance_statements_quote_every_identifier() {
         r#"SELECT EXISTS (SELECT 1 FROM "core"."ent_invoice")"#
     );
 }
+
+#[test]
+fn sqlite_rebuilds_an_integer_column_that_becomes_a_decimal() {
+    let mut prev = invoice();
+    let mut qty = FieldDef::new("qty", FieldType::Integer);
+    qty.indexed = true;
+    prev.fields.push(qty);
+    let mut next = prev.clone();
+    let last = next.fields.len() - 1;
+    next.fields[last].field_type = FieldType::Decimal;
+    next.fields[last].precision = Some(30);
+    next.fields[last].scale = Some(2);
+    let state = TableState {
+        exists: true,
+        has_rows: true,
+        ..TableState::default()
+    };
+    let plan = plan_migration("ent_invoice", Some(&prev), &next, &state);
+    assert!(!plan.is_breaking(), "{:?}", plan.breaking);
+    let sqlite = render_plan(Dialect::Sqlite, "ent_invoice", &plan);
+    assert_eq!(sqlite.len(), 6, "{sqlite:#?}");
+    assert_eq!(
+        sqlite[0],
+        r#"DROP INDEX IF EXISTS "ent_invoice_qty_id_idx""#
+    );
+    assert_eq!(
+        sqlite[1],
+        r#"ALTER TABLE "ent_invoice" ADD COLUMN "_retype_qty" TEXT"#
+    );
+    assert!(
+        sqlite[2]
+            .starts_with(r#"UPDATE "ent_invoice" SET "_retype_qty" = CASE WHEN "qty" IS NULL"#)
+    );
+    assert_eq!(sqlite[3], r#"ALTER TABLE "ent_invoice" DROP COLUMN "qty""#);
+    assert_eq!(
+        sqlite[4],
+        r#"ALTER TABLE "ent_invoice" RENAME COLUMN "_retype_qty" TO "qty""#
+    );
+    assert!(sqlite[5].starts_with(r#"CREATE INDEX IF NOT EXISTS "ent_invoice_qty_id_idx""#));
+    assert_eq!(
+        render_plan(Dialect::Postgres, "ent_invoice", &plan),
+        [r#"ALTER TABLE "core"."ent_invoice" ALTER COLUMN "qty" TYPE numeric(30,2)"#]
+    );
+}
+
+#[test]
+fn data_checks_bind_their_values() {
+    use crate::data_check;
+    use metaengine_core::plan::{DataCheck, RowsThat};
+    let check = |rows| DataCheck {
+        pointer: "/fields/0/enumValues".into(),
+        message: "m".into(),
+        column: "status".into(),
+        rows,
+    };
+    let (sql, binds) = data_check(
+        Dialect::Postgres,
+        "ent_invoice",
+        &check(RowsThat::UseValues {
+            values: vec!["a'b".into(), "c".into()],
+        }),
+    );
+    assert_eq!(
+        sql,
+        r#"SELECT EXISTS (SELECT 1 FROM "core"."ent_invoice" WHERE "status" IN ($1, $2))"#
+    );
+    assert_eq!(binds, ["a'b", "c"]);
+    let (sql, binds) = data_check(
+        Dialect::Sqlite,
+        "ent_invoice",
+        &check(RowsThat::AreLongerThan { max_length: 7 }),
+    );
+    assert_eq!(
+        sql,
+        r#"SELECT EXISTS (SELECT 1 FROM "ent_invoice" WHERE length("status") > 7)"#
+    );
+    assert!(binds.is_empty());
+}

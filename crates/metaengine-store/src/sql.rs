@@ -62,6 +62,9 @@ pub struct MetaSql {
     pub table_exists: String,
     /// Column names of the data table $1, in table order.
     pub table_columns: String,
+    /// Column names and catalog types of the data table $1 (PostgreSQL's `format_type`, SQLite's
+    /// declared type).
+    pub table_column_types: String,
     /// Tells other processes that entity $1's model changed (PostgreSQL only).
     pub notify_model_change: Option<String>,
 }
@@ -79,6 +82,12 @@ impl MetaSql {
             table_columns: "SELECT column_name::text FROM information_schema.columns \
                             WHERE table_schema = 'core' AND table_name = $1 ORDER BY ordinal_position"
                 .to_owned(),
+            table_column_types: "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+                                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+                                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                                 WHERE n.nspname = 'core' AND c.relname = $1 AND a.attnum > 0 \
+                                 AND NOT a.attisdropped ORDER BY a.attnum"
+                .to_owned(),
             notify_model_change: Some(format!(
                 "SELECT pg_notify('{MODEL_CHANGES_CHANNEL}', $1)"
             )),
@@ -93,6 +102,8 @@ impl MetaSql {
                            WHERE type = 'table' AND name = $1)"
                 .to_owned(),
             table_columns: "SELECT name FROM pragma_table_info($1) ORDER BY cid".to_owned(),
+            table_column_types: "SELECT name, type FROM pragma_table_info($1) ORDER BY cid"
+                .to_owned(),
             notify_model_change: None,
             ..Self::build("", "", "")
         }
@@ -158,6 +169,7 @@ impl MetaSql {
             ),
             table_exists: String::new(),
             table_columns: String::new(),
+            table_column_types: String::new(),
             notify_model_change: None,
         }
     }

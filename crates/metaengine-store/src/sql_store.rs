@@ -36,6 +36,52 @@ pub fn hidden_columns(columns: &[String], schema: Option<&EntitySchema>) -> Vec<
         .collect()
 }
 
+/// Fields of `next` whose column already exists in the table with a storage type other than the
+/// plan starts from (`live`: column name and catalog type): a hidden column that comes back with
+/// another type, or a table shaped by a version since deleted. Each is a breaking change at the
+/// field's `type`, naming the live type; a field the plan already refuses there is not repeated.
+pub fn live_column_problems(
+    dialect: metaengine_sql::Dialect,
+    next: &EntitySchema,
+    plan: &metaengine_core::plan::MigrationPlan,
+    live: &[(String, String)],
+) -> Vec<metaengine_core::validate::Problem> {
+    use metaengine_core::plan::{ColumnDef, MigrationStep};
+    let mut problems = Vec::new();
+    for (i, field) in next.fields.iter().enumerate() {
+        let pointer = format!("/fields/{i}/type");
+        let column = column_name(&field.name);
+        let Some((_, live_type)) = live.iter().find(|(c, _)| *c == column) else {
+            continue;
+        };
+        if plan.breaking.iter().any(|p| p.pointer == pointer) {
+            continue;
+        }
+        let before = plan.steps.iter().find_map(|step| match step {
+            MigrationStep::WidenColumn {
+                column: c, from, ..
+            }
+            | MigrationStep::NarrowColumn {
+                column: c, from, ..
+            } if *c == column => Some(from.clone()),
+            _ => None,
+        });
+        let before = before.unwrap_or_else(|| ColumnDef::of(field, true));
+        if !metaengine_sql::stores_as(dialect, live_type, &before) {
+            let (name, ty) = (&field.name, field.field_type);
+            problems.push(metaengine_core::validate::Problem::new(
+                pointer,
+                format!(
+                    "field `{name}` is `{ty}`, but its column `{column}` in the data table stores \
+                     `{live_type}` (left by an earlier version); give the field the type it had, \
+                     or prune the hidden column first"
+                ),
+            ));
+        }
+    }
+    problems
+}
+
 /// Maps a failure of planned DDL: rows that violate a new constraint are a refusal the user can
 /// act on; anything else is a database error.
 pub fn ddl_error(e: sqlx::Error, entity: &str, version: &str) -> crate::StoreError {
@@ -403,7 +449,7 @@ macro_rules! impl_sqlx_store {
                 owner: &$crate::EntityRow,
                 target: &$crate::VersionRow,
             ) -> Result<$crate::ActivationPlan, $crate::StoreError> {
-                use $crate::sql_store::__private::{metaengine_core as core, metaengine_sql};
+                use $crate::sql_store::__private::{metaengine_core as core, metaengine_sql, sqlx};
                 use $crate::sql_store::parse_schema;
                 let next = parse_schema(target)?;
                 let table = core::ident::table_name(&owner.name);
@@ -432,7 +478,30 @@ macro_rules! impl_sqlx_store {
                     hidden_columns,
                     hidden_fields,
                 };
-                let plan = core::plan::plan_migration(&table, previous.as_ref(), &next, &state);
+                let mut plan = core::plan::plan_migration(&table, previous.as_ref(), &next, &state);
+                if exists {
+                    let live: Vec<(String, String)> =
+                        sqlx::query_as(&sql.table_column_types)
+                            .bind(&table)
+                            .fetch_all(&mut **tx)
+                            .await?;
+                    let problems =
+                        $crate::sql_store::live_column_problems($dialect, &next, &plan, &live);
+                    plan.breaking.extend(problems);
+                    for check in &plan.checks {
+                        let (text, binds) = metaengine_sql::data_check($dialect, &table, check);
+                        let mut query = sqlx::query_scalar::<_, bool>(&text);
+                        for value in binds {
+                            query = query.bind(value);
+                        }
+                        if query.fetch_one(&mut **tx).await? {
+                            plan.breaking.push(core::validate::Problem::new(
+                                check.pointer.clone(),
+                                check.message.clone(),
+                            ));
+                        }
+                    }
+                }
                 let statements = metaengine_sql::render_plan($dialect, &table, &plan);
                 Ok($crate::ActivationPlan {
                     entity: owner.name.clone(),

@@ -4,9 +4,12 @@
 //! Data is never dropped: a removed field's column is hidden (a separate, explicit `prune` drops
 //! it) and comes back when its field does. Safe widenings are integer → number or decimal,
 //! string → text, a larger or removed `maxLength`, more enum values, and a decimal with no fewer
-//! digits before or after the point. Everything else that changes a column is breaking. Steps are
-//! ordered: index drops, column changes, index creations. The planner is pure; the dialect layer
-//! (`metaengine-sql`) turns a plan into statements.
+//! digits before or after the point. Changes that some values survive (an enum value removed, a
+//! shorter `maxLength`, fewer decimal digits, integer → a decimal with fewer than 19 integer
+//! digits, a field becoming required) are planned with a [`DataCheck`]: the store asks the rows,
+//! and refuses the activation only when a row holds a value the change would not keep. Other type
+//! changes are breaking. Steps are ordered: index drops, column changes, index creations. The
+//! planner is pure; the dialect layer (`metaengine-sql`) turns a plan into statements.
 
 mod types;
 
@@ -29,11 +32,12 @@ pub fn plan_migration(
     next: &EntitySchema,
     state: &TableState,
 ) -> MigrationPlan {
+    let next_indexes = compile_indexes(table, next);
     let mut planner = Planner {
         state,
+        indexes: &next_indexes,
         plan: MigrationPlan::default(),
     };
-    let next_indexes = compile_indexes(table, next);
     if !state.exists {
         let columns = next
             .fields
@@ -47,7 +51,7 @@ pub fn plan_migration(
         planner
             .plan
             .steps
-            .extend(next_indexes.into_iter().map(MigrationStep::CreateIndex));
+            .extend(next_indexes.iter().cloned().map(MigrationStep::CreateIndex));
         return planner.plan;
     }
     let prev_indexes = previous
@@ -75,21 +79,40 @@ pub fn plan_migration(
         }
     }
     let creates = next_indexes
-        .into_iter()
+        .iter()
         .filter(|i| !prev_indexes.contains(i))
+        .cloned()
         .map(MigrationStep::CreateIndex);
     planner.plan.steps.extend(creates);
     planner.plan
 }
 
+/// Most decimal digits of a 64-bit integer: an integer column becomes a decimal with at least
+/// this many integer digits without looking at the rows.
+const INTEGER_DIGITS: u32 = 19;
+
 struct Planner<'a> {
     state: &'a TableState,
+    /// The new schema's indexes.
+    indexes: &'a [crate::compile::CompiledIndex],
     plan: MigrationPlan,
 }
 
 impl Planner<'_> {
     fn breaking(&mut self, pointer: String, message: String) {
         self.plan.breaking.push(Problem::new(pointer, message));
+    }
+
+    /// A change that breaks if a row matches `rows` (only asked when the table has rows).
+    fn check(&mut self, pointer: String, message: String, column: &str, rows: RowsThat) {
+        if self.state.has_rows {
+            self.plan.checks.push(DataCheck {
+                pointer,
+                message,
+                column: column.to_owned(),
+                rows,
+            });
+        }
     }
 
     fn step(&mut self, step: MigrationStep) {
@@ -144,17 +167,13 @@ impl Planner<'_> {
         let name = &new.name;
         let column = column_name(name);
         if !old.required && new.required {
-            if self.state.has_rows {
-                self.breaking(
-                    format!("{at}/required"),
-                    format!(
-                        "field `{name}` becomes required, but the table has rows that may have \
-                         no value"
-                    ),
-                );
-            } else {
-                self.step(MigrationStep::SetNotNull { column });
-            }
+            self.check(
+                format!("{at}/required"),
+                format!("field `{name}` becomes required, but rows have no value for it"),
+                &column,
+                RowsThat::HaveNoValue,
+            );
+            self.step(MigrationStep::SetNotNull { column });
         } else if old.required && !new.required {
             self.step(MigrationStep::DropNotNull { column });
         }
@@ -166,6 +185,22 @@ impl Planner<'_> {
         let (from, to) = (old.field_type, new.field_type);
         if from != to {
             if is_widening(from, to) {
+                let (p, s) = new.decimal_precision_scale();
+                if to == FieldType::Decimal && p.saturating_sub(s) < INTEGER_DIGITS {
+                    self.check(
+                        format!("{at}/precision"),
+                        format!(
+                            "field `{name}` becomes decimal({p},{s}), but rows hold integers \
+                             with more than {} digits",
+                            p.saturating_sub(s)
+                        ),
+                        &column_name(name),
+                        RowsThat::DoNotFitDecimal {
+                            precision: p,
+                            scale: s,
+                        },
+                    );
+                }
                 self.widen(old, new);
             } else {
                 self.breaking(
@@ -188,21 +223,31 @@ impl Planner<'_> {
 
     fn changed_length(&mut self, at: &str, old: &FieldDef, new: &FieldDef) {
         let name = &new.name;
-        match (old.max_length, new.max_length) {
-            (a, b) if a == b => {}
-            (Some(a), Some(b)) if b < a => self.breaking(
+        let message = match (old.max_length, new.max_length) {
+            (a, b) if a == b => return,
+            (Some(a), Some(b)) if b < a => {
+                format!("maxLength of field `{name}` shrinks from {a} to {b}, but rows are longer")
+            }
+            (None, Some(b)) => {
+                format!("field `{name}` gains a maxLength of {b}, but rows are longer")
+            }
+            _ => {
+                if new.field_type == FieldType::String {
+                    self.widen(old, new);
+                }
+                return;
+            }
+        };
+        if let Some(max_length) = new.max_length {
+            self.check(
                 format!("{at}/maxLength"),
-                format!(
-                    "maxLength of field `{name}` shrinks from {a} to {b}; existing values may be \
-                     longer"
-                ),
-            ),
-            (None, Some(b)) => self.breaking(
-                format!("{at}/maxLength"),
-                format!("field `{name}` gains a maxLength of {b}; existing values may be longer"),
-            ),
-            _ if new.field_type == FieldType::String => self.widen(old, new),
-            _ => {}
+                message,
+                &column_name(name),
+                RowsThat::AreLongerThan { max_length },
+            );
+        }
+        if new.field_type == FieldType::String {
+            self.narrow(old, new);
         }
     }
 
@@ -214,18 +259,22 @@ impl Planner<'_> {
             .iter()
             .filter(|v| !new_values.contains(v))
             .collect();
-        if self.state.has_rows {
-            for value in &removed {
-                self.breaking(
-                    format!("{at}/enumValues"),
-                    format!(
-                        "enum value `{value}` of field `{name}` is removed, but the table has \
-                         rows that may use it"
-                    ),
-                );
-            }
+        if !removed.is_empty() {
+            let list = removed
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.check(
+                format!("{at}/enumValues"),
+                format!("enum values {list} of field `{name}` are removed, but rows use them"),
+                &column_name(name),
+                RowsThat::UseValues {
+                    values: removed.into_iter().cloned().collect(),
+                },
+            );
         }
-        if new_values.iter().any(|v| !old_values.contains(v)) && removed.is_empty() {
+        if new_values.iter().any(|v| !old_values.contains(v)) {
             self.widen(old, new);
         }
     }
@@ -243,20 +292,43 @@ impl Planner<'_> {
             self.widen(old, new);
         } else {
             let key = if s1 < s0 { "scale" } else { "precision" };
-            self.breaking(
+            self.check(
                 format!("{at}/{key}"),
                 format!(
-                    "field `{name}` narrows from decimal({p0},{s0}) to decimal({p1},{s1}); \
-                     existing values may not fit"
+                    "field `{name}` narrows from decimal({p0},{s0}) to decimal({p1},{s1}), but \
+                     rows hold values that do not fit"
                 ),
+                &column_name(name),
+                RowsThat::DoNotFitDecimal {
+                    precision: p1,
+                    scale: s1,
+                },
             );
+            self.narrow(old, new);
         }
     }
 
     fn widen(&mut self, old: &FieldDef, new: &FieldDef) {
         let from = ColumnDef::of(old, !old.required);
         let to = ColumnDef::of(new, !new.required);
+        let indexes = self
+            .indexes
+            .iter()
+            .filter(|i| i.columns.iter().any(|(c, _)| *c == to.name))
+            .cloned()
+            .collect();
         self.step(MigrationStep::WidenColumn {
+            column: to.name.clone(),
+            from,
+            to,
+            indexes,
+        });
+    }
+
+    fn narrow(&mut self, old: &FieldDef, new: &FieldDef) {
+        let from = ColumnDef::of(old, !old.required);
+        let to = ColumnDef::of(new, !new.required);
+        self.step(MigrationStep::NarrowColumn {
             column: to.name.clone(),
             from,
             to,

@@ -36,6 +36,14 @@ fn pointers(plan: &MigrationPlan) -> Vec<&str> {
     plan.breaking.iter().map(|p| p.pointer.as_str()).collect()
 }
 
+/// The data checks of a plan: pointer and the rows that would break it.
+fn checks(plan: &MigrationPlan) -> Vec<(&str, &RowsThat)> {
+    plan.checks
+        .iter()
+        .map(|c| (c.pointer.as_str(), &c.rows))
+        .collect()
+}
+
 #[test]
 fn new_table() {
     let p = plan_migration("ent_t", None, &base(), &TableState::default());
@@ -174,15 +182,63 @@ fn safe_widenings() {
 }
 
 #[test]
-fn narrowings_are_breaking() {
+fn narrowings_are_checked_against_the_rows() {
     let shorter = with(|s| s.fields[0].max_length = Some(10));
-    assert_eq!(pointers(&plan(&shorter, true)), ["/fields/0/maxLength"]);
+    let p = plan(&shorter, true);
+    assert!(!p.is_breaking());
+    assert_eq!(
+        checks(&p),
+        [(
+            "/fields/0/maxLength",
+            &RowsThat::AreLongerThan { max_length: 10 }
+        )]
+    );
+    assert!(
+        matches!(&p.steps[..], [MigrationStep::NarrowColumn { column, .. }] if column == "title")
+    );
     let scale = with(|s| s.fields[3].scale = Some(1));
-    assert_eq!(pointers(&plan(&scale, true)), ["/fields/3/scale"]);
+    assert_eq!(
+        checks(&plan(&scale, true)),
+        [(
+            "/fields/3/scale",
+            &RowsThat::DoNotFitDecimal {
+                precision: 10,
+                scale: 1
+            }
+        )]
+    );
     let digits = with(|s| s.fields[3].scale = Some(4));
-    assert_eq!(pointers(&plan(&digits, true)), ["/fields/3/precision"]);
+    assert_eq!(checks(&plan(&digits, true))[0].0, "/fields/3/precision");
+    // An empty table has no row to ask.
+    assert!(plan(&shorter, false).checks.is_empty());
     let limited = with(|s| s.fields[1] = FieldDef::new("count", FieldType::Integer));
     assert!(plan(&limited, true).is_noop());
+}
+
+#[test]
+fn an_integer_becomes_a_decimal_if_its_values_fit() {
+    let narrow = with(|s| {
+        s.fields[1].field_type = FieldType::Decimal;
+        s.fields[1].precision = Some(6);
+        s.fields[1].scale = Some(2);
+    });
+    let p = plan(&narrow, true);
+    assert_eq!(
+        checks(&p),
+        [(
+            "/fields/1/precision",
+            &RowsThat::DoNotFitDecimal {
+                precision: 6,
+                scale: 2
+            }
+        )]
+    );
+    let wide = with(|s| {
+        s.fields[1].field_type = FieldType::Decimal;
+        s.fields[1].precision = Some(21);
+        s.fields[1].scale = Some(2);
+    });
+    assert!(plan(&wide, true).checks.is_empty());
 }
 
 #[test]
@@ -199,15 +255,26 @@ fn type_change_is_breaking() {
 fn enum_value_removed() {
     let next = with(|s| s.fields[2].enum_values = Some(vec!["a".into()]));
     let p = plan(&next, true);
-    assert_eq!(pointers(&p), ["/fields/2/enumValues"]);
-    assert!(p.breaking[0].message.contains("`b`"));
-    assert!(!plan(&next, false).is_breaking());
+    assert!(!p.is_breaking());
+    assert_eq!(
+        checks(&p),
+        [(
+            "/fields/2/enumValues",
+            &RowsThat::UseValues {
+                values: vec!["b".into()]
+            }
+        )]
+    );
+    assert!(p.checks[0].message.contains("`b`"));
+    assert!(plan(&next, false).checks.is_empty());
 }
 
 #[test]
 fn required_changes() {
     let required = with(|s| s.fields[1].required = true);
-    assert_eq!(pointers(&plan(&required, true)), ["/fields/1/required"]);
+    let p = plan(&required, true);
+    assert_eq!(checks(&p), [("/fields/1/required", &RowsThat::HaveNoValue)]);
+    assert_eq!(p.steps, plan(&required, false).steps);
     assert_eq!(
         plan(&required, false).steps,
         vec![MigrationStep::SetNotNull {

@@ -32,6 +32,55 @@ pub struct MigrationPlan {
     pub steps: Vec<MigrationStep>,
     /// Breaking changes, each with a pointer into the new schema; any makes activation refused.
     pub breaking: Vec<Problem>,
+    /// Changes that break only if some row holds a value they would not keep: the store looks
+    /// at the rows and turns each check that finds one into a breaking change (SPEC §5 refuses
+    /// only what would break rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<DataCheck>,
+}
+
+/// A question to the table's rows: does any row hold a value that this change would not keep?
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataCheck {
+    /// Where in the new schema the change is.
+    pub pointer: String,
+    /// The breaking change, if a row is found.
+    pub message: String,
+    /// The column looked at.
+    pub column: String,
+    /// Which rows break the change.
+    pub rows: RowsThat,
+}
+
+/// Rows a change cannot keep (see [`DataCheck`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum RowsThat {
+    /// The column is NULL (a field becomes required).
+    HaveNoValue,
+    /// The column holds one of these values (enum values removed).
+    UseValues {
+        /// The values.
+        values: Vec<String>,
+    },
+    /// The column holds text longer than this many characters (a `maxLength` shrinks or appears).
+    AreLongerThan {
+        /// The new `maxLength`.
+        max_length: u32,
+    },
+    /// The column holds a number with more digits before or after the point than the decimal
+    /// allows (a decimal narrows, or an integer becomes a decimal with few integer digits).
+    DoNotFitDecimal {
+        /// Total digits.
+        precision: u32,
+        /// Digits after the point.
+        scale: u32,
+    },
 }
 
 impl MigrationPlan {
@@ -80,8 +129,22 @@ pub enum MigrationStep {
         from: ColumnDef,
         /// The column after.
         to: ColumnDef,
+        /// The new schema's indexes over the column: a dialect that rebuilds the column to change
+        /// its storage (SQLite: INTEGER → TEXT for integer → decimal) drops and recreates them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        indexes: Vec<CompiledIndex>,
     },
-    /// A field became required on an empty table.
+    /// A narrowing of a column's type (shorter `maxLength`, fewer decimal digits) that the data
+    /// checks of the plan allow: no row holds a value the narrower column cannot keep.
+    NarrowColumn {
+        /// The column.
+        column: String,
+        /// The column before.
+        from: ColumnDef,
+        /// The column after.
+        to: ColumnDef,
+    },
+    /// A field became required (on an empty table, or one whose rows all have a value).
     SetNotNull {
         /// The column.
         column: String,

@@ -8,6 +8,7 @@ mod auth;
 mod batch;
 mod connections;
 mod errors;
+mod migrations;
 mod openapi;
 mod ops;
 mod scenario;

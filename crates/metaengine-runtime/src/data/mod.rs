@@ -5,11 +5,12 @@
 //! Key decisions: records travel as the JSON text the database builds (no re-serialization on
 //! the hot path); a record the caller may not read answers exactly like a missing one (404); every
 //! update and delete is conditional on the row version read, so a policy decision can never be
-//! taken on a stale record.
+//! taken on a stale record (one without `If-Match` that loses a race decides again).
 
 mod batch;
 mod error;
 mod import;
+mod record_locks;
 mod statistics;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::actor::Actor;
 use crate::audit_writer::AuditWriter;
 use crate::cache::{ActiveModel, CacheError, ModelCache};
 use crate::gate::{PolicyGate, WriteCheck};
+use record_locks::RecordLocks;
 use statistics::Statistics;
 
 /// Page sizes and other limits of the data API.
@@ -139,6 +141,8 @@ pub struct DataService {
     audit: AuditWriter,
     limits: DataLimits,
     statistics: Statistics,
+    /// Serialize the retries of unconditional updates and deletes of one record.
+    record_locks: RecordLocks,
 }
 
 impl std::fmt::Debug for DataService {
@@ -232,6 +236,7 @@ impl DataService {
     ) -> Self {
         Self {
             statistics: Statistics::new(store.clone()),
+            record_locks: RecordLocks::new(),
             store,
             cache,
             gate,
@@ -611,7 +616,9 @@ impl DataService {
         Ok((text, p.id))
     }
 
-    /// Updates some fields of a record; `if_match` is the row version the client read.
+    /// Updates some fields of a record; `if_match` is the row version the client read. Without
+    /// it the client asked for last-writer-wins: a write that loses a race with another reads,
+    /// decides and writes again (see `record_locks`).
     pub async fn update(
         &self,
         actor: &Actor,
@@ -620,23 +627,33 @@ impl DataService {
         input: &Value,
         if_match: Option<i64>,
     ) -> DataResult<(String, i64)> {
-        let p = self
-            .prepare_update(actor, entity, id, input, if_match)
-            .await?;
-        match self
-            .store
-            .update_record(&p.model, p.write(actor), Some(p.read_version), &p.audits)
-            .await?
-        {
-            Some(text) => {
+        // Held from the first lost race on: this process's writers of the record take turns.
+        let mut _turn = None;
+        let mut attempt = 1;
+        loop {
+            let p = self
+                .prepare_update(actor, entity, id, input, if_match)
+                .await?;
+            let written = self
+                .store
+                .update_record(&p.model, p.write(actor), Some(p.read_version), &p.audits)
+                .await?;
+            if let Some(text) = written {
                 let version = row_version(&parse_record(&text)?);
-                Ok((text, version))
+                return Ok((text, version));
             }
-            None => Err(p.changed_meanwhile()),
+            if if_match.is_some() || attempt >= record_locks::ATTEMPTS {
+                return Err(p.changed_meanwhile());
+            }
+            if _turn.is_none() {
+                _turn = Some(self.record_locks.lock(&actor.tenant_id, entity, id).await);
+            }
+            attempt += 1;
         }
     }
 
-    /// Deletes a record; `if_match` is the row version the client read.
+    /// Deletes a record; `if_match` is the row version the client read (without it, as
+    /// [`DataService::update`]: a delete that loses a race decides again).
     pub async fn delete(
         &self,
         actor: &Actor,
@@ -644,14 +661,24 @@ impl DataService {
         id: &str,
         if_match: Option<i64>,
     ) -> DataResult<()> {
-        let p = self.prepare_delete(actor, entity, id, if_match).await?;
-        match self
-            .store
-            .delete_record(&p.model, scope(actor), id, Some(p.read_version), &p.audits)
-            .await?
-        {
-            Some(_) => Ok(()),
-            None => Err(p.changed_meanwhile()),
+        let mut _turn = None;
+        let mut attempt = 1;
+        loop {
+            let p = self.prepare_delete(actor, entity, id, if_match).await?;
+            let deleted = self
+                .store
+                .delete_record(&p.model, scope(actor), id, Some(p.read_version), &p.audits)
+                .await?;
+            if deleted.is_some() {
+                return Ok(());
+            }
+            if if_match.is_some() || attempt >= record_locks::ATTEMPTS {
+                return Err(p.changed_meanwhile());
+            }
+            if _turn.is_none() {
+                _turn = Some(self.record_locks.lock(&actor.tenant_id, entity, id).await);
+            }
+            attempt += 1;
         }
     }
 

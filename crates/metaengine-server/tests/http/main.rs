@@ -11,5 +11,6 @@ mod errors;
 mod migrations;
 mod openapi;
 mod ops;
+mod races;
 mod scenario;
 mod tenants;

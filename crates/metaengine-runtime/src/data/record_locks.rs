@@ -1,0 +1,39 @@
+//! Last-writer-wins without `If-Match` (issue 12, item 20): an update or delete is conditional on
+//! the row version its policy decision was taken on, so two unconditional writes of one record
+//! that race make one of them miss. The loser is not the client's fault: it reads the record
+//! again, decides again and writes again, one at a time per record within this process (a
+//! striped lock, so racing writers queue instead of spinning), a bounded number of times (other
+//! processes may still race it).
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Lock stripes: records hash onto one; two records share a stripe rarely and only wait briefly.
+const STRIPES: usize = 256;
+
+/// Attempts of an unconditional write, the first included, before it answers a conflict.
+pub(crate) const ATTEMPTS: usize = 16;
+
+/// The striped per-record write locks of one data service (clones share them).
+#[derive(Clone)]
+pub(crate) struct RecordLocks {
+    stripes: Arc<[Mutex<()>]>,
+}
+
+impl RecordLocks {
+    pub(crate) fn new() -> Self {
+        Self {
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// Waits for the stripe of the record `id` of `entity` in `tenant`.
+    pub(crate) async fn lock(&self, tenant: &str, entity: &str, id: &str) -> MutexGuard<'_, ()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (tenant, entity, id).hash(&mut hasher);
+        let stripe = usize::try_from(hasher.finish() % STRIPES as u64).unwrap_or(0);
+        self.stripes[stripe].lock().await
+    }
+}

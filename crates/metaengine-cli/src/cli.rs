@@ -472,6 +472,10 @@ pub struct ServeArgs {
     /// Largest page size of a list [default: 100].
     #[arg(long, env = "METAENGINE_MAX_PAGE_SIZE")]
     pub max_page_size: Option<u32>,
+    /// Most bytes of records in one list page; a page ends early with its nextCursor
+    /// [default: 4194304].
+    #[arg(long, env = "METAENGINE_MAX_PAGE_BYTES")]
+    pub max_page_bytes: Option<usize>,
     /// Longest time a request may take, in milliseconds [default: 30000].
     #[arg(long, env = "METAENGINE_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,

@@ -18,7 +18,10 @@ pub mod tenants;
 pub use actor::{AccessConfig, Actor};
 pub use audit_writer::{AuditWriter, AuditWriterConfig};
 pub use cache::{ActiveModel, CacheConfig, CacheError, ModelCache};
-pub use data::{BatchDone, BatchOp, DataError, DataLimits, DataService, ListPage, ListRequest};
+pub use data::{
+    BatchDone, BatchOp, DEFAULT_MAX_PAGE_BYTES, DataError, DataLimits, DataService, ListPage,
+    ListRequest,
+};
 pub use error::{RegistryError, RegistryResult};
 pub use gate::PolicyGate;
 pub use registry::Registry;

@@ -94,6 +94,9 @@ pub struct Settings {
     pub max_page_size: Option<u32>,
     /// Most filters in one list (default 20).
     pub max_filters: Option<usize>,
+    /// Most bytes of records in one list page; a page ends early, with its `nextCursor`
+    /// (default 4 MiB).
+    pub max_page_bytes: Option<usize>,
     /// Most operations in one `POST /api/data/batch` (default 1,000).
     pub batch_max_operations: Option<usize>,
     /// Longest time a request may take, in milliseconds (default 30 000).
@@ -129,7 +132,7 @@ impl Settings {
     pub fn or(self, lower: Settings) -> Settings {
         merge!(self, lower; listen, database_url, data_dir, pool_size, jwt_secret, jwt_algorithm,
             jwt_public_key_file, redis_url, admin_role, platform_tenant, body_limit,
-            json_max_depth, default_page_size, max_page_size, max_filters, batch_max_operations, request_timeout_ms,
+            json_max_depth, default_page_size, max_page_size, max_filters, max_page_bytes, batch_max_operations, request_timeout_ms,
             max_concurrency, max_connections, header_read_timeout_ms, idle_timeout_ms,
             shutdown_grace_ms, precompile_on_startup, audit_allows)
     }
@@ -192,6 +195,8 @@ pub struct Limits {
     pub max_page_size: u32,
     /// Most filters in one list.
     pub max_filters: usize,
+    /// Most bytes of records in one list page.
+    pub max_page_bytes: usize,
     /// Most operations in one batch.
     pub batch_max_operations: usize,
     /// Longest time a request may take.
@@ -208,6 +213,7 @@ impl Default for Limits {
             default_page_size: 20,
             max_page_size: 100,
             max_filters: 20,
+            max_page_bytes: metaengine_runtime::DEFAULT_MAX_PAGE_BYTES,
             batch_max_operations: 1000,
             request_timeout: Duration::from_secs(30),
             max_concurrency: 1024,
@@ -309,6 +315,7 @@ impl ServerConfig {
             )?,
             max_page_size: positive("max_page_size", s.max_page_size, defaults.max_page_size)?,
             max_filters: positive("max_filters", s.max_filters, defaults.max_filters)?,
+            max_page_bytes: positive("max_page_bytes", s.max_page_bytes, defaults.max_page_bytes)?,
             batch_max_operations: positive(
                 "batch_max_operations",
                 s.batch_max_operations,
@@ -400,7 +407,10 @@ impl ServerConfig {
             ("json depth", l.json_max_depth.to_string()),
             (
                 "page size",
-                format!("default {}, max {}", l.default_page_size, l.max_page_size),
+                format!(
+                    "default {}, max {} records or {} bytes",
+                    l.default_page_size, l.max_page_size, l.max_page_bytes
+                ),
             ),
             ("filters", format!("max {}", l.max_filters)),
             (

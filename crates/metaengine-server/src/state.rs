@@ -118,6 +118,7 @@ impl AppState {
                 max_page_size: limits.max_page_size,
                 max_filters: limits.max_filters,
                 max_batch_operations: limits.batch_max_operations,
+                max_page_bytes: limits.max_page_bytes,
             },
         );
         let registry = Registry::new(store.clone(), access.clone()).with_cache(cache.clone());

@@ -13,6 +13,7 @@
 #[doc(hidden)]
 pub mod __private {
     pub use async_trait::async_trait;
+    pub use futures_util;
     pub use metaengine_core;
     pub use metaengine_sql;
     pub use serde_json;
@@ -961,24 +962,39 @@ macro_rules! impl_sqlx_store {
                 &self,
                 model: &$crate::sql_store::__private::metaengine_core::CompiledModel,
                 query: &$crate::sql_store::__private::metaengine_sql::query::ListQuery<'_>,
+                max_bytes: usize,
             ) -> $crate::StoreResult<$crate::RecordPage> {
+                use $crate::sql_store::__private::futures_util::TryStreamExt as _;
                 use $crate::sql_store::__private::metaengine_sql::query::{Cursor, QueryBuilder};
                 use $crate::sql_store::__private::sqlx::Row;
                 let statement = QueryBuilder::new($dialect, model).list(query)?;
-                let rows = Self::data_query(&statement).fetch_all(&self.pool).await?;
                 let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
-                let more = rows.len() > limit;
-                let mut records = Vec::with_capacity(rows.len().min(limit));
-                let mut next = None;
-                for (i, row) in rows.iter().take(limit).enumerate() {
-                    records.push(row.try_get::<String, _>("record")?);
-                    if more && i + 1 == limit {
-                        next = Some(Cursor::from_row(
-                            row.try_get::<Option<String>, _>("__k")?,
-                            row.try_get::<String, _>("__id")?,
-                        ));
+                let mut rows = Self::data_query(&statement).fetch(&self.pool);
+                let mut records = Vec::with_capacity(limit.min(128));
+                let mut bytes = 0usize;
+                // The key of the last record taken: where the next page starts.
+                let mut last: Option<(Option<String>, String)> = None;
+                let mut more = false;
+                while let Some(row) = rows.try_next().await? {
+                    if records.len() == limit {
+                        more = true;
+                        break;
                     }
+                    let record = row.try_get::<String, _>("record")?;
+                    bytes = bytes.saturating_add(record.len());
+                    if !records.is_empty() && bytes > max_bytes {
+                        more = true;
+                        break;
+                    }
+                    last = Some((
+                        row.try_get::<Option<String>, _>("__k")?,
+                        row.try_get::<String, _>("__id")?,
+                    ));
+                    records.push(record);
                 }
+                let next = last
+                    .filter(|_| more)
+                    .map(|(key, id)| Cursor::from_row(key, id));
                 Ok($crate::RecordPage { records, next })
             }
 

@@ -306,11 +306,14 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- records (every statement built by metaengine_sql's one query builder) ----
 
-    /// One page of an entity's records.
+    /// One page of an entity's records: up to `query.limit`, and fewer when their JSON text
+    /// would pass `max_bytes` (the first record is always returned); `next` is set whenever
+    /// records remain, so a page ended early continues where it stopped.
     async fn list_records(
         &self,
         model: &CompiledModel,
         query: &ListQuery<'_>,
+        max_bytes: usize,
     ) -> StoreResult<RecordPage>;
 
     /// How many records match.

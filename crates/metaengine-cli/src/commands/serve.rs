@@ -26,6 +26,7 @@ fn command_line_layer(global: &GlobalArgs, args: &ServeArgs) -> Settings {
         body_limit: args.body_limit,
         json_max_depth: args.json_max_depth,
         max_page_size: args.max_page_size,
+        max_page_bytes: args.max_page_bytes,
         request_timeout_ms: args.request_timeout_ms,
         max_concurrency: args.max_concurrency,
         max_connections: args.max_connections,

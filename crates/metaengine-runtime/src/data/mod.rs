@@ -38,6 +38,9 @@ use crate::gate::{PolicyGate, WriteCheck};
 use record_locks::RecordLocks;
 use statistics::Statistics;
 
+/// The default byte budget of a list page (4 MiB).
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Page sizes and other limits of the data API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataLimits {
@@ -49,6 +52,9 @@ pub struct DataLimits {
     pub max_filters: usize,
     /// Most operations in one batch (`batch_max_operations`).
     pub max_batch_operations: usize,
+    /// Most bytes of record JSON in one list page: a page ends early, with its `nextCursor`,
+    /// once the next record would pass it (its first record is always sent).
+    pub max_page_bytes: usize,
 }
 
 impl Default for DataLimits {
@@ -58,6 +64,7 @@ impl Default for DataLimits {
             max_page_size: 100,
             max_filters: 20,
             max_batch_operations: 1000,
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
         }
     }
 }
@@ -360,7 +367,10 @@ impl DataService {
             offset: u64::from(page - 1) * u64::from(page_size),
             after: cursor.as_ref(),
         };
-        let records = self.store.list_records(&model, &query).await?;
+        let records = self
+            .store
+            .list_records(&model, &query, self.limits.max_page_bytes)
+            .await?;
         let total = if req.count {
             Some(
                 self.store

@@ -291,7 +291,7 @@ async fn agree(dialect: Dialect, store: &dyn Store, pool: Pool) {
             after: None,
         };
         let page = store
-            .list_records(&model, &query)
+            .list_records(&model, &query, usize::MAX)
             .await
             .unwrap_or_else(|e| panic!("case {case}: {e}\n{doc}"));
         let got: BTreeSet<String> = page

@@ -11,6 +11,7 @@ mod errors;
 mod migrations;
 mod openapi;
 mod ops;
+mod pages;
 mod races;
 mod scenario;
 mod tenants;

@@ -16,6 +16,7 @@ pub fn data_check(dialect: Dialect, table: &str, check: &DataCheck) -> (String, 
     let mut binds = Vec::new();
     let condition = match &check.rows {
         RowsThat::HaveNoValue => format!("{c} IS NULL"),
+        RowsThat::RepeatValues { .. } => String::new(),
         RowsThat::UseValues { values } => {
             let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
             binds.clone_from(values);
@@ -49,10 +50,20 @@ pub fn data_check(dialect: Dialect, table: &str, check: &DataCheck) -> (String, 
             }
         }
     };
-    let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM {} WHERE {condition})",
-        qualified_table(dialect, table)
-    );
+    let t = qualified_table(dialect, table);
+    let sql = match &check.rows {
+        RowsThat::RepeatValues { columns } => {
+            let quoted: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+            let not_null: Vec<String> = quoted.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+            format!(
+                "SELECT EXISTS (SELECT 1 FROM {t} WHERE {} \
+                 GROUP BY \"tenant_id\", \"realm_id\", {} HAVING count(*) > 1)",
+                not_null.join(" AND "),
+                quoted.join(", ")
+            )
+        }
+        _ => format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE {condition})"),
+    };
     (sql, binds)
 }
 

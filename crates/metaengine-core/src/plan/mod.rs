@@ -78,12 +78,12 @@ pub fn plan_migration(
                 .push(MigrationStep::HideColumn { column });
         }
     }
-    let creates = next_indexes
-        .iter()
-        .filter(|i| !prev_indexes.contains(i))
-        .cloned()
-        .map(MigrationStep::CreateIndex);
-    planner.plan.steps.extend(creates);
+    for index in next_indexes.iter().filter(|i| !prev_indexes.contains(i)) {
+        if index.unique {
+            planner.unique_index(next, index);
+        }
+        planner.step(MigrationStep::CreateIndex(index.clone()));
+    }
     planner.plan
 }
 
@@ -323,6 +323,52 @@ impl Planner<'_> {
             to,
             indexes,
         });
+    }
+
+    /// A new unique index: refused if rows already repeat its values (pointer: the field's
+    /// `unique`, or the schema's index).
+    fn unique_index(&mut self, next: &EntitySchema, index: &crate::compile::CompiledIndex) {
+        let columns: Vec<String> = index
+            .columns
+            .iter()
+            .map(|(c, _)| c.clone())
+            .filter(|c| c != "tenant_id" && c != "realm_id")
+            .collect();
+        let Some(first) = columns.first().cloned() else {
+            return;
+        };
+        let field = next
+            .fields
+            .iter()
+            .position(|f| f.unique && columns == [column_name(&f.name)]);
+        let pointer = match field {
+            Some(i) => format!("/fields/{i}/unique"),
+            None => next
+                .indexes
+                .iter()
+                .position(|d| {
+                    d.unique && {
+                        let cols: Vec<String> = d
+                            .columns()
+                            .into_iter()
+                            .map(|(n, _)| column_name(n))
+                            .collect();
+                        cols == columns
+                    }
+                })
+                .map_or_else(String::new, |j| format!("/indexes/{j}")),
+        };
+        let names = columns
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.check(
+            pointer,
+            format!("a unique index over {names} is added, but rows repeat the same values"),
+            &first,
+            RowsThat::RepeatValues { columns },
+        );
     }
 
     fn narrow(&mut self, old: &FieldDef, new: &FieldDef) {

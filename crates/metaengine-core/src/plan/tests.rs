@@ -321,3 +321,19 @@ fn plan_json_is_camel_case() {
     let back: MigrationPlan = serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, p);
 }
+
+#[test]
+fn a_new_unique_index_asks_whether_rows_repeat_values() {
+    let unique = with(|s| s.fields[0].unique = true);
+    let p = plan(&unique, true);
+    assert_eq!(
+        checks(&p),
+        [(
+            "/fields/0/unique",
+            &RowsThat::RepeatValues {
+                columns: vec!["title".into()]
+            }
+        )]
+    );
+    assert!(plan(&unique, false).checks.is_empty());
+}

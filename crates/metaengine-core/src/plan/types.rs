@@ -73,6 +73,12 @@ pub enum RowsThat {
         /// The new `maxLength`.
         max_length: u32,
     },
+    /// Two rows of one tenant and realm hold the same values in all these columns, none NULL (a
+    /// new unique index). The check's `column` is the first of them.
+    RepeatValues {
+        /// The columns of the index after `tenant_id, realm_id`.
+        columns: Vec<String>,
+    },
     /// The column holds a number with more digits before or after the point than the decimal
     /// allows (a decimal narrows, or an integer becomes a decimal with few integer digits).
     DoNotFitDecimal {

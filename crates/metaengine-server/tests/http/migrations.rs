@@ -275,6 +275,42 @@ async fn activation_refuses_only_what_would_break_rows(store: Arc<dyn Store>) {
     server.stop().await;
 }
 
+async fn a_unique_index_over_repeated_values_names_its_field(store: Arc<dyn Store>) {
+    let server = start(store).await;
+    define(&server, "v1", json!([{ "name": "code", "type": "string" }])).await;
+    assert_eq!(activate(&server, "v1").await.status, 200);
+    create(&server, json!({ "code": "x" })).await;
+    let twin = create(&server, json!({ "code": "x" })).await["id"].clone();
+    // Rows without a value never collide.
+    create(&server, json!({})).await;
+    create(&server, json!({})).await;
+    define(
+        &server,
+        "v2",
+        json!([{ "name": "code", "type": "string", "unique": true }]),
+    )
+    .await;
+    let r = activate(&server, "v2").await;
+    refused(&r, &["/fields/0/unique"]);
+    let path = format!("/api/data/Item/{}", twin.as_str().unwrap());
+    let r = server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin()),
+            Some(json!({ "code": "y" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    let r = activate(&server, "v2").await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    let r = server
+        .post("/api/data/Item", &admin(), json!({ "code": "y" }))
+        .await;
+    r.problem(409);
+    server.stop().await;
+}
+
 /// Every field type, activated over a table with rows and changed: the live columns match what
 /// the fields need (no activation is refused for a column the engine made itself).
 async fn every_type_matches_its_own_live_column(store: Arc<dyn Store>) {
@@ -313,4 +349,5 @@ crate::on_both_backends!(
     a_column_that_comes_back_is_checked_against_the_table,
     activation_refuses_only_what_would_break_rows,
     every_type_matches_its_own_live_column,
+    a_unique_index_over_repeated_values_names_its_field,
 );

@@ -437,5 +437,11 @@ pub fn system_field_column(field: &str) -> Option<&'static str> {
         .and_then(|i| SYSTEM_COLUMNS.get(i).copied())
 }
 
+/// The column of any field a schema can name: a system field's column (`createdAt` →
+/// `created_at`) or a schema field's (`totalAmount` → `total_amount`).
+pub fn field_column(field: &str) -> String {
+    system_field_column(field).map_or_else(|| column_name(field), str::to_owned)
+}
+
 #[cfg(test)]
 mod tests;

@@ -37,14 +37,11 @@ pub fn data_check(dialect: Dialect, table: &str, check: &DataCheck) -> (String, 
                 // text): count the digits before the point without leading zeros and after it
                 // without trailing ones.
                 Dialect::Sqlite => {
-                    let x = format!("ltrim(CAST({c} AS TEXT), '-')");
-                    let dot = format!("instr({x}, '.')");
+                    let (int_part, frac_part) =
+                        sqlite_decimal_parts(&format!("ltrim(CAST({c} AS TEXT), '-')"));
                     format!(
-                        "{c} IS NOT NULL AND (\
-                         length(ltrim(CASE WHEN {dot} > 0 THEN substr({x}, 1, {dot} - 1) \
-                         ELSE {x} END, '0')) > {int} \
-                         OR length(rtrim(CASE WHEN {dot} > 0 THEN substr({x}, {dot} + 1) \
-                         ELSE '' END, '0')) > {scale})"
+                        "{c} IS NOT NULL AND (length(ltrim({int_part}, '0')) > {int} \
+                         OR length(rtrim({frac_part}, '0')) > {scale})"
                     )
                 }
             }
@@ -115,15 +112,22 @@ pub fn stores_as(dialect: Dialect, live: &str, column: &ColumnDef) -> bool {
 /// SQLite: `expr` (a decimal as text, or an integer) as decimal text with exactly `scale` digits
 /// after the point, as the engine writes decimals.
 pub(crate) fn sqlite_decimal_text(expr: &str, scale: u32) -> String {
-    let x = format!("CAST({expr} AS TEXT)");
-    let dot = format!("instr({x}, '.')");
-    let int = format!("CASE WHEN {dot} > 0 THEN substr({x}, 1, {dot} - 1) ELSE {x} END");
+    let (int, frac) = sqlite_decimal_parts(&format!("CAST({expr} AS TEXT)"));
     if scale == 0 {
         return format!("CASE WHEN {expr} IS NULL THEN NULL ELSE {int} END");
     }
     let zeros = "0".repeat(usize::try_from(scale).unwrap_or(0));
-    let frac = format!("CASE WHEN {dot} > 0 THEN substr({x}, {dot} + 1) ELSE '' END");
     format!(
         "CASE WHEN {expr} IS NULL THEN NULL ELSE {int} || '.' || substr({frac} || '{zeros}', 1, {scale}) END"
+    )
+}
+
+/// SQLite: the digits of the decimal text `x` before its point and after it, as two SQL
+/// expressions (the second is empty text when `x` has no point).
+fn sqlite_decimal_parts(x: &str) -> (String, String) {
+    let dot = format!("instr({x}, '.')");
+    (
+        format!("CASE WHEN {dot} > 0 THEN substr({x}, 1, {dot} - 1) ELSE {x} END"),
+        format!("CASE WHEN {dot} > 0 THEN substr({x}, {dot} + 1) ELSE '' END"),
     )
 }

@@ -972,8 +972,9 @@ macro_rules! impl_sqlx_store {
                 let mut rows = Self::data_query(&statement).fetch(&self.pool);
                 let mut records = Vec::with_capacity(limit.min(128));
                 let mut bytes = 0usize;
-                // The key of the last record taken: where the next page starts.
-                let mut last: Option<(Option<String>, String)> = None;
+                // The last row taken: its key is where the next page starts. Decoded once, at
+                // the end, and only when there is a next page.
+                let mut last = None;
                 let mut more = false;
                 while let Some(row) = rows.try_next().await? {
                     if records.len() == limit {
@@ -986,15 +987,16 @@ macro_rules! impl_sqlx_store {
                         more = true;
                         break;
                     }
-                    last = Some((
+                    records.push(record);
+                    last = Some(row);
+                }
+                let next = match last.filter(|_| more) {
+                    Some(row) => Some(Cursor::from_row(
                         row.try_get::<Option<String>, _>("__k")?,
                         row.try_get::<String, _>("__id")?,
-                    ));
-                    records.push(record);
-                }
-                let next = last
-                    .filter(|_| more)
-                    .map(|(key, id)| Cursor::from_row(key, id));
+                    )),
+                    None => None,
+                };
                 Ok($crate::RecordPage { records, next })
             }
 

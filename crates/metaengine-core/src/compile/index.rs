@@ -7,7 +7,7 @@
 
 use super::types::CompiledIndex;
 use crate::hash::sha256_hex;
-use crate::ident::{MAX_IDENT_BYTES, column_name, system_field_column};
+use crate::ident::{MAX_IDENT_BYTES, column_name, field_column};
 use crate::schema::{EntitySchema, FieldType};
 
 /// Leading columns of every index.
@@ -32,12 +32,7 @@ pub fn compile_indexes(table: &str, schema: &EntitySchema) -> Vec<CompiledIndex>
         let columns = def
             .columns()
             .into_iter()
-            .map(|(name, desc)| {
-                let column = system_field_column(name)
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| column_name(name));
-                (column, desc)
-            })
+            .map(|(name, desc)| (field_column(name), desc))
             .filter(|(column, _)| !LEAD.contains(&column.as_str()))
             .collect();
         push(&mut out, table, def.name.as_deref(), columns, def.unique);

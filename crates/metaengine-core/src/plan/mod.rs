@@ -19,7 +19,7 @@ mod tests;
 pub use types::*;
 
 use crate::compile::compile_indexes;
-use crate::ident::column_name;
+use crate::ident::{column_name, field_column};
 use crate::schema::{EntitySchema, FieldDef, FieldType};
 use crate::validate::Problem;
 
@@ -351,7 +351,8 @@ impl Planner<'_> {
                         let cols: Vec<String> = d
                             .columns()
                             .into_iter()
-                            .map(|(n, _)| column_name(n))
+                            .map(|(n, _)| field_column(n))
+                            .filter(|c| c != "tenant_id" && c != "realm_id")
                             .collect();
                         cols == columns
                     }

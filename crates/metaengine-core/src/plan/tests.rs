@@ -337,3 +337,22 @@ fn a_new_unique_index_asks_whether_rows_repeat_values() {
     );
     assert!(plan(&unique, false).checks.is_empty());
 }
+
+#[test]
+fn a_unique_index_over_system_fields_points_at_its_definition() {
+    let mut next = base();
+    next.indexes = serde_json::from_value(json!([
+        { "fields": ["realmId", "title", "-createdAt"], "unique": true }
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let p = plan(&next, true);
+    assert_eq!(
+        checks(&p),
+        [(
+            "/indexes/0",
+            &RowsThat::RepeatValues {
+                columns: vec!["title".into(), "created_at".into()]
+            }
+        )]
+    );
+}

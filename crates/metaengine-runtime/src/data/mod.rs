@@ -35,7 +35,7 @@ use crate::actor::Actor;
 use crate::audit_writer::AuditWriter;
 use crate::cache::{ActiveModel, CacheError, ModelCache};
 use crate::gate::{PolicyGate, WriteCheck};
-use record_locks::RecordLocks;
+use record_locks::{Attempt, RecordLocks};
 use statistics::Statistics;
 
 /// The default byte budget of a list page (4 MiB).
@@ -637,29 +637,25 @@ impl DataService {
         input: &Value,
         if_match: Option<i64>,
     ) -> DataResult<(String, i64)> {
-        // Held from the first lost race on: this process's writers of the record take turns.
-        let mut _turn = None;
-        let mut attempt = 1;
-        loop {
-            let p = self
-                .prepare_update(actor, entity, id, input, if_match)
-                .await?;
-            let written = self
-                .store
-                .update_record(&p.model, p.write(actor), Some(p.read_version), &p.audits)
-                .await?;
-            if let Some(text) = written {
-                let version = row_version(&parse_record(&text)?);
-                return Ok((text, version));
-            }
-            if if_match.is_some() || attempt >= record_locks::ATTEMPTS {
-                return Err(p.changed_meanwhile());
-            }
-            if _turn.is_none() {
-                _turn = Some(self.record_locks.lock(&actor.tenant_id, entity, id).await);
-            }
-            attempt += 1;
-        }
+        let key = (actor.tenant_id.as_str(), entity, id);
+        self.record_locks
+            .write(key, if_match.is_some(), || async move {
+                let p = self
+                    .prepare_update(actor, entity, id, input, if_match)
+                    .await?;
+                let written = self
+                    .store
+                    .update_record(&p.model, p.write(actor), Some(p.read_version), &p.audits)
+                    .await?;
+                Ok(match written {
+                    Some(text) => {
+                        let version = row_version(&parse_record(&text)?);
+                        Attempt::Written((text, version))
+                    }
+                    None => Attempt::Lost(p.changed_meanwhile()),
+                })
+            })
+            .await
     }
 
     /// Deletes a record; `if_match` is the row version the client read (without it, as
@@ -671,25 +667,20 @@ impl DataService {
         id: &str,
         if_match: Option<i64>,
     ) -> DataResult<()> {
-        let mut _turn = None;
-        let mut attempt = 1;
-        loop {
-            let p = self.prepare_delete(actor, entity, id, if_match).await?;
-            let deleted = self
-                .store
-                .delete_record(&p.model, scope(actor), id, Some(p.read_version), &p.audits)
-                .await?;
-            if deleted.is_some() {
-                return Ok(());
-            }
-            if if_match.is_some() || attempt >= record_locks::ATTEMPTS {
-                return Err(p.changed_meanwhile());
-            }
-            if _turn.is_none() {
-                _turn = Some(self.record_locks.lock(&actor.tenant_id, entity, id).await);
-            }
-            attempt += 1;
-        }
+        let key = (actor.tenant_id.as_str(), entity, id);
+        self.record_locks
+            .write(key, if_match.is_some(), || async move {
+                let p = self.prepare_delete(actor, entity, id, if_match).await?;
+                let deleted = self
+                    .store
+                    .delete_record(&p.model, scope(actor), id, Some(p.read_version), &p.audits)
+                    .await?;
+                Ok(match deleted {
+                    Some(_) => Attempt::Written(()),
+                    None => Attempt::Lost(p.changed_meanwhile()),
+                })
+            })
+            .await
     }
 
     /// Everything a create checks (the record's id, the field rules, the policies, the

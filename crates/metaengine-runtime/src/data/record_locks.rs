@@ -14,7 +14,16 @@ use tokio::sync::{Mutex, MutexGuard};
 const STRIPES: usize = 256;
 
 /// Attempts of an unconditional write, the first included, before it answers a conflict.
-pub(crate) const ATTEMPTS: usize = 16;
+const ATTEMPTS: usize = 16;
+
+/// How one attempt of a conditional write ended.
+pub(crate) enum Attempt<T, E> {
+    /// It was written.
+    Written(T),
+    /// Another writer changed the record between the read and the write; the error is the
+    /// answer when no attempt is left (or the client's own `If-Match` is what failed).
+    Lost(E),
+}
 
 /// The striped per-record write locks of one data service (clones share them).
 #[derive(Clone)]
@@ -35,5 +44,33 @@ impl RecordLocks {
         (tenant, entity, id).hash(&mut hasher);
         let stripe = usize::try_from(hasher.finish() % STRIPES as u64).unwrap_or(0);
         self.stripes[stripe].lock().await
+    }
+
+    /// Runs `attempt` (read, decide, write conditionally on the version read) until it writes.
+    /// A client's `If-Match` (`conditional`) gets one attempt: losing is its answer. Otherwise a
+    /// lost race is retried, holding the record's stripe from the first loss on so this
+    /// process's writers of the record take turns, at most [`ATTEMPTS`] times in all.
+    pub(crate) async fn write<T, E, F>(
+        &self,
+        (tenant, entity, id): (&str, &str, &str),
+        conditional: bool,
+        mut attempt: impl FnMut() -> F,
+    ) -> Result<T, E>
+    where
+        F: Future<Output = Result<Attempt<T, E>, E>>,
+    {
+        let mut turn = None;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match attempt().await? {
+                Attempt::Written(done) => return Ok(done),
+                Attempt::Lost(e) if conditional || tries >= ATTEMPTS => return Err(e),
+                Attempt::Lost(_) => {}
+            }
+            if turn.is_none() {
+                turn = Some(self.lock(tenant, entity, id).await);
+            }
+        }
     }
 }

@@ -21,8 +21,8 @@ pub struct GlobalArgs {
     /// [default: sqlite://<data dir>/metaengine.db]
     #[arg(long, env = "METAENGINE_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
-    /// Directory for the default SQLite database and local secrets [default: ./metaengine-data].
-    /// Read it with [`GlobalArgs::data_dir`].
+    /// Directory for the default SQLite database and local secrets [default: ./metaengine-data]
+    // (read it with `GlobalArgs::data_dir`, which applies the default)
     #[arg(long = "data-dir", env = "METAENGINE_DATA_DIR", global = true)]
     pub data_dir_arg: Option<PathBuf>,
     /// User id recorded in the audit trail for changes made from the command line.
@@ -402,7 +402,7 @@ pub struct PageArgs {
 pub struct AuditArgs {
     /// Event types, comma-separated (e.g. `meta.version.activate,policy.deny`).
     #[arg(long, value_delimiter = ',')]
-    pub event_type: Vec<String>,
+    pub event_type: Vec<metaengine_store::EventType>,
     /// Acting user.
     #[arg(long)]
     pub user: Option<String>,
@@ -414,7 +414,7 @@ pub struct AuditArgs {
     pub resource: Option<String>,
     /// `success` or `failure`.
     #[arg(long)]
-    pub result: Option<String>,
+    pub result: Option<metaengine_store::AuditResult>,
     /// From this time, inclusive (RFC 3339).
     #[arg(long)]
     pub from: Option<String>,

@@ -22,7 +22,7 @@ use metaengine_core::policy::RowFilter;
 use metaengine_runtime::data::{ImportOptions, ImportRow};
 use metaengine_runtime::{
     AccessConfig, Actor, AuditWriter, AuditWriterConfig, CacheConfig, DataLimits, DataService,
-    ListRequest, ModelCache, PolicyGate, Registry,
+    FilterParam, ListRequest, ModelCache, PolicyGate, Registry,
 };
 use metaengine_sql::Dialect;
 use metaengine_sql::query::{Filter, FilterOp, FilterValue, ListQuery, Order, QueryBuilder, Scope};
@@ -296,8 +296,8 @@ fn list_request(count: bool) -> ListRequest {
     ListRequest {
         page_size: Some(20),
         order_by: Some("createdAt".into()),
-        order_dir: Some("desc".into()),
-        filters: vec![("status".into(), "eq".into(), "sent".into())],
+        descending: true,
+        filters: vec![FilterParam::new("status", "eq", "sent")],
         count,
         ..ListRequest::default()
     }

@@ -19,8 +19,8 @@ pub use actor::{AccessConfig, Actor};
 pub use audit_writer::{AuditWriter, AuditWriterConfig};
 pub use cache::{ActiveModel, CacheConfig, CacheError, ModelCache};
 pub use data::{
-    BatchDone, BatchOp, DEFAULT_MAX_PAGE_BYTES, DataError, DataLimits, DataService, ListPage,
-    ListRequest,
+    BatchDone, BatchOp, DEFAULT_MAX_PAGE_BYTES, DataError, DataLimits, DataService, FilterParam,
+    ListPage, ListRequest,
 };
 pub use error::{RegistryError, RegistryResult};
 pub use gate::PolicyGate;

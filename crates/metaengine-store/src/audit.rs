@@ -141,11 +141,41 @@ impl EventType {
         Self::ALL.into_iter().find(|t| t.as_str() == name)
     }
 
+    /// Every dotted name, comma-separated (for messages that list the known types).
+    pub fn known() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+
     /// The action word stored in `action` (the last segment: `create`, `activate`, `allow`…).
     pub fn action(self) -> &'static str {
         let name = self.as_str();
         name.rsplit('.').next().unwrap_or(name)
     }
+}
+
+impl std::str::FromStr for EventType {
+    type Err = UnknownName;
+
+    /// A dotted name; an unknown one is refused with the list of known types.
+    fn from_str(name: &str) -> Result<Self, UnknownName> {
+        Self::parse(name).ok_or_else(|| UnknownName {
+            what: "event type",
+            name: name.to_owned(),
+            known: Self::known(),
+        })
+    }
+}
+
+/// A name that is none of the known ones (an audit event type, a result), with the list of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{name}`; known: {known}")]
+pub struct UnknownName {
+    /// What kind of name.
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The known names, comma-separated.
+    pub known: String,
 }
 
 /// Outcome of an audited operation.
@@ -165,6 +195,22 @@ impl AuditResult {
             Self::Success => "success",
             Self::Failure => "failure",
         }
+    }
+}
+
+impl std::str::FromStr for AuditResult {
+    type Err = UnknownName;
+
+    /// `success` or `failure`.
+    fn from_str(name: &str) -> Result<Self, UnknownName> {
+        [Self::Success, Self::Failure]
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .ok_or_else(|| UnknownName {
+                what: "result",
+                name: name.to_owned(),
+                known: "success, failure".to_owned(),
+            })
     }
 }
 
@@ -226,15 +272,15 @@ impl NewAudit {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditQuery {
     /// Any of these event types.
-    pub event_types: Vec<String>,
+    pub event_types: Vec<EventType>,
     /// Acting user.
     pub user_id: Option<String>,
     /// Acting tenant.
     pub tenant_id: Option<String>,
     /// Resource.
     pub resource: Option<String>,
-    /// `success` or `failure`.
-    pub result: Option<String>,
+    /// Only successes or only failures.
+    pub result: Option<AuditResult>,
     /// Inclusive lower bound.
     pub from: Option<Timestamp>,
     /// Exclusive upper bound.

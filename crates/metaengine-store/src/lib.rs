@@ -18,7 +18,7 @@ pub mod store;
 pub mod testkit;
 pub mod types;
 
-pub use audit::{AuditActor, AuditQuery, AuditResult, EventType, NewAudit};
+pub use audit::{AuditActor, AuditQuery, AuditResult, EventType, NewAudit, UnknownName};
 pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageMeta, PageRequest};
 pub use rows::{AuditRow, EntityRow, TableRow, TenantRow, VersionRow};

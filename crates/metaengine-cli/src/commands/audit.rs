@@ -21,18 +21,8 @@ fn parse_time(flag: &str, value: Option<&str>) -> anyhow::Result<Option<Timestam
 }
 
 pub async fn run(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
-    if let Some(result) = args.result.as_deref()
-        && result != "success"
-        && result != "failure"
-    {
-        anyhow::bail!("--result `{result}` must be `success` or `failure`");
-    }
     let query = AuditQuery {
-        event_types: args
-            .event_type
-            .into_iter()
-            .filter(|t| !t.is_empty())
-            .collect(),
+        event_types: args.event_type,
         user_id: args.user,
         tenant_id: args.tenant,
         resource: args.resource,

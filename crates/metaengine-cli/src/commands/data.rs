@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use metaengine_runtime::{
-    Actor, AuditWriter, AuditWriterConfig, CacheConfig, DataLimits, DataService, ListRequest,
-    ModelCache, PolicyGate,
+    Actor, AuditWriter, AuditWriterConfig, CacheConfig, DataLimits, DataService, FilterParam,
+    ListRequest, ModelCache, PolicyGate,
 };
 use serde_json::{Map, Value};
 
@@ -56,7 +56,7 @@ async fn execute(data: &DataService, actor: &Actor, cmd: DataCommand) -> anyhow:
                 page,
                 page_size,
                 order_by,
-                order_dir: desc.then(|| "desc".to_owned()),
+                descending: desc,
                 fields: fields.clone(),
                 filters: parse_filters(&query.filters)?,
                 after,
@@ -170,13 +170,13 @@ async fn execute(data: &DataService, actor: &Actor, cmd: DataCommand) -> anyhow:
 }
 
 /// `field:op:value` (the value may itself hold colons).
-fn parse_filters(raw: &[String]) -> anyhow::Result<Vec<(String, String, String)>> {
+fn parse_filters(raw: &[String]) -> anyhow::Result<Vec<FilterParam>> {
     raw.iter()
         .map(|f| {
             let mut parts = f.splitn(3, ':');
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(field), Some(op), Some(value)) if !field.is_empty() && !op.is_empty() => {
-                    Ok((field.to_owned(), op.to_owned(), value.to_owned()))
+                    Ok(FilterParam::new(field, op, value))
                 }
                 _ => {
                     bail!("--filter `{f}` must look like `field:op:value` (e.g. `status:eq:paid`)")

@@ -78,16 +78,38 @@ pub struct ListRequest {
     pub page_size: Option<u32>,
     /// A field name or `createdAt`/`updatedAt`/`id`.
     pub order_by: Option<String>,
-    /// `asc` or `desc`.
-    pub order_dir: Option<String>,
+    /// Whether `order_by` runs from the largest value down (`orderDir=desc`).
+    pub descending: bool,
     /// Field selection.
     pub fields: Option<Vec<String>>,
-    /// `(field, operator, raw value)` of each `filter[field][op]=value`.
-    pub filters: Vec<(String, String, String)>,
+    /// Each `filter[field][op]=value`.
+    pub filters: Vec<FilterParam>,
     /// Opaque cursor of the previous page.
     pub after: Option<String>,
     /// Whether to count the total (`count=exact`, the default) or not (`count=none`).
     pub count: bool,
+}
+
+/// One `filter[field][op]=value` as the client wrote it; the entity's validator types it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterParam {
+    /// The field named.
+    pub field: String,
+    /// The operator named (`eq`, `gt`, `in`…).
+    pub operator: String,
+    /// The value as text.
+    pub value: String,
+}
+
+impl FilterParam {
+    /// A filter of `field` with `operator` and `value`.
+    pub fn new(field: &str, operator: &str, value: &str) -> Self {
+        Self {
+            field: field.to_owned(),
+            operator: operator.to_owned(),
+            value: value.to_owned(),
+        }
+    }
 }
 
 /// Position and totals of a list page.
@@ -269,11 +291,7 @@ impl DataService {
         self.audit.record(event).await;
     }
 
-    fn filters(
-        &self,
-        model: &ActiveModel,
-        raw: &[(String, String, String)],
-    ) -> DataResult<Vec<Filter>> {
+    fn filters(&self, model: &ActiveModel, raw: &[FilterParam]) -> DataResult<Vec<Filter>> {
         if raw.len() > self.limits.max_filters {
             return Err(DataError::bad_request(
                 "",
@@ -283,8 +301,8 @@ impl DataService {
         let mut filters = Vec::with_capacity(raw.len());
         let mut problems = Vec::new();
         let mut code = ErrorCode::InvalidFilter;
-        for (field, op, value) in raw {
-            match model.validator.filter(field, op, value) {
+        for f in raw {
+            match model.validator.filter(&f.field, &f.operator, &f.value) {
                 Ok(f) => filters.push(f),
                 Err(rejected) => {
                     // A field the caller cannot name wins: the answer is `unknown_field`.
@@ -336,19 +354,9 @@ impl DataService {
                 "`page` starts at 1".to_owned(),
             ));
         }
-        let descending = match req.order_dir.as_deref() {
-            None | Some("asc") => false,
-            Some("desc") => true,
-            Some(other) => {
-                return Err(DataError::bad_request(
-                    "orderDir",
-                    format!("`orderDir` must be `asc` or `desc`, not `{other}`"),
-                ));
-            }
-        };
         let order = req.order_by.as_ref().map(|field| Order {
             field: field.clone(),
-            descending,
+            descending: req.descending,
         });
         let cursor: Option<Cursor> = match &req.after {
             Some(text) => Some(decode_cursor(text).map_err(|e| {
@@ -403,7 +411,7 @@ impl DataService {
         &self,
         actor: &Actor,
         entity: &str,
-        raw_filters: &[(String, String, String)],
+        raw_filters: &[FilterParam],
     ) -> DataResult<u64> {
         let model = self.model(entity).await?;
         let filters = self.filters(&model, raw_filters)?;

@@ -27,7 +27,7 @@ async fn count(store: &dyn Store) -> u64 {
     for page in 1.. {
         let rows = store
             .query_audit(&AuditQuery {
-                event_types: vec!["data.read".into()],
+                event_types: vec![EventType::DataRead],
                 page: PageRequest::new(page, PageRequest::MAX_SIZE),
                 ..AuditQuery::default()
             })
@@ -48,7 +48,7 @@ async fn count(store: &dyn Store) -> u64 {
 async fn rows(store: &dyn Store) -> u64 {
     store
         .query_audit(&AuditQuery {
-            event_types: vec!["data.read".into()],
+            event_types: vec![EventType::DataRead],
             ..AuditQuery::default()
         })
         .await

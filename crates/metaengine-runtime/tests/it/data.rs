@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use metaengine_runtime::{
     AccessConfig, Actor, AuditWriter, AuditWriterConfig, CacheConfig, DataError, DataLimits,
-    DataService, ListRequest, ModelCache, PolicyGate, Registry,
+    DataService, FilterParam, ListRequest, ModelCache, PolicyGate, Registry,
 };
-use metaengine_store::{AuditQuery, Store};
+use metaengine_store::{AuditQuery, EventType, Store};
 use serde_json::{Value, json};
 
 fn platform_admin() -> Actor {
@@ -196,7 +196,7 @@ async fn tenants_and_realms_never_see_each_other(store: Arc<dyn Store>) {
             .count(
                 &a1,
                 "Invoice",
-                &[("invoiceNumber".into(), op.into(), value.into())],
+                &[FilterParam::new("invoiceNumber", op, value)],
             )
             .await
             .unwrap();
@@ -207,7 +207,7 @@ async fn tenants_and_realms_never_see_each_other(store: Arc<dyn Store>) {
         .count(
             &a1,
             "Invoice",
-            &[("totalAmount".into(), "gt".into(), "50".into())],
+            &[FilterParam::new("totalAmount", "gt", "50")],
         )
         .await
         .unwrap();
@@ -280,7 +280,7 @@ async fn writes_are_validated_all_at_once(store: Arc<dyn Store>) {
             &a,
             "Invoice",
             &ListRequest {
-                filters: vec![("colour".into(), "eq".into(), "x".into())],
+                filters: vec![FilterParam::new("colour", "eq", "x")],
                 ..list()
             },
         )
@@ -396,7 +396,7 @@ async fn policies_guard_every_operation(store: Arc<dyn Store>) {
     let denials = e
         .store
         .query_audit(&AuditQuery {
-            event_types: vec!["policy.deny".into()],
+            event_types: vec![EventType::PolicyDeny],
             ..AuditQuery::default()
         })
         .await
@@ -405,7 +405,7 @@ async fn policies_guard_every_operation(store: Arc<dyn Store>) {
     let writes = e
         .store
         .query_audit(&AuditQuery {
-            event_types: vec!["data.create".into(), "data.update".into()],
+            event_types: vec![EventType::DataCreate, EventType::DataUpdate],
             ..AuditQuery::default()
         })
         .await
@@ -434,7 +434,7 @@ async fn cursors_walk_every_row_once(store: Arc<dyn Store>) {
     let mut req = ListRequest {
         page_size: Some(10),
         order_by: Some("totalAmount".into()),
-        order_dir: Some("desc".into()),
+        descending: true,
         count: false,
         ..ListRequest::default()
     };
@@ -736,7 +736,7 @@ async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
     let audits = e
         .store
         .query_audit(&AuditQuery {
-            event_types: vec!["data.create".into()],
+            event_types: vec![EventType::DataCreate],
             ..AuditQuery::default()
         })
         .await

@@ -8,7 +8,7 @@ use metaengine_runtime::gate::explain;
 use metaengine_runtime::{
     AccessConfig, ActiveModel, Actor, AuditWriter, AuditWriterConfig, PolicyGate,
 };
-use metaengine_store::{AuditQuery, Store};
+use metaengine_store::{AuditQuery, EventType, Store};
 use serde_json::{Map, Value, json};
 
 /// The seed's three example policies: everyone may read; role admin may do anything; users
@@ -123,7 +123,7 @@ async fn the_seed_policies_decide_and_explain(store: Arc<dyn Store>) {
     writer.flush().await;
     let rows = store
         .query_audit(&AuditQuery {
-            event_types: vec!["policy.deny".into()],
+            event_types: vec![EventType::PolicyDeny],
             ..AuditQuery::default()
         })
         .await
@@ -169,7 +169,7 @@ async fn allows_are_audited_only_when_configured(store: Arc<dyn Store>) {
     writer.flush().await;
     let allows = store
         .query_audit(&AuditQuery {
-            event_types: vec!["policy.allow".into()],
+            event_types: vec![EventType::PolicyAllow],
             ..AuditQuery::default()
         })
         .await

@@ -2,7 +2,7 @@
 //! the audit trail each change and each refusal leaves.
 
 use metaengine_runtime::{AccessConfig, Actor, Registry, RegistryError};
-use metaengine_store::{AuditQuery, Store};
+use metaengine_store::{AuditQuery, AuditResult, EventType, Store};
 use serde_json::{Value, json};
 
 fn admin() -> Actor {
@@ -36,8 +36,8 @@ fn invoice_v1() -> Value {
 async fn failures(store: &dyn Store, event: &str) -> Vec<String> {
     store
         .query_audit(&AuditQuery {
-            event_types: vec![event.into()],
-            result: Some("failure".into()),
+            event_types: vec![event.parse().unwrap()],
+            result: Some(AuditResult::Failure),
             ..AuditQuery::default()
         })
         .await
@@ -139,7 +139,7 @@ async fn malformed_schemas_report_every_problem(registry: Registry) {
     let row = registry
         .store()
         .query_audit(&AuditQuery {
-            event_types: vec!["meta.version.create".into()],
+            event_types: vec![EventType::VersionCreate],
             ..AuditQuery::default()
         })
         .await
@@ -298,8 +298,8 @@ async fn fields_change_only_until_activation(registry: Registry) {
     assert_eq!(failures(store.as_ref(), "meta.field.remove").await.len(), 2);
     let adds = store
         .query_audit(&AuditQuery {
-            event_types: vec!["meta.field.add".into()],
-            result: Some("success".into()),
+            event_types: vec![EventType::FieldAdd],
+            result: Some(AuditResult::Success),
             ..AuditQuery::default()
         })
         .await
@@ -369,7 +369,7 @@ async fn activation_is_audited_with_its_plan(registry: Registry) {
     let rows = store
         .query_audit(&AuditQuery {
             resource: Some("Invoice".into()),
-            result: Some("success".into()),
+            result: Some(AuditResult::Success),
             ..AuditQuery::default()
         })
         .await
@@ -427,8 +427,8 @@ async fn activation_is_audited_with_its_plan(registry: Registry) {
     );
     let failure = store
         .query_audit(&AuditQuery {
-            event_types: vec!["meta.version.activate".into()],
-            result: Some("failure".into()),
+            event_types: vec![EventType::VersionActivate],
+            result: Some(AuditResult::Failure),
             ..AuditQuery::default()
         })
         .await
@@ -492,7 +492,7 @@ async fn the_cache_follows_activations(registry: Registry) {
     let cleared = registry
         .store()
         .query_audit(&AuditQuery {
-            event_types: vec!["meta.cache.invalidate".into()],
+            event_types: vec![EventType::CacheInvalidate],
             ..AuditQuery::default()
         })
         .await

@@ -25,8 +25,8 @@ fn admin() -> Actor {
 async fn audit_rows(store: &dyn Store, event: &str, result: &str) -> Vec<AuditRow> {
     store
         .query_audit(&AuditQuery {
-            event_types: vec![event.into()],
-            result: Some(result.into()),
+            event_types: vec![event.parse().unwrap()],
+            result: Some(result.parse().unwrap()),
             ..AuditQuery::default()
         })
         .await

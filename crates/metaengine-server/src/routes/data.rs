@@ -7,7 +7,7 @@ use axum::extract::State;
 use crate::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use metaengine_runtime::ListRequest;
+use metaengine_runtime::{FilterParam, ListRequest};
 
 use crate::extract::{Caller, JsonBody, QueryPairs};
 use crate::problem::{ApiError, ApiResult};
@@ -70,11 +70,15 @@ fn filter_key(key: &str) -> Option<Result<(String, String), String>> {
 }
 
 /// The filters of a query string; any other key must be one of `allowed`.
-fn filters(query: &QueryPairs, allowed: &[&str]) -> ApiResult<Vec<(String, String, String)>> {
+fn filters(query: &QueryPairs, allowed: &[&str]) -> ApiResult<Vec<FilterParam>> {
     let mut out = Vec::new();
     for (key, value) in &query.0 {
         match filter_key(key) {
-            Some(Ok((field, op))) => out.push((field, op, value.clone())),
+            Some(Ok((field, operator))) => out.push(FilterParam {
+                field,
+                operator,
+                value: value.clone(),
+            }),
             Some(Err(message)) => return Err(ApiError::bad_request("", message)),
             None if allowed.contains(&key.as_str()) => {}
             None => {
@@ -106,7 +110,16 @@ fn list_request(query: &QueryPairs) -> ApiResult<ListRequest> {
         page: query.u32("page")?,
         page_size: query.u32("pageSize")?,
         order_by: query.get("orderBy").map(str::to_owned),
-        order_dir: query.get("orderDir").map(str::to_owned),
+        descending: match query.get("orderDir") {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "orderDir",
+                    format!("`orderDir` must be `asc` or `desc`, not `{other}`"),
+                ));
+            }
+        },
         fields: query.get("fields").map(|f| {
             f.split(',')
                 .map(str::trim)

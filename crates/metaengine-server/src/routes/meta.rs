@@ -8,7 +8,7 @@ use axum::extract::State;
 use crate::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use metaengine_store::{AuditQuery, EventType, Page, PageRequest, Timestamp};
+use metaengine_store::{AuditQuery, AuditResult, EventType, Page, PageRequest, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -489,27 +489,25 @@ pub async fn audit(
         "page",
         "pageSize",
     ])?;
-    let result = query.get("result").map(str::to_owned);
-    if let Some(r) = result.as_deref()
-        && r != "success"
-        && r != "failure"
-    {
-        return Err(ApiError::bad_request(
-            "",
-            format!("`result` must be `success` or `failure`, not `{r}`"),
-        ));
-    }
+    let result = query
+        .get("result")
+        .map(str::parse::<AuditResult>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("", format!("`result`: {e}")))?;
+    let event_types = query
+        .get("eventType")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::parse::<EventType>)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .map_err(|e| ApiError::bad_request("", format!("`eventType`: {e}")))?
+        .unwrap_or_default();
     let audit_query = AuditQuery {
-        event_types: query
-            .get("eventType")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        event_types,
         user_id: query.get("userId").map(str::to_owned),
         tenant_id: query.get("tenantId").map(str::to_owned),
         resource: query.get("resource").map(str::to_owned),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use metaengine_server::Settings;
-use metaengine_store::Store;
+use metaengine_store::{EventType, Store};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -152,7 +152,7 @@ async fn shutdown_ends_within_its_grace_period(store: Arc<dyn Store>) {
     // The buffered audit row of the read is stored (the writer was flushed on the way out).
     let audit = store
         .query_audit(&metaengine_store::AuditQuery {
-            event_types: vec!["data.read".into()],
+            event_types: vec![EventType::DataRead],
             ..Default::default()
         })
         .await

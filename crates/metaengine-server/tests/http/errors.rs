@@ -228,6 +228,32 @@ async fn bad_requests_get_the_right_4xx(store: Arc<dyn Store>) {
         1
     );
 
+    // An audit query names known event types and results; a typo is not an empty answer.
+    let typo = server
+        .get("/api/meta/audit?eventType=data.create,data.creat", &admin)
+        .await;
+    let detail = typo.problem(400)["detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        detail.contains("`data.creat`") && detail.contains("meta.version.activate"),
+        "{detail}"
+    );
+    let result = server.get("/api/meta/audit?result=ok", &admin).await;
+    let detail = result.problem(400)["detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(detail.contains("success, failure"), "{detail}");
+    let known = server
+        .get(
+            "/api/meta/audit?eventType=data.create&result=success",
+            &admin,
+        )
+        .await;
+    assert_eq!(known.status.as_u16(), 200, "{}", known.body);
+
     // A path parameter that is not UTF-8: problem+json too, not the framework's plain text.
     let bad_path = server.get("/api/data/Invoice/%FF", &admin).await;
     assert_eq!(bad_path.problem(400)["code"], "bad_request");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use metaengine_store::{AuditQuery, PageRequest};
+use metaengine_store::{AuditQuery, EventType, PageRequest};
 use reqwest::Method;
 use serde_json::json;
 
@@ -78,7 +78,7 @@ async fn shutdown_flushes_the_audit_trail() {
         .unwrap();
     let reads = store
         .query_audit(&AuditQuery {
-            event_types: vec!["data.read".into()],
+            event_types: vec![EventType::DataRead],
             page: PageRequest::default(),
             ..AuditQuery::default()
         })

@@ -12,8 +12,8 @@ pub mod records;
 pub mod tables;
 
 use crate::{
-    AuditActor, AuditQuery, EventType, NewAudit, NewEntity, NewTenant, NewVersion, PageRequest,
-    Store, StoreError, Timestamp,
+    AuditActor, AuditQuery, AuditResult, EventType, NewAudit, NewEntity, NewTenant, NewVersion,
+    PageRequest, Store, StoreError, Timestamp,
 };
 
 /// Generates one `#[tokio::test]` per conformance case. `$make` is an async expression that
@@ -441,9 +441,9 @@ pub async fn concurrent_activations_leave_one_active_version(store: Arc<dyn Stor
     assert!(succeeded.contains(&active[0].version));
     let audits = store
         .query_audit(&AuditQuery {
-            event_types: vec!["meta.version.activate".into()],
+            event_types: vec![EventType::VersionActivate],
             resource: Some("Invoice".into()),
-            result: Some("success".into()),
+            result: Some(AuditResult::Success),
             ..AuditQuery::default()
         })
         .await
@@ -493,7 +493,7 @@ pub async fn audit_queries_filter_order_and_page(store: Arc<dyn Store>) {
 
     let denied = s
         .query_audit(&AuditQuery {
-            event_types: vec!["policy.deny".into(), "policy.allow".into()],
+            event_types: vec![EventType::PolicyDeny, EventType::PolicyAllow],
             ..AuditQuery::default()
         })
         .await
@@ -537,7 +537,7 @@ pub async fn audit_queries_filter_order_and_page(store: Arc<dyn Store>) {
         ),
         (
             AuditQuery {
-                result: Some("success".into()),
+                result: Some(AuditResult::Success),
                 ..Default::default()
             },
             5,

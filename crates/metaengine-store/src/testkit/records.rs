@@ -299,9 +299,9 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
     let data = s
         .query_audit(&AuditQuery {
             event_types: vec![
-                "data.create".into(),
-                "data.update".into(),
-                "data.delete".into(),
+                EventType::DataCreate,
+                EventType::DataUpdate,
+                EventType::DataDelete,
             ],
             ..AuditQuery::default()
         })
@@ -484,7 +484,7 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
     // One audit row per batch written; none for the refused ones.
     let data = s
         .query_audit(&AuditQuery {
-            event_types: vec!["data.create".into()],
+            event_types: vec![EventType::DataCreate],
             ..AuditQuery::default()
         })
         .await
@@ -505,7 +505,7 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
     s.append_audit(&reads).await.unwrap();
     let page = s
         .query_audit(&AuditQuery {
-            event_types: vec!["data.read".into()],
+            event_types: vec![EventType::DataRead],
             ..AuditQuery::default()
         })
         .await

@@ -191,7 +191,7 @@ pub async fn activation_creates_and_migrates_the_table(
     );
     let migrations = s
         .query_audit(&crate::AuditQuery {
-            event_types: vec!["meta.migrate".into()],
+            event_types: vec![EventType::Migrate],
             ..Default::default()
         })
         .await
@@ -258,7 +258,7 @@ pub async fn deleting_an_entity_with_rows_needs_force(
     assert!(raw.columns("ent_invoice").await.is_empty());
     let row = s
         .query_audit(&crate::AuditQuery {
-            event_types: vec!["meta.entity.delete".into()],
+            event_types: vec![EventType::EntityDelete],
             ..Default::default()
         })
         .await

@@ -1,4 +1,4 @@
-//! `metaengine`: the command-line interface (and, later, the HTTP server) of the metadata engine.
+//! `metaengine`: the command-line interface and the HTTP server (`serve`) of the metadata engine.
 //!
 //! Every command opens the database named by `--database-url` / `METAENGINE_DATABASE_URL`
 //! (default: a SQLite file in the data directory, created on first use), applies the embedded

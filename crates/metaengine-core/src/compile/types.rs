@@ -27,7 +27,9 @@ pub struct CompiledModel {
     /// Every index the data table should have (the primary key excepted).
     pub indexes: Vec<CompiledIndex>,
     /// Select list: system columns then field columns, each `"col" AS "camelName"`, joined by `, `.
-    /// The same text on PostgreSQL and SQLite.
+    /// The same text on PostgreSQL and SQLite. Informative (SPEC §4 shows it to admins): the
+    /// data statements select one JSON record expression per model instead
+    /// (`metaengine_sql::query`).
     pub select_list: String,
 }
 
@@ -84,7 +86,8 @@ pub struct CompiledField {
     /// Value used when a create gives none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<serde_json::Value>,
-    /// Select fragment, e.g. `"total_amount" AS "totalAmount"`.
+    /// Select fragment, e.g. `"total_amount" AS "totalAmount"` (informative, as
+    /// [`CompiledModel::select_list`]).
     pub select_as: String,
     /// The checks a written value must pass.
     pub validator: FieldValidator,

@@ -7,6 +7,7 @@ use axum::extract::State;
 use crate::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use metaengine_core::record::parse_filter_key;
 use metaengine_runtime::{FilterParam, ListRequest};
 
 use crate::extract::{Caller, JsonBody, QueryPairs};
@@ -54,19 +55,14 @@ const LIST_PARAMS: &[&str] = &[
     "page", "pageSize", "orderBy", "orderDir", "fields", "after", "count",
 ];
 
-/// `(field, op, value)` of a `filter[field][op]` key, or `None` for other keys.
+/// `(field, op)` of a `filter[field][op]` key, an error for a malformed `filter…` key, or
+/// `None` for other keys.
 fn filter_key(key: &str) -> Option<Result<(String, String), String>> {
-    let rest = key.strip_prefix("filter")?;
-    let parsed = rest
-        .strip_prefix('[')
-        .and_then(|r| r.split_once("]["))
-        .and_then(|(field, r)| r.strip_suffix(']').map(|op| (field, op)))
-        .filter(|(field, op)| !field.is_empty() && !op.is_empty() && !op.contains(['[', ']']));
-    Some(
-        parsed
+    key.starts_with("filter").then(|| {
+        parse_filter_key(key)
             .map(|(f, o)| (f.to_owned(), o.to_owned()))
-            .ok_or_else(|| format!("`{key}` is not of the form filter[<field>][<operator>]")),
-    )
+            .ok_or_else(|| format!("`{key}` is not of the form filter[<field>][<operator>]"))
+    })
 }
 
 /// The filters of a query string; any other key must be one of `allowed`.

@@ -28,14 +28,14 @@ use crate::sql;
 /// The claims the engine reads from a token (SPEC §9).
 #[derive(Debug, Deserialize)]
 struct Claims {
-    #[allow(
+    #[expect(
         dead_code,
         reason = "verified like the engine does, not used by the two reads"
     )]
     sub: String,
     tenant_id: String,
     realm_id: String,
-    #[allow(
+    #[expect(
         dead_code,
         reason = "verified like the engine does, not used by the two reads"
     )]
@@ -348,7 +348,6 @@ pub async fn serve(listen: &str, url: &str, pool_size: u32, secret: &str) -> any
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
 
     use super::*;
 

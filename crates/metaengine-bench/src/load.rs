@@ -138,7 +138,7 @@ async fn request(conn: &mut Conn, host: &str, token: &str, path: &str) -> Result
     if status != hyper::StatusCode::OK {
         return Err(format!(
             "HTTP {status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(200)])
+            String::from_utf8_lossy(body.get(..200).unwrap_or(&body))
         ));
     }
     if body.first() != Some(&b'{') {
@@ -183,10 +183,6 @@ struct ConnOutcome {
     first_error: Option<String>,
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one connection's loop: everything it needs, passed once"
-)]
 async fn drive(
     n: usize,
     addr: SocketAddr,
@@ -314,7 +310,6 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
 
     use super::*;
     use axum::Router;

@@ -256,7 +256,6 @@ pub fn memory_lines(memory: &[Memory]) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
 
     use super::*;
 

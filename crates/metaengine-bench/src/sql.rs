@@ -53,7 +53,6 @@ pub const INVOICE_SCHEMA: &str = include_str!("../../../examples/invoice-v1.json
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
 
     use super::*;
     use metaengine_core::policy::RowFilter;

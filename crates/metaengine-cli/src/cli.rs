@@ -1,4 +1,13 @@
-//! The command line, as clap parses it.
+//! The command line, as clap parses it. The doc comments here are `--help` text, written for a
+//! terminal (`[default: …]`, `<data dir>`), not rustdoc markup.
+#![cfg_attr(
+    doc,
+    expect(
+        rustdoc::broken_intra_doc_links,
+        rustdoc::invalid_html_tags,
+        reason = "the doc comments are clap's --help text"
+    )
+)]
 
 use std::path::PathBuf;
 

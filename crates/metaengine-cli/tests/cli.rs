@@ -1,6 +1,10 @@
 //! The `metaengine` binary as a user runs it, against SQLite and PostgreSQL: exit codes, messages
 //! on stderr, nothing changed on refusal, and the failure rows the audit trail keeps.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test code: a failed step is a failed test"
+)]
 
 mod support;
 

@@ -2,7 +2,11 @@
 //! rejected with their line numbers while the good ones land, duplicates inside a batch, dry
 //! runs that write nothing, one audit row per batch, and tenant/realm isolation of what was
 //! imported.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test code: a failed step is a failed test"
+)]
 
 mod support;
 

@@ -1,7 +1,11 @@
 //! `metaengine token` and `metaengine tenant` as a user runs them: the token alone on stdout and
 //! accepted by the server's verifier with the data directory's secret (created once, then
 //! reused, no database needed), and tenants managed on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test code: a failed step is a failed test"
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};

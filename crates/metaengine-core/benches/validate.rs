@@ -3,7 +3,12 @@
 //! runs and every value is converted; and the same record with three broken values, which collects
 //! every problem with its pointer.
 
-#![allow(missing_docs)]
+#![expect(
+    missing_docs,
+    clippy::unreachable,
+    clippy::indexing_slicing,
+    reason = "a benchmark: a broken fixture stops it"
+)]
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use metaengine_core::record::RecordValidator;

@@ -4,7 +4,10 @@
 //! which the workspace denies (`unsafe_code = "deny"`, not "forbid", for exactly this file): the
 //! impl only forwards to `System` and counts, so the allowance is local and small.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed step is a failed test"
+)]
 
 use metaengine_core::Condition;
 use metaengine_core::compile::compile_condition;
@@ -19,7 +22,10 @@ thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
-#[allow(unsafe_code)]
+#[expect(
+    unsafe_code,
+    reason = "a counting allocator: the one way to see allocations"
+)]
 // SAFETY: every call is forwarded unchanged to `System`; the counter is a thread-local `Cell`
 // with a const initializer, so counting itself never allocates.
 unsafe impl GlobalAlloc for Counting {

@@ -13,7 +13,12 @@
 //! `postgres://postgres@127.0.0.1:5432/test`) and drops it at the end. Timings are printed, never
 //! asserted; the only assertions check that the hand-written SQL is the engine's, byte for byte,
 //! and that both sides return the same records.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test code: a failed step is a failed test"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -188,8 +188,8 @@ pub fn coalesce_reads(batch: Vec<NewAudit>) -> Vec<NewAudit> {
             event.resource.clone(),
         );
         let details = event.details.take().unwrap_or(Value::Null);
-        match merged.get(&key) {
-            Some(&at) => rows[at].1.push(details),
+        match merged.get(&key).and_then(|&at| rows.get_mut(at)) {
+            Some((_, merged_details)) => merged_details.push(details),
             None => {
                 merged.insert(key, rows.len());
                 rows.push((event, vec![details]));

@@ -51,9 +51,9 @@ impl RegistryError {
 
     /// A validation error listing several problems.
     pub fn invalid_schema(errors: Vec<Problem>) -> Self {
-        let message = match errors.len() {
-            1 => format!("the schema is invalid: {}", errors[0].message),
-            n => format!("the schema is invalid ({n} problems)"),
+        let message = match errors.as_slice() {
+            [one] => format!("the schema is invalid: {}", one.message),
+            many => format!("the schema is invalid ({} problems)", many.len()),
         };
         Self::Invalid { message, errors }
     }

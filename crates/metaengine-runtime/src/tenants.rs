@@ -337,7 +337,10 @@ mod hit_path {
         static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
     }
 
-    #[allow(unsafe_code)]
+    #[expect(
+        unsafe_code,
+        reason = "a counting allocator: the one way to see allocations"
+    )]
     // SAFETY: every call is forwarded unchanged to `System`; the counter is a thread-local `Cell`
     // with a const initializer, so counting itself never allocates.
     unsafe impl GlobalAlloc for Counting {

@@ -3,7 +3,11 @@
 //! and from the raw `filter[<field>][<op>]=<value>` parameters (parsed by the record rules first);
 //! the get-by-id statement; and the SQLite list for comparison.
 
-#![allow(missing_docs)]
+#![expect(
+    missing_docs,
+    clippy::unreachable,
+    reason = "a benchmark: a broken fixture stops it"
+)]
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use metaengine_core::policy::RowFilter;

@@ -32,10 +32,6 @@ impl TestDatabase {
     ///
     /// # Panics
     /// When PostgreSQL is not reachable: tests must fail loudly, never skip.
-    #[allow(
-        clippy::panic,
-        reason = "test fixture: an unreachable server must fail the test"
-    )]
     pub async fn create() -> Self {
         Self::create_with("").await
     }
@@ -50,7 +46,7 @@ impl TestDatabase {
         .await
     }
 
-    #[allow(
+    #[expect(
         clippy::panic,
         reason = "test fixture: an unreachable server must fail the test"
     )]

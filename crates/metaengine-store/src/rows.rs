@@ -1,9 +1,9 @@
 //! Row types of the engine's own tables (`meta.*`, `core.tenant`).
 //!
 //! The SQL migrations of each backend are the source of truth. Each row type here is declared with
-//! [`table_row!`], which derives its column list ([`TableRow::COLUMNS`]) from the struct's own field
-//! names and types, so the drift test (`row_types_match_the_migrated_catalog` in each backend's `tests/store.rs`) can compare the Rust
-//! type with the live catalog column by column: a column added to a migration and not here, or the
+//! `table_row!`, which derives its column list ([`TableRow::COLUMNS`]) from the struct's own field
+//! names and types, so the drift test (`row_types_match_the_migrated_catalog` in each backend's
+//! `tests/store.rs`) can compare the Rust type with the live catalog column by column: a column added to a migration and not here, or the
 //! reverse, or a wrong type or nullability, fails the build's tests.
 
 use serde::Serialize;

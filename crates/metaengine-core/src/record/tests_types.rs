@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Conversion rules per field type: what each rule accepts (boundaries included) and refuses.
 
 use super::tests::{get, invalid, model, ok, text, v};

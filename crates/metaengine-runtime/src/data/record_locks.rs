@@ -43,6 +43,10 @@ impl RecordLocks {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (tenant, entity, id).hash(&mut hasher);
         let stripe = usize::try_from(hasher.finish() % STRIPES as u64).unwrap_or(0);
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "`stripe` is a remainder of STRIPES, the length of `stripes`"
+        )]
         self.stripes[stripe].lock().await
     }
 

@@ -1,6 +1,12 @@
 //! Integration tests of metaengine-runtime against real SQLite and PostgreSQL databases, in one
 //! test binary (one link instead of six: the build is most of the time on two cores).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed step is a failed test"
+)]
 
 mod support;
 

@@ -1,6 +1,5 @@
 //! Every way a token is refused (each one a 401 for the HTTP layer), the round trips of the three
 //! algorithms, and the local secret file.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,12 @@
 //! The HTTP API end to end: a real server on a real port over real SQLite and PostgreSQL
 //! databases, spoken to with a real HTTP client (one test binary: one link on two cores).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed step is a failed test"
+)]
 
 mod support;
 

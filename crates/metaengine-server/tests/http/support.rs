@@ -18,8 +18,13 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 
 /// Keeps a database alive for a test.
 pub enum DbGuard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres(#[allow(dead_code)] TestDatabase),
+    Sqlite(
+        #[expect(dead_code, reason = "held to keep the directory until the test ends")]
+        tempfile::TempDir,
+    ),
+    Postgres(
+        #[expect(dead_code, reason = "held to drop the database when the test ends")] TestDatabase,
+    ),
 }
 
 /// A fresh, migrated SQLite file.
@@ -43,8 +48,6 @@ pub async fn postgres() -> (DbGuard, Arc<dyn Store>) {
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
-    #[allow(dead_code)]
-    pub store: Arc<dyn Store>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _data_dir: tempfile::TempDir,
@@ -95,7 +98,7 @@ pub async fn start_with(store: Arc<dyn Store>, extra: Settings) -> TestServer {
         ..Settings::default()
     });
     let config = ServerConfig::resolve(settings).unwrap();
-    let state = AppState::build(store.clone(), &config).await.unwrap();
+    let state = AppState::build(store, &config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -105,7 +108,6 @@ pub async fn start_with(store: Arc<dyn Store>, extra: Settings) -> TestServer {
     TestServer {
         base,
         client: reqwest::Client::new(),
-        store,
         stop: Some(stop),
         task: Some(task),
         _data_dir: data_dir,

@@ -177,7 +177,7 @@ pub struct NewRow<'a> {
     pub values: &'a [(String, SqlValue)],
 }
 
-/// Why a data statement could not be built. Every variant but [`QueryError::RowFilter`] is the
+/// Why a data statement could not be built. Every variant but [`QueryError::RowFilterField`] is the
 /// caller's fault (HTTP 400; [`QueryError::InvalidId`] is best answered 404).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryError {

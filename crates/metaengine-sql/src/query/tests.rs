@@ -1,5 +1,4 @@
 //! Exact SQL of every statement, on both dialects.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
 use metaengine_core::policy::{CompareOp, Predicate};

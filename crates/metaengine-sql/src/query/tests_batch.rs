@@ -1,6 +1,5 @@
 //! Batch inserts: exact SQL, one statement per shape, split at the bind limit, all-or-nothing
 //! checks.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::tests::{ID1, invoice, lite, pg, scope, text};
 use super::*;

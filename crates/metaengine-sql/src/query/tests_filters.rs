@@ -1,5 +1,4 @@
 //! Every filter operator, on both dialects; errors; injection attempts.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::tests::{ID1, invoice, lite, pg, scope, text};
 use super::*;

@@ -1,5 +1,4 @@
 //! Wide models, value rendering per type, cursors.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::tests::{ID1, list_query, lite, pg};
 use super::*;

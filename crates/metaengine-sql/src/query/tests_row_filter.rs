@@ -1,5 +1,4 @@
 //! The row filter's SQL: typed like the list filters, one parameter type per SQL text.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::tests::scope;
 use super::*;

@@ -2,7 +2,14 @@
 //! trait and run by every backend crate on a fresh database per test with
 //! [`conformance_tests!`](crate::conformance_tests).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    reason = "a test suite: a failed step is a failed test"
+)]
 
 use std::sync::Arc;
 

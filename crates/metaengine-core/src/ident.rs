@@ -17,6 +17,28 @@ pub const MAX_VERSION_LABEL_BYTES: usize = 64;
 /// Prefix of every entity data table.
 pub const TABLE_PREFIX: &str = "ent_";
 
+/// The entity-name rule as a regular expression (JSON Schema / ECMA-262 and Rust `regex` alike),
+/// for documents such as OpenAPI: necessary, not sufficient (the length bound is the name's, while
+/// the rule bounds the table name `ent_<snake>`; reserved prefixes are not expressed).
+pub const ENTITY_NAME_PATTERN: &str = "^[A-Z][A-Za-z0-9]{0,58}$";
+
+/// The field-name rule as a regular expression, necessary, not sufficient (system columns,
+/// reserved keywords and prefixes, and the snake_case length are checked by
+/// [`validate_field_name`] only).
+pub const FIELD_NAME_PATTERN: &str = "^[a-z][A-Za-z0-9]{0,62}$";
+
+/// The version-label rule as a regular expression: `v` and 1 to 6 digits, or a semantic version
+/// 2.0 (the pattern of semver.org). With a length of at most [`MAX_VERSION_LABEL_BYTES`] it is
+/// exactly [`validate_version_label`].
+pub const VERSION_LABEL_PATTERN: &str = concat!(
+    r"^(v[0-9]{1,6}|(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)",
+    r"(-((0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?",
+    r"(\+([0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*))?)$"
+);
+
+/// The tenant-id rule, exactly: lowercase letters, digits, `_` and `-`, at most 63 characters.
+pub const TENANT_ID_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
+
 /// Prefixes that no derived SQL name may start with (they belong to the database's own catalog).
 pub const RESERVED_PREFIXES: &[&str] = &["pg_", "sqlite_"];
 
@@ -426,6 +448,16 @@ pub fn is_reserved_keyword(word: &str) -> bool {
     RESERVED_KEYWORDS
         .binary_search(&word.to_ascii_lowercase().as_str())
         .is_ok()
+}
+
+/// Whether `id` is a valid tenant id ([`TENANT_ID_PATTERN`]).
+pub fn is_tenant_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    matches!(bytes.first(), Some(b) if b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// The system column of a camelCase system field (`createdAt` → `created_at`), `None` for any

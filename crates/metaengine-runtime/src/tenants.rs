@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use metaengine_core::ident::{TENANT_ID_PATTERN, is_tenant_id};
 use metaengine_core::{ErrorCode, Problem};
 use metaengine_store::{EventType, NewTenant, Store, StoreError, TenantRow};
 use serde_json::json;
@@ -233,22 +234,16 @@ impl TenantService {
     }
 }
 
-/// `^[a-z0-9][a-z0-9_-]{0,62}$`.
+/// [`TENANT_ID_PATTERN`].
 fn check_id(id: &str) -> Result<(), Problem> {
-    let bytes = id.as_bytes();
-    let valid = matches!(bytes.first(), Some(b) if b.is_ascii_lowercase() || b.is_ascii_digit())
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if valid {
+    if is_tenant_id(id) {
         Ok(())
     } else {
         Err(Problem {
             pointer: "/id".to_owned(),
             message: format!(
-                "tenant id `{}` must match `^[a-z0-9][a-z0-9_-]{{0,62}}$` (lowercase letters, \
-                 digits, `_` and `-`, at most 63 characters)",
+                "tenant id `{}` must match `{TENANT_ID_PATTERN}` (lowercase letters, digits, `_` \
+                 and `-`, at most 63 characters)",
                 shorten(id)
             ),
         })

@@ -7,6 +7,10 @@
 //! beyond the entity list).
 
 use metaengine_core::compile::{CompiledField, CompiledModel};
+use metaengine_core::ident::{
+    ENTITY_NAME_PATTERN, FIELD_NAME_PATTERN, MAX_VERSION_LABEL_BYTES, TENANT_ID_PATTERN,
+    VERSION_LABEL_PATTERN,
+};
 use metaengine_core::schema::FieldType;
 use metaengine_store::PageRequest;
 use serde_json::{Map, Value, json};
@@ -347,8 +351,26 @@ fn query_param(name: &str, max_page_size: u32) -> Value {
 fn path_params(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .map(|name| {
+            let schema = match name {
+                "entity" => entity_name_schema(),
+                "version" => version_label_schema(),
+                "field" => json!({ "type": "string", "pattern": FIELD_NAME_PATTERN }),
+                _ => json!({ "type": "string" }),
+            };
+            json!({ "name": name, "in": "path", "required": true, "schema": schema })
+        })
         .collect()
+}
+
+/// An entity name, by the identifier rules (`metaengine_core::ident`).
+fn entity_name_schema() -> Value {
+    json!({ "type": "string", "pattern": ENTITY_NAME_PATTERN })
+}
+
+/// A version label, by the identifier rules: the pattern and the length are the whole rule.
+fn version_label_schema() -> Value {
+    json!({ "type": "string", "pattern": VERSION_LABEL_PATTERN, "maxLength": MAX_VERSION_LABEL_BYTES })
 }
 
 #[expect(
@@ -442,13 +464,13 @@ fn static_schemas() -> Map<String, Value> {
             "createdBy": { "type": "string" }, "activatedAt": { "type": ["string", "null"], "format": "date-time" }
         }
     });
-    let version_label = json!({ "type": "string", "pattern": "^(v[0-9]{1,6}|[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?)$" });
+    let version_label = version_label_schema();
     let schema_doc = json!({
         "type": "object", "required": ["fields"],
         "properties": {
             "fields": { "type": "array", "minItems": 1, "items": {
                 "type": "object", "required": ["name", "type"],
-                "properties": { "name": { "type": "string", "pattern": "^[a-z][A-Za-z0-9]*$" }, "type": { "type": "string" } }
+                "properties": { "name": { "type": "string", "pattern": FIELD_NAME_PATTERN }, "type": { "type": "string" } }
             } },
             "policies": { "type": "array", "items": {
                 "type": "object", "required": ["name", "effect", "action"],
@@ -522,7 +544,7 @@ fn static_schemas() -> Map<String, Value> {
         ),
         (
             "EntityInput",
-            json!({ "type": "object", "required": ["name"], "properties": { "name": { "type": "string", "pattern": "^[A-Z][A-Za-z0-9]{0,39}$" }, "description": { "type": ["string", "null"] } } }),
+            json!({ "type": "object", "required": ["name"], "properties": { "name": entity_name_schema(), "description": { "type": ["string", "null"] } } }),
         ),
         (
             "EntityPatch",
@@ -550,7 +572,7 @@ fn static_schemas() -> Map<String, Value> {
         ("TenantList", list_of(schema_ref("Tenant"))),
         (
             "TenantInput",
-            json!({ "type": "object", "required": ["id"], "properties": { "id": { "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$" }, "name": { "type": ["string", "null"], "pattern": "\\S" } } }),
+            json!({ "type": "object", "required": ["id"], "properties": { "id": { "type": "string", "pattern": TENANT_ID_PATTERN }, "name": { "type": ["string", "null"], "pattern": "\\S" } } }),
         ),
         (
             "TenantPatch",

@@ -276,3 +276,66 @@ fn version_label_length_limit() {
         Err(IdentError::VersionLabelTooLong { bytes: 65, .. })
     ));
 }
+
+mod patterns {
+    //! The published patterns agree with the rules: a name the rule accepts matches its pattern
+    //! (and for version labels and tenant ids, the pattern is the rule).
+    use super::*;
+    use proptest::prelude::*;
+
+    fn re(pattern: &str) -> regex::Regex {
+        regex::Regex::new(pattern).unwrap()
+    }
+
+    /// Labels near the rule's edges, then random ones over the alphabet of labels.
+    fn label() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "v[0-9]{0,8}",
+            "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+            "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}-[0-9A-Za-z.-]{0,12}",
+            "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}(-[0-9a-z.]{1,8})?\\+[0-9A-Za-z.-]{0,12}",
+            "[0-9v.+-]{0,70}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn version_labels(label in label()) {
+            let by_rule = validate_version_label(&label).is_ok();
+            let by_pattern =
+                label.len() <= MAX_VERSION_LABEL_BYTES && re(VERSION_LABEL_PATTERN).is_match(&label);
+            prop_assert_eq!(by_rule, by_pattern, "{}", label);
+        }
+
+        #[test]
+        fn tenant_ids(id in "[a-z0-9_A-]{0,66}") {
+            prop_assert_eq!(is_tenant_id(&id), re(TENANT_ID_PATTERN).is_match(&id), "{}", id);
+        }
+
+        #[test]
+        fn entity_names(name in "[A-Za-z0-9_]{0,70}") {
+            if validate_entity_name(&name).is_ok() {
+                prop_assert!(re(ENTITY_NAME_PATTERN).is_match(&name), "{}", name);
+            }
+        }
+
+        #[test]
+        fn field_names(name in "[A-Za-z0-9_]{0,70}") {
+            if validate_field_name(&name).is_ok() {
+                prop_assert!(re(FIELD_NAME_PATTERN).is_match(&name), "{}", name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_longest_names_match() {
+        let entity = format!("A{}", "b".repeat(58));
+        assert!(validate_entity_name(&entity).is_ok());
+        assert!(re(ENTITY_NAME_PATTERN).is_match(&entity));
+        let field = format!("a{}", "b".repeat(62));
+        assert!(validate_field_name(&field).is_ok());
+        assert!(re(FIELD_NAME_PATTERN).is_match(&field));
+        assert!(re(VERSION_LABEL_PATTERN).is_match("1.0.0-rc.1+build.5"));
+        assert!(!re(VERSION_LABEL_PATTERN).is_match("1.0.0-01"));
+    }
+}

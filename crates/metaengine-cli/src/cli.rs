@@ -48,7 +48,7 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
-    /// The data directory in force: the flag or variable, else `./metaengine-data`.
+    /// The data directory in force: the flag or variable, else [`DEFAULT_DATA_DIR`].
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir_arg
             .clone()
@@ -57,7 +57,7 @@ impl GlobalArgs {
 }
 
 /// The data directory when neither flag, variable nor configuration file names one.
-pub const DEFAULT_DATA_DIR: &str = "./metaengine-data";
+pub use metaengine_server::config::DEFAULT_DATA_DIR;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -299,7 +299,12 @@ pub struct DataArgs {
     #[arg(long, global = true)]
     pub user: Option<String>,
     /// Roles of the user, comma-separated (`admin` bypasses policies).
-    #[arg(long, value_delimiter = ',', default_value = "admin", global = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = metaengine_runtime::AccessConfig::DEFAULT_ADMIN_ROLE,
+        global = true
+    )]
     pub roles: Vec<String>,
     #[command(subcommand)]
     pub command: DataCommand,
@@ -400,10 +405,14 @@ pub struct DataQueryArgs {
 #[derive(Debug, Args)]
 pub struct PageArgs {
     /// Page number, from 1.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub page: u32,
     /// Rows per page (at most 100).
-    #[arg(long, default_value_t = 20)]
+    #[arg(
+        long,
+        default_value_t = metaengine_store::PageRequest::DEFAULT_SIZE,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(metaengine_store::PageRequest::MAX_SIZE))
+    )]
     pub page_size: u32,
 }
 

@@ -47,13 +47,18 @@ pub struct AccessConfig {
 impl Default for AccessConfig {
     fn default() -> Self {
         Self {
-            platform_tenant: "default".to_owned(),
-            admin_role: "admin".to_owned(),
+            platform_tenant: Self::DEFAULT_PLATFORM_TENANT.to_owned(),
+            admin_role: Self::DEFAULT_ADMIN_ROLE.to_owned(),
         }
     }
 }
 
 impl AccessConfig {
+    /// The platform tenant unless configured: `default`.
+    pub const DEFAULT_PLATFORM_TENANT: &str = "default";
+    /// The admin role unless configured: `admin`.
+    pub const DEFAULT_ADMIN_ROLE: &str = "admin";
+
     /// Reading metadata and audit rows: the admin role of some tenant.
     pub fn require_read(&self, actor: &Actor) -> Result<(), RegistryError> {
         if actor.has_role(&self.admin_role) {

@@ -13,6 +13,7 @@ pub mod data;
 pub mod error;
 pub mod gate;
 pub mod registry;
+pub mod services;
 pub mod tenants;
 
 pub use actor::{AccessConfig, Actor};
@@ -25,4 +26,5 @@ pub use data::{
 pub use error::{RegistryError, RegistryResult};
 pub use gate::PolicyGate;
 pub use registry::Registry;
+pub use services::{Services, ServicesConfig};
 pub use tenants::{TenantAccessError, TenantService};

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use metaengine_runtime::AccessConfig;
+use metaengine_store::PageRequest;
 use serde::Deserialize;
 
 pub use crate::connections::ConnectionLimits;
@@ -210,8 +212,8 @@ impl Default for Limits {
         Self {
             body_limit: 1024 * 1024,
             json_max_depth: 32,
-            default_page_size: 20,
-            max_page_size: 100,
+            default_page_size: PageRequest::DEFAULT_SIZE,
+            max_page_size: PageRequest::MAX_SIZE,
             max_filters: 20,
             max_page_bytes: metaengine_runtime::DEFAULT_MAX_PAGE_BYTES,
             batch_max_operations: 1000,
@@ -372,8 +374,12 @@ impl ServerConfig {
             pool_size: s.pool_size.filter(|n| *n > 0),
             jwt,
             redis_url: s.redis_url.filter(|url| !url.is_empty()),
-            admin_role: s.admin_role.unwrap_or_else(|| "admin".to_owned()),
-            platform_tenant: s.platform_tenant.unwrap_or_else(|| "default".to_owned()),
+            admin_role: s
+                .admin_role
+                .unwrap_or_else(|| AccessConfig::DEFAULT_ADMIN_ROLE.to_owned()),
+            platform_tenant: s
+                .platform_tenant
+                .unwrap_or_else(|| AccessConfig::DEFAULT_PLATFORM_TENANT.to_owned()),
             limits,
             connections,
             precompile_on_startup: s.precompile_on_startup.unwrap_or(true),

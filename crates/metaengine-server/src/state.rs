@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use metaengine_runtime::{
     AccessConfig, AuditWriter, AuditWriterConfig, CacheConfig, DataLimits, DataService, ModelCache,
-    PolicyGate, Registry, TenantService,
+    PolicyGate, Registry, Services, ServicesConfig, TenantService,
 };
 use metaengine_store::Store;
 
@@ -79,8 +79,8 @@ impl std::fmt::Debug for AppState {
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    /// Builds the services over a migrated `store`: cache (following other instances' changes),
-    /// audit writer, policy gate, data service, registry, tenants, token verifier; compiles every
+    /// Builds the services over a migrated `store` ([`Services::build`], the cache following
+    /// other instances' changes) and the token verifier; compiles every
     /// active entity first when `precompile_on_startup` is set.
     pub async fn build(
         store: Arc<dyn Store>,
@@ -88,41 +88,40 @@ impl AppState {
     ) -> Result<SharedState, StartError> {
         let (key, local_secret, secret_created) = key_source(config)?;
         let verifier = Verifier::new(&key).map_err(|e| StartError::Jwt(e.to_string()))?;
-        let access = AccessConfig {
-            platform_tenant: config.platform_tenant.clone(),
-            admin_role: config.admin_role.clone(),
-        };
-        let cache = ModelCache::new(
-            store.clone(),
-            CacheConfig {
-                redis_url: config.redis_url.clone(),
-                ..CacheConfig::default()
+        let limits = config.limits;
+        let Services {
+            store,
+            registry,
+            data,
+            tenants,
+            cache,
+            gate,
+            audit,
+        } = Services::build(
+            store,
+            ServicesConfig {
+                access: AccessConfig {
+                    platform_tenant: config.platform_tenant.clone(),
+                    admin_role: config.admin_role.clone(),
+                },
+                cache: CacheConfig {
+                    redis_url: config.redis_url.clone(),
+                    ..CacheConfig::default()
+                },
+                data: DataLimits {
+                    default_page_size: limits.default_page_size,
+                    max_page_size: limits.max_page_size,
+                    max_filters: limits.max_filters,
+                    max_batch_operations: limits.batch_max_operations,
+                    max_page_bytes: limits.max_page_bytes,
+                },
+                audit: AuditWriterConfig::default(),
+                audit_allows: config.audit_allows,
+                follow_changes: true,
             },
         )
         .await
         .map_err(|e| StartError::Cache(e.to_string()))?;
-        cache
-            .follow_changes()
-            .await
-            .map_err(|e| StartError::Cache(e.to_string()))?;
-        let audit = AuditWriter::spawn(store.clone(), AuditWriterConfig::default());
-        let gate = PolicyGate::new(&access, Some(audit.clone()), config.audit_allows);
-        let limits = config.limits;
-        let data = DataService::new(
-            store.clone(),
-            cache.clone(),
-            gate.clone(),
-            audit.clone(),
-            DataLimits {
-                default_page_size: limits.default_page_size,
-                max_page_size: limits.max_page_size,
-                max_filters: limits.max_filters,
-                max_batch_operations: limits.batch_max_operations,
-                max_page_bytes: limits.max_page_bytes,
-            },
-        );
-        let registry = Registry::new(store.clone(), access.clone()).with_cache(cache.clone());
-        let tenants = TenantService::new(store.clone(), access);
         let state = Arc::new(AppState {
             registry,
             data,

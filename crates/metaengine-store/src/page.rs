@@ -7,21 +7,23 @@ use serde::Serialize;
 pub struct PageRequest {
     /// 1-based page number.
     pub page: u32,
-    /// Rows per page (1..=[`PageRequest::MAX_SIZE`]).
+    /// Rows per page (at least 1; the caller bounds it, the server by its `max_page_size`).
     pub page_size: u32,
 }
 
 impl PageRequest {
-    /// Default rows per page.
+    /// Default rows per page (the default of the server's `default_page_size`).
     pub const DEFAULT_SIZE: u32 = 20;
-    /// Largest page size.
+    /// The default largest page (the default of the server's `max_page_size`, and the command
+    /// line's bound).
     pub const MAX_SIZE: u32 = 100;
 
-    /// A page, clamped to valid bounds (page ≥ 1, 1 ≤ size ≤ max).
+    /// A page: page ≥ 1, size ≥ 1. The size is not capped here: the caller checked it against
+    /// its own limit (a server configured for pages of 500 serves pages of 500).
     pub fn new(page: u32, page_size: u32) -> Self {
         Self {
             page: page.max(1),
-            page_size: page_size.clamp(1, Self::MAX_SIZE),
+            page_size: page_size.max(1),
         }
     }
 

@@ -31,7 +31,7 @@ pub async fn run(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
         to: parse_time("to", args.to.as_deref())?,
         page: PageRequest::new(args.page.page, args.page.page_size),
     };
-    let page = ctx.registry.audit(&ctx.actor, query).await?;
+    let page = ctx.services.registry.audit(&ctx.actor, query).await?;
     if args.json {
         return print_json(&page);
     }

@@ -5,10 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use metaengine_runtime::{
-    Actor, AuditWriter, AuditWriterConfig, CacheConfig, DataLimits, DataService, FilterParam,
-    ListRequest, ModelCache, PolicyGate,
-};
+use metaengine_runtime::{Actor, DataService, FilterParam, ListRequest};
 use serde_json::{Map, Value};
 
 use super::Context;
@@ -20,22 +17,13 @@ use crate::output::table;
 const EXPORT_PAGE: u32 = 100;
 
 pub async fn run(ctx: &Context, args: DataArgs) -> anyhow::Result<()> {
-    let store = ctx.registry.store().clone();
-    let cache = ModelCache::new(store.clone(), CacheConfig::default())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot load the models: {e}"))?;
-    let writer = AuditWriter::spawn(store.clone(), AuditWriterConfig::default());
-    let gate = PolicyGate::new(ctx.registry.access(), Some(writer.clone()), false);
-    let data = DataService::new(store, cache, gate, writer.clone(), DataLimits::default());
     let actor = Actor {
         user_id: args.user.unwrap_or_else(|| ctx.actor.user_id.clone()),
         tenant_id: args.tenant,
         realm_id: args.realm,
         roles: args.roles.into_iter().filter(|r| !r.is_empty()).collect(),
     };
-    let result = execute(&data, &actor, args.command).await;
-    writer.shutdown().await;
-    result
+    execute(&ctx.services.data, &actor, args.command).await
 }
 
 async fn execute(data: &DataService, actor: &Actor, cmd: DataCommand) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use crate::cli::EntityCommand;
 use crate::output::{or_dash, print_json, table};
 
 pub async fn run(ctx: &Context, cmd: EntityCommand) -> anyhow::Result<()> {
-    let (r, a) = (&ctx.registry, &ctx.actor);
+    let (r, a) = (&ctx.services.registry, &ctx.actor);
     match cmd {
         EntityCommand::Create { name, description } => {
             let e = r.create_entity(a, &name, description.as_deref()).await?;

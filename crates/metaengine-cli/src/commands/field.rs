@@ -8,7 +8,7 @@ use super::input::read_json;
 use crate::cli::FieldCommand;
 
 pub async fn run(ctx: &Context, cmd: FieldCommand) -> anyhow::Result<()> {
-    let (r, a) = (&ctx.registry, &ctx.actor);
+    let (r, a) = (&ctx.services.registry, &ctx.actor);
     match cmd {
         FieldCommand::Add {
             entity,

@@ -45,7 +45,8 @@ async fn refuse(
     message: String,
 ) -> anyhow::Error {
     let error = RegistryError::invalid("", message);
-    ctx.registry
+    ctx.services
+        .registry
         .reject(&ctx.actor, event, resource, details, error)
         .await
         .into()

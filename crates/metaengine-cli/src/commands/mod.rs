@@ -12,7 +12,7 @@ mod tenant;
 mod token;
 mod version;
 
-use metaengine_runtime::{AccessConfig, Actor, Registry};
+use metaengine_runtime::{AccessConfig, Actor, Services, ServicesConfig};
 
 use crate::cli::{Cli, Command};
 use crate::config::{database_url, open_store, redact};
@@ -29,7 +29,9 @@ fn operator(user: &str, access: &AccessConfig) -> Actor {
 
 /// What every command works with.
 pub struct Context {
-    pub registry: Registry,
+    /// The engine's services over the database (the same wiring as the server's).
+    pub services: Services,
+    /// The local operator.
     pub actor: Actor,
 }
 
@@ -54,24 +56,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let access = AccessConfig::default();
-    let ctx = Context {
-        actor: operator(&cli.global.as_user, &access),
-        registry: Registry::new(store, access),
-    };
-    match cli.command {
+    let actor = operator(&cli.global.as_user, &access);
+    let services = Services::build(
+        store,
+        ServicesConfig {
+            access,
+            ..ServicesConfig::default()
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot load the models: {e}"))?;
+    let ctx = Context { services, actor };
+    let result = execute(&ctx, cli.command).await;
+    // Audit events buffered by data commands are written before the process ends.
+    ctx.services.shutdown().await;
+    result
+}
+
+async fn execute(ctx: &Context, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Migrate | Command::Serve(_) | Command::Token(_) => Ok(()),
-        Command::Tenant(cmd) => tenant::run(&ctx, cmd).await,
-        Command::Entity(cmd) => entity::run(&ctx, cmd).await,
-        Command::Version(cmd) => version::run(&ctx, cmd).await,
-        Command::Field(cmd) => field::run(&ctx, cmd).await,
-        Command::Validate { file, entity } => {
-            version::validate(&ctx, file, entity.as_deref()).await
-        }
-        Command::Audit(args) => audit::run(&ctx, args).await,
-        Command::Data(args) => data::run(&ctx, args).await,
-        Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy::check(&ctx, args).await,
+        Command::Tenant(cmd) => tenant::run(ctx, cmd).await,
+        Command::Entity(cmd) => entity::run(ctx, cmd).await,
+        Command::Version(cmd) => version::run(ctx, cmd).await,
+        Command::Field(cmd) => field::run(ctx, cmd).await,
+        Command::Validate { file, entity } => version::validate(ctx, file, entity.as_deref()).await,
+        Command::Audit(args) => audit::run(ctx, args).await,
+        Command::Data(args) => data::run(ctx, args).await,
+        Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy::check(ctx, args).await,
         Command::Compile { entity, version } => {
             let model = ctx
+                .services
                 .registry
                 .compiled(&ctx.actor, &entity, version.as_deref())
                 .await?;

@@ -33,11 +33,12 @@ pub async fn check(ctx: &Context, args: PolicyCheckArgs) -> anyhow::Result<()> {
         }
     };
     let model = ctx
+        .services
         .registry
         .compiled(&ctx.actor, &args.entity, None)
         .await?;
     let active = ActiveModel::new(model);
-    let gate = PolicyGate::new(ctx.registry.access(), None, false);
+    let gate = PolicyGate::new(ctx.services.registry.access(), None, false);
     let user = Actor {
         user_id: args.user,
         tenant_id: args.tenant,

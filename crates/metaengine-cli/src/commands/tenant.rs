@@ -1,7 +1,6 @@
 //! `metaengine tenant …`: tenants through the runtime's `TenantService`, as the CLI operator
 //! (a platform admin), every change audited like the HTTP API's.
 
-use metaengine_runtime::TenantService;
 use metaengine_runtime::tenants::{STATUS_ACTIVE, STATUS_SUSPENDED};
 
 use super::Context;
@@ -9,7 +8,7 @@ use crate::cli::TenantCommand;
 use crate::output::{print_json, table};
 
 pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
-    let tenants = TenantService::new(ctx.registry.store().clone(), ctx.registry.access().clone());
+    let tenants = &ctx.services.tenants;
     let a = &ctx.actor;
     match cmd {
         TenantCommand::Create { id, name } => {

@@ -19,7 +19,7 @@ fn field_count(v: &VersionRow) -> usize {
 }
 
 pub async fn run(ctx: &Context, cmd: VersionCommand) -> anyhow::Result<()> {
-    let (r, a) = (&ctx.registry, &ctx.actor);
+    let (r, a) = (&ctx.services.registry, &ctx.actor);
     match cmd {
         VersionCommand::Create {
             entity,
@@ -168,7 +168,11 @@ pub async fn validate(
     };
     let doc: Value = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("the document is not valid JSON: {e}"))?;
-    let problems = ctx.registry.validate(entity, &schema_of(doc)).await?;
+    let problems = ctx
+        .services
+        .registry
+        .validate(entity, &schema_of(doc))
+        .await?;
     if problems.is_empty() {
         println!("valid");
         return Ok(());

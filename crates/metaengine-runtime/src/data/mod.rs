@@ -21,7 +21,7 @@ use metaengine_core::{ErrorCode, Problem};
 use metaengine_sql::query::{
     Cursor, Filter, ListQuery, Order, Scope, decode_cursor, encode_cursor,
 };
-use metaengine_store::{EventType, NewAudit, RecordWrite, Store};
+use metaengine_store::{EventType, NewAudit, PageRequest, RecordWrite, Store};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -60,8 +60,8 @@ pub struct DataLimits {
 impl Default for DataLimits {
     fn default() -> Self {
         Self {
-            default_page_size: 20,
-            max_page_size: 100,
+            default_page_size: PageRequest::DEFAULT_SIZE,
+            max_page_size: PageRequest::MAX_SIZE,
             max_filters: 20,
             max_batch_operations: 1000,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,

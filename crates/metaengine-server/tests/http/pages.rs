@@ -78,4 +78,38 @@ async fn large_records_end_a_page_early(store: Arc<dyn Store>) {
     );
 }
 
-crate::on_both_backends!(large_records_end_a_page_early);
+/// A server configured for larger pages serves them on metadata lists too (they were capped at
+/// 100 whatever the setting), and refuses one beyond its setting.
+async fn max_page_size_applies_to_metadata_lists(store: Arc<dyn Store>) {
+    let server = start_with(
+        store,
+        Settings {
+            max_page_size: Some(300),
+            ..Settings::default()
+        },
+    )
+    .await;
+    let admin = admin();
+    invoice_v1(&server).await;
+    for path in [
+        "/api/meta/audit?pageSize=150",
+        "/api/meta/entities?pageSize=150",
+        "/api/data/Invoice?pageSize=150",
+    ] {
+        let r = server.get(path, &admin).await;
+        assert_eq!(r.status, 200, "{path}: {:#}", r.body);
+        assert_eq!(
+            r.body["meta"]["pageSize"], 150,
+            "{path}: {:#}",
+            r.body["meta"]
+        );
+    }
+    let r = server.get("/api/meta/audit?pageSize=301", &admin).await;
+    assert_eq!(r.problem(400)["code"], "bad_request");
+    server.stop().await;
+}
+
+crate::on_both_backends!(
+    large_records_end_a_page_early,
+    max_page_size_applies_to_metadata_lists
+);

@@ -151,38 +151,9 @@ async fn one_bad_event_does_not_take_its_batch(store: Arc<dyn Store>) {
     assert_eq!(count(store.as_ref()).await, 30);
 }
 
-macro_rules! cases {
-    ($make:expr; $($case:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let (_guard, store) = $make.await;
-                super::$case(store).await;
-            }
-        )*
-    };
-}
-
-macro_rules! all_cases {
-    ($make:expr) => {
-        cases!($make;
-            events_arrive_within_the_flush_interval,
-            concurrent_writers_lose_nothing,
-            shutdown_writes_what_is_queued,
-            one_bad_event_does_not_take_its_batch);
-    };
-}
-
-mod sqlite {
-
-    use crate::support::sqlite as fresh;
-
-    all_cases!(fresh());
-}
-
-mod postgres {
-
-    use crate::support::postgres as fresh;
-
-    all_cases!(fresh());
-}
+crate::on_both_backends!(
+    events_arrive_within_the_flush_interval,
+    concurrent_writers_lose_nothing,
+    shutdown_writes_what_is_queued,
+    one_bad_event_does_not_take_its_batch,
+);

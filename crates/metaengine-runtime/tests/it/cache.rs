@@ -388,33 +388,6 @@ async fn a_tampered_redis_entry_cannot_redirect_tables_or_drop_policies(store: A
     delete_keys(&name).await;
 }
 
-macro_rules! stories {
-    ($make:expr; $($story:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $story() {
-                let (_guard, store) = $make.await;
-                super::$story(store).await;
-            }
-        )*
-    };
-}
-
-macro_rules! all_stories {
-    ($make:expr) => {
-        stories!($make;
-            a_hit_returns_the_same_model,
-            concurrent_misses_compile_once,
-            an_activation_is_served_after_invalidation,
-            missing_models_are_explained,
-            precompile_warms_every_active_entity,
-            redis_shares_models_between_instances,
-            a_stale_redis_entry_is_ignored_and_overwritten,
-            a_tampered_redis_entry_cannot_redirect_tables_or_drop_policies,
-        );
-    };
-}
-
 /// Polls `cache` every 20 ms for up to 1 s until it serves `version`; returns the delay.
 async fn served_within_a_second(
     cache: &ModelCache,
@@ -465,36 +438,26 @@ async fn instances_follow_each_other(a: Arc<dyn Store>, b: Arc<dyn Store>, label
 
 mod sqlite {
     use super::*;
-    use metaengine_store_sqlite::SqliteStore;
 
-    use crate::support::sqlite as fresh;
-
-    all_stories!(fresh());
+    metaengine_testing::backend_tests!(sqlite; a_hit_returns_the_same_model, concurrent_misses_compile_once, an_activation_is_served_after_invalidation, missing_models_are_explained, precompile_warms_every_active_entity, redis_shares_models_between_instances, a_stale_redis_entry_is_ignored_and_overwritten, a_tampered_redis_entry_cannot_redirect_tables_or_drop_policies);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn processes_on_one_file_follow_each_other() {
-        let (dir, a) = fresh().await;
-        let b: Arc<dyn Store> = Arc::new(
-            SqliteStore::connect(&crate::support::sqlite_url(dir.path()))
-                .await
-                .unwrap(),
-        );
+        let (db, a) = metaengine_testing::sqlite().await;
+        let b = db.open_another().await;
         instances_follow_each_other(a, b, "sqlite").await;
     }
 }
 
 mod postgres {
     use super::*;
-    use metaengine_store_postgres::PostgresStore;
 
-    use crate::support::postgres as fresh;
-
-    all_stories!(fresh());
+    metaengine_testing::backend_tests!(postgres; a_hit_returns_the_same_model, concurrent_misses_compile_once, an_activation_is_served_after_invalidation, missing_models_are_explained, precompile_warms_every_active_entity, redis_shares_models_between_instances, a_stale_redis_entry_is_ignored_and_overwritten, a_tampered_redis_entry_cannot_redirect_tables_or_drop_policies);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn instances_on_one_database_follow_each_other() {
-        let (db, a) = fresh().await;
-        let b: Arc<dyn Store> = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+        let (db, a) = metaengine_testing::postgres().await;
+        let b = db.open_another().await;
         instances_follow_each_other(a, b, "postgres").await;
     }
 }

@@ -756,42 +756,12 @@ async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
     assert_eq!(customer_row["fields"], json!(["name"]));
 }
 
-macro_rules! cases {
-    ($make:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let (_guard, store) = $make.await;
-                super::$case(store).await;
-            }
-        )*
-    };
-}
-
-macro_rules! all_cases {
-    ($make:expr) => {
-        cases!($make;
-            tenants_and_realms_never_see_each_other,
-            writes_are_validated_all_at_once,
-            one_of_two_concurrent_updates_wins,
-            policies_guard_every_operation,
-            cursors_walk_every_row_once,
-            row_filter_values_keep_their_type_across_versions,
-            batches_are_all_or_nothing,
-        );
-    };
-}
-
-mod sqlite {
-
-    use crate::support::sqlite as fresh;
-
-    all_cases!(fresh());
-}
-
-mod postgres {
-
-    use crate::support::postgres as fresh;
-
-    all_cases!(fresh());
-}
+crate::on_both_backends!(
+    tenants_and_realms_never_see_each_other,
+    writes_are_validated_all_at_once,
+    one_of_two_concurrent_updates_wins,
+    policies_guard_every_operation,
+    cursors_walk_every_row_once,
+    row_filter_values_keep_their_type_across_versions,
+    batches_are_all_or_nothing,
+);

@@ -224,28 +224,7 @@ fn writes_check_the_record_before_and_after() {
     );
 }
 
-macro_rules! cases {
-    ($make:expr; $($case:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let (_guard, store) = $make.await;
-                super::$case(store).await;
-            }
-        )*
-    };
-}
-
-mod sqlite {
-
-    use crate::support::sqlite as fresh;
-
-    cases!(fresh(); the_seed_policies_decide_and_explain, allows_are_audited_only_when_configured);
-}
-
-mod postgres {
-
-    use crate::support::postgres as fresh;
-
-    cases!(fresh(); the_seed_policies_decide_and_explain, allows_are_audited_only_when_configured);
-}
+crate::on_both_backends!(
+    the_seed_policies_decide_and_explain,
+    allows_are_audited_only_when_configured,
+);

@@ -8,7 +8,8 @@
     reason = "test code: a failed step is a failed test"
 )]
 
-mod support;
+/// `crate::on_both_backends!(case, …)`: each case on a fresh SQLite and PostgreSQL database.
+pub(crate) use metaengine_testing::on_both_backends;
 
 mod audit_writer;
 mod cache;

@@ -147,10 +147,10 @@ macro_rules! bind_all {
 #[tokio::test]
 async fn sqlite_lists_are_served_in_index_order() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        metaengine_store_sqlite::SqliteStore::connect(&crate::support::sqlite_url(dir.path()))
-            .await
-            .unwrap();
+    let url = format!("sqlite://{}/test.db", dir.path().display());
+    let store = metaengine_store_sqlite::SqliteStore::connect(&url)
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     let pool = store.pool().clone();
     let store: Arc<dyn Store> = Arc::new(store);

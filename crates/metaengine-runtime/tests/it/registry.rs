@@ -1,6 +1,8 @@
 //! Registry stories run against both backends: the rules of SPEC §3 as a user meets them, with
 //! the audit trail each change and each refusal leaves.
 
+use std::sync::Arc;
+
 use metaengine_runtime::{AccessConfig, Actor, Registry, RegistryError};
 use metaengine_store::{AuditQuery, AuditResult, EventType, Store};
 use serde_json::{Value, json};
@@ -48,7 +50,8 @@ async fn failures(store: &dyn Store, event: &str) -> Vec<String> {
         .collect()
 }
 
-async fn invalid_names_are_refused_and_audited(registry: Registry) {
+async fn invalid_names_are_refused_and_audited(store: Arc<dyn Store>) {
+    let registry = Registry::new(store, AccessConfig::default());
     let err = registry
         .create_entity(&admin(), "invoice", None)
         .await
@@ -95,7 +98,8 @@ async fn invalid_names_are_refused_and_audited(registry: Registry) {
     );
 }
 
-async fn malformed_schemas_report_every_problem(registry: Registry) {
+async fn malformed_schemas_report_every_problem(store: Arc<dyn Store>) {
+    let registry = Registry::new(store, AccessConfig::default());
     registry
         .create_entity(&admin(), "Invoice", None)
         .await
@@ -161,7 +165,8 @@ async fn malformed_schemas_report_every_problem(registry: Registry) {
         .unwrap();
 }
 
-async fn unknown_and_duplicate_names_are_refused(registry: Registry) {
+async fn unknown_and_duplicate_names_are_refused(store: Arc<dyn Store>) {
+    let registry = Registry::new(store, AccessConfig::default());
     let missing = registry
         .create_version(&admin(), "Ghost", "v1", invoice_v1())
         .await
@@ -205,7 +210,8 @@ async fn unknown_and_duplicate_names_are_refused(registry: Registry) {
     );
 }
 
-async fn fields_change_only_until_activation(registry: Registry) {
+async fn fields_change_only_until_activation(store: Arc<dyn Store>) {
+    let registry = Registry::new(store, AccessConfig::default());
     let a = admin();
     registry.create_entity(&a, "Invoice", None).await.unwrap();
     registry
@@ -309,7 +315,8 @@ async fn fields_change_only_until_activation(registry: Registry) {
     assert_eq!(adds.data[0].user_id, "alice");
 }
 
-async fn other_tenants_admins_read_but_do_not_change(registry: Registry) {
+async fn other_tenants_admins_read_but_do_not_change(store: Arc<dyn Store>) {
+    let registry = Registry::new(store, AccessConfig::default());
     registry
         .create_entity(&admin(), "Invoice", Some("bills"))
         .await
@@ -356,7 +363,8 @@ async fn other_tenants_admins_read_but_do_not_change(registry: Registry) {
     ));
 }
 
-async fn activation_is_audited_with_its_plan(registry: Registry) {
+async fn activation_is_audited_with_its_plan(store: Arc<dyn Store>) {
+    let registry = Registry::new(store, AccessConfig::default());
     let a = admin();
     registry.create_entity(&a, "Invoice", None).await.unwrap();
     registry
@@ -441,7 +449,8 @@ async fn activation_is_audited_with_its_plan(registry: Registry) {
     );
 }
 
-async fn the_cache_follows_activations(registry: Registry) {
+async fn the_cache_follows_activations(store: Arc<dyn Store>) {
+    let registry = Registry::new(store, AccessConfig::default());
     use metaengine_runtime::{CacheConfig, ModelCache};
     let cache = ModelCache::new(registry.store().clone(), CacheConfig::default())
         .await
@@ -500,44 +509,12 @@ async fn the_cache_follows_activations(registry: Registry) {
     assert_eq!(cleared.meta.total, 1);
 }
 
-macro_rules! stories {
-    ($make:expr; $($story:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $story() {
-                let (_guard, store) = $make.await;
-                super::$story(Registry::new(store, AccessConfig::default())).await;
-            }
-        )*
-    };
-}
-
-macro_rules! all_stories {
-    ($make:expr) => {
-        stories!($make;
-            invalid_names_are_refused_and_audited,
-            malformed_schemas_report_every_problem,
-            unknown_and_duplicate_names_are_refused,
-            fields_change_only_until_activation,
-            other_tenants_admins_read_but_do_not_change,
-            activation_is_audited_with_its_plan,
-            the_cache_follows_activations,
-        );
-    };
-}
-
-mod sqlite {
-    use super::*;
-
-    use crate::support::sqlite as fresh;
-
-    all_stories!(fresh());
-}
-
-mod postgres {
-    use super::*;
-
-    use crate::support::postgres as fresh;
-
-    all_stories!(fresh());
-}
+crate::on_both_backends!(
+    invalid_names_are_refused_and_audited,
+    malformed_schemas_report_every_problem,
+    unknown_and_duplicate_names_are_refused,
+    fields_change_only_until_activation,
+    other_tenants_admins_read_but_do_not_change,
+    activation_is_audited_with_its_plan,
+    the_cache_follows_activations,
+);

@@ -317,60 +317,28 @@ async fn a_suspension_reaches_other_instances(a: Arc<dyn Store>, b: Arc<dyn Stor
     println!("{label}: creation on A known to B after {delay:?}");
 }
 
-macro_rules! stories {
-    ($make:expr; $($story:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $story() {
-                let (_guard, store) = $make.await;
-                super::$story(store).await;
-            }
-        )*
-    };
-}
-
-macro_rules! all_stories {
-    ($make:expr) => {
-        stories!($make;
-            create_list_update_suspend,
-            bad_input_is_refused_and_audited,
-            only_platform_admins_manage_tenants,
-        );
-    };
-}
-
 mod sqlite {
     use super::*;
-    use metaengine_store_sqlite::SqliteStore;
 
-    use crate::support::sqlite as fresh;
-
-    all_stories!(fresh());
+    metaengine_testing::backend_tests!(sqlite; create_list_update_suspend, bad_input_is_refused_and_audited, only_platform_admins_manage_tenants);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_suspension_reaches_another_process_on_the_file() {
-        let (dir, a) = fresh().await;
-        let b: Arc<dyn Store> = Arc::new(
-            SqliteStore::connect(&crate::support::sqlite_url(dir.path()))
-                .await
-                .unwrap(),
-        );
+        let (db, a) = metaengine_testing::sqlite().await;
+        let b = db.open_another().await;
         a_suspension_reaches_other_instances(a, b, "sqlite").await;
     }
 }
 
 mod postgres {
     use super::*;
-    use metaengine_store_postgres::PostgresStore;
 
-    use crate::support::postgres as fresh;
-
-    all_stories!(fresh());
+    metaengine_testing::backend_tests!(postgres; create_list_update_suspend, bad_input_is_refused_and_audited, only_platform_admins_manage_tenants);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_suspension_reaches_another_instance() {
-        let (db, a) = fresh().await;
-        let b: Arc<dyn Store> = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+        let (db, a) = metaengine_testing::postgres().await;
+        let b = db.open_another().await;
         a_suspension_reaches_other_instances(a, b, "postgres").await;
     }
 }

@@ -10,6 +10,9 @@
 
 mod support;
 
+/// `crate::on_both_backends!(case, …)`: each case on a fresh SQLite and PostgreSQL database.
+pub(crate) use metaengine_testing::on_both_backends;
+
 mod auth;
 mod batch;
 mod connections;

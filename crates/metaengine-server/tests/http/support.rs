@@ -6,9 +6,6 @@ use std::time::Duration;
 use metaengine_server::auth::{Claims, mint_hs256};
 use metaengine_server::{AppState, ServerConfig, Settings};
 use metaengine_store::Store;
-use metaengine_store_postgres::PostgresStore;
-use metaengine_store_postgres::testing::TestDatabase;
-use metaengine_store_sqlite::SqliteStore;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -16,33 +13,7 @@ use tokio::sync::oneshot;
 /// The HS256 secret the test servers use.
 pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 
-/// Keeps a database alive for a test.
-pub enum DbGuard {
-    Sqlite(
-        #[expect(dead_code, reason = "held to keep the directory until the test ends")]
-        tempfile::TempDir,
-    ),
-    Postgres(
-        #[expect(dead_code, reason = "held to drop the database when the test ends")] TestDatabase,
-    ),
-}
-
-/// A fresh, migrated SQLite file.
-pub async fn sqlite() -> (DbGuard, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/test.db", dir.path().display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    (DbGuard::Sqlite(dir), Arc::new(store))
-}
-
-/// A PostgreSQL database of its own (fails loudly when the server is unreachable).
-pub async fn postgres() -> (DbGuard, Arc<dyn Store>) {
-    let db = TestDatabase::create().await;
-    let store = PostgresStore::connect(db.url()).await.unwrap();
-    store.migrate().await.unwrap();
-    (DbGuard::Postgres(db), Arc::new(store))
-}
+pub use metaengine_testing::sqlite;
 
 /// A running server.
 pub struct TestServer {
@@ -236,29 +207,4 @@ pub async fn invoice_v1(server: &TestServer) {
         )
         .await;
     assert_eq!(r.status, 200, "{:#}", r.body);
-}
-
-/// Runs each named scenario on SQLite and on PostgreSQL.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let (_guard, store) = $crate::support::sqlite().await;
-                    super::$case(store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let (_guard, store) = $crate::support::postgres().await;
-                    super::$case(store).await;
-                }
-            )*
-        }
-    };
 }

@@ -5,6 +5,7 @@
 //! `<snake>` for a field) against PostgreSQL's 63-byte identifier limit: a longer name is rejected,
 //! never truncated, because PostgreSQL would silently truncate it and two names could collide.
 
+use crate::schema::FieldType;
 use heck::ToSnakeCase;
 use std::fmt;
 
@@ -42,29 +43,82 @@ pub const TENANT_ID_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
 /// Prefixes that no derived SQL name may start with (they belong to the database's own catalog).
 pub const RESERVED_PREFIXES: &[&str] = &["pg_", "sqlite_"];
 
-/// System columns of every entity data table, in table order.
-pub const SYSTEM_COLUMNS: &[&str] = &[
-    "tenant_id",
-    "realm_id",
-    "id",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "updated_by",
-    "row_version",
+/// One system field of every record: its JSON name, its column and the type it is stored, read,
+/// filtered and documented as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SystemField {
+    /// camelCase name in a record (`createdAt`).
+    pub name: &'static str,
+    /// Column of the data table (`created_at`).
+    pub column: &'static str,
+    /// Its type.
+    pub field_type: FieldType,
+    /// Whether a list may filter on it (`tenantId` and `realmId` come from the caller's scope).
+    pub filterable: bool,
+}
+
+const fn system(
+    name: &'static str,
+    column: &'static str,
+    field_type: FieldType,
+    filterable: bool,
+) -> SystemField {
+    SystemField {
+        name,
+        column,
+        field_type,
+        filterable,
+    }
+}
+
+/// THE system fields of every entity data table, in table order: every other list of them is
+/// derived from this one.
+pub const SYSTEM: &[SystemField] = &[
+    system("tenantId", "tenant_id", FieldType::String, false),
+    system("realmId", "realm_id", FieldType::String, false),
+    system("id", "id", FieldType::Reference, true),
+    system("createdAt", "created_at", FieldType::Datetime, true),
+    system("updatedAt", "updated_at", FieldType::Datetime, true),
+    system("createdBy", "created_by", FieldType::String, true),
+    system("updatedBy", "updated_by", FieldType::String, true),
+    system("rowVersion", "row_version", FieldType::Integer, true),
 ];
 
-/// System columns as the camelCase names a record shows in JSON, in the order of [`SYSTEM_COLUMNS`].
-pub const SYSTEM_FIELDS: &[&str] = &[
-    "tenantId",
-    "realmId",
-    "id",
-    "createdAt",
-    "updatedAt",
-    "createdBy",
-    "updatedBy",
-    "rowVersion",
-];
+/// System columns of every entity data table, in table order (from [`SYSTEM`]).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: an index out of bounds fails the build"
+)]
+pub const SYSTEM_COLUMNS: [&str; SYSTEM.len()] = {
+    let mut out = [""; SYSTEM.len()];
+    let mut i = 0;
+    while i < SYSTEM.len() {
+        out[i] = SYSTEM[i].column;
+        i += 1;
+    }
+    out
+};
+
+/// System columns as the camelCase names a record shows in JSON, in the order of
+/// [`SYSTEM_COLUMNS`] (from [`SYSTEM`]).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: an index out of bounds fails the build"
+)]
+pub const SYSTEM_FIELDS: [&str; SYSTEM.len()] = {
+    let mut out = [""; SYSTEM.len()];
+    let mut i = 0;
+    while i < SYSTEM.len() {
+        out[i] = SYSTEM[i].name;
+        i += 1;
+    }
+    out
+};
+
+/// The system field named `name` (camelCase), if any.
+pub fn system_field(name: &str) -> Option<&'static SystemField> {
+    SYSTEM.iter().find(|f| f.name == name)
+}
 
 /// PostgreSQL keywords that cannot be used as a column name without quoting: the "reserved" and
 /// "reserved (can be function or type)" entries of the PostgreSQL column in the documentation's
@@ -463,10 +517,7 @@ pub fn is_tenant_id(id: &str) -> bool {
 /// The system column of a camelCase system field (`createdAt` → `created_at`), `None` for any
 /// other name.
 pub fn system_field_column(field: &str) -> Option<&'static str> {
-    SYSTEM_FIELDS
-        .iter()
-        .position(|f| *f == field)
-        .and_then(|i| SYSTEM_COLUMNS.get(i).copied())
+    system_field(field).map(|f| f.column)
 }
 
 /// The column of any field a schema can name: a system field's column (`createdAt` →

@@ -8,7 +8,7 @@
 
 use metaengine_core::compile::{CompiledField, CompiledModel};
 use metaengine_core::ident::{
-    ENTITY_NAME_PATTERN, FIELD_NAME_PATTERN, MAX_VERSION_LABEL_BYTES, TENANT_ID_PATTERN,
+    ENTITY_NAME_PATTERN, FIELD_NAME_PATTERN, MAX_VERSION_LABEL_BYTES, SYSTEM, TENANT_ID_PATTERN,
     VERSION_LABEL_PATTERN,
 };
 use metaengine_core::schema::FieldType;
@@ -667,18 +667,14 @@ fn record_schemas(model: &CompiledModel) -> (Value, Value, Value) {
         }
     }
     let writable = props.clone();
-    let string = json!({ "type": "string" });
-    for (name, schema) in [
-        ("id", json!({ "type": "string", "format": "uuid" })),
-        ("tenantId", string.clone()),
-        ("realmId", string.clone()),
-        ("createdAt", timestamp()),
-        ("updatedAt", timestamp()),
-        ("createdBy", string.clone()),
-        ("updatedBy", string),
-        ("rowVersion", json!({ "type": "integer" })),
-    ] {
-        props.insert(name.to_owned(), schema);
+    for system in SYSTEM {
+        let schema = match system.field_type {
+            FieldType::Reference => json!({ "type": "string", "format": "uuid" }),
+            FieldType::Datetime => timestamp(),
+            FieldType::Integer => json!({ "type": "integer" }),
+            _ => json!({ "type": "string" }),
+        };
+        props.insert(system.name.to_owned(), schema);
     }
     let record = json!({ "type": "object", "properties": props });
     let input = json!({

@@ -4,7 +4,7 @@ use crate::Dialect;
 use crate::checks::sqlite_decimal_text;
 use metaengine_core::FieldType;
 use metaengine_core::compile::CompiledIndex;
-use metaengine_core::ident::{SYSTEM_COLUMNS, quote_ident};
+use metaengine_core::ident::{SYSTEM, SYSTEM_COLUMNS, quote_ident};
 use metaengine_core::plan::{ColumnDef, MigrationPlan, MigrationStep};
 use serde_json::Value;
 
@@ -260,19 +260,18 @@ fn create_table(dialect: Dialect, table: &str, columns: &[ColumnDef]) -> String 
         Dialect::Postgres => ("text", "uuid", "timestamptz(3)", "bigint"),
         Dialect::Sqlite => ("TEXT", "TEXT", "TEXT", "INTEGER"),
     };
-    let system = [
-        ("tenant_id", text, ""),
-        ("realm_id", text, ""),
-        ("id", uuid, ""),
-        ("created_at", ts, ""),
-        ("updated_at", ts, ""),
-        ("created_by", text, ""),
-        ("updated_by", text, ""),
-        ("row_version", int, " DEFAULT 1"),
-    ];
-    let mut lines: Vec<String> = system
+    let mut lines: Vec<String> = SYSTEM
         .iter()
-        .map(|(name, ty, extra)| format!("{} {ty} NOT NULL{extra}", quote_ident(name)))
+        .map(|f| {
+            let (ty, extra) = match f.field_type {
+                FieldType::Reference => (uuid, ""),
+                FieldType::Datetime => (ts, ""),
+                // The row version starts at 1 (an insert need not name it).
+                FieldType::Integer => (int, " DEFAULT 1"),
+                _ => (text, ""),
+            };
+            format!("{} {ty} NOT NULL{extra}", quote_ident(f.column))
+        })
         .collect();
     lines.extend(columns.iter().map(|c| column_sql(dialect, c)));
     lines.push(format!(

@@ -9,8 +9,8 @@ fn reserved_keywords_are_sorted_and_unique() {
 fn system_fields_match_system_columns() {
     assert_eq!(SYSTEM_FIELDS.len(), SYSTEM_COLUMNS.len());
     for (field, column) in SYSTEM_FIELDS.iter().zip(SYSTEM_COLUMNS) {
-        assert_eq!(&snake_case(field), column);
-        assert_eq!(system_field_column(field), Some(*column));
+        assert_eq!(snake_case(field), column);
+        assert_eq!(system_field_column(field), Some(column));
     }
     assert_eq!(system_field_column("total"), None);
 }

@@ -16,17 +16,6 @@ use std::fmt;
 /// Most values of one `in`/`nin` filter.
 pub const MAX_LIST_VALUES: usize = 100;
 
-/// System fields usable in a filter, with the type their values are read as. `tenantId` and
-/// `realmId` are not: the query builder adds them from the caller's context.
-pub const FILTERABLE_SYSTEM_FIELDS: &[(&str, FieldType)] = &[
-    ("id", FieldType::Reference),
-    ("createdAt", FieldType::Datetime),
-    ("updatedAt", FieldType::Datetime),
-    ("createdBy", FieldType::String),
-    ("updatedBy", FieldType::String),
-    ("rowVersion", FieldType::Integer),
-];
-
 /// A filter operator (SPEC §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FilterOp {
@@ -129,7 +118,7 @@ pub enum FilterValue {
 }
 
 /// One parsed filter: `field op value`, the field a camelCase field name or a filterable system
-/// field (see [`FILTERABLE_SYSTEM_FIELDS`]).
+/// field (the filterable ones of [`crate::ident::SYSTEM`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     /// Field name (camelCase), as in the query string.
@@ -197,10 +186,9 @@ fn parse_with(
     op: &str,
     raw: &str,
 ) -> Result<Filter, FilterRejected> {
-    let system = FILTERABLE_SYSTEM_FIELDS
-        .iter()
-        .find(|(name, _)| *name == field)
-        .map(|(_, t)| *t);
+    let system = crate::ident::system_field(field)
+        .filter(|f| f.filterable)
+        .map(|f| f.field_type);
     let Some(field_type) = field_type_of(field).or(system) else {
         let msg = if crate::ident::SYSTEM_FIELDS.contains(&field) {
             format!("system field `{field}` cannot be used in a filter")

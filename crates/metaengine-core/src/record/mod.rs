@@ -37,8 +37,7 @@ mod tests_types;
 pub use audit::{changed_between, changed_fields, redact};
 pub use convert::MAX_DECIMAL_NUMBER_DIGITS;
 pub use filter::{
-    FILTERABLE_SYSTEM_FIELDS, Filter, FilterOp, FilterRejected, FilterValue, MAX_LIST_VALUES,
-    filter_value, parse_filter_key,
+    Filter, FilterOp, FilterRejected, FilterValue, MAX_LIST_VALUES, filter_value, parse_filter_key,
 };
 
 use crate::compile::{CompiledField, CompiledModel};

@@ -221,10 +221,9 @@ enum Kind {
 
 impl Kind {
     fn of(name: &str, fields: &KnownFields<'_>) -> Option<Kind> {
-        let ty = match name {
-            "rowVersion" => "integer",
-            n if crate::ident::SYSTEM_FIELDS.contains(&n) => "string",
-            n => fields.type_of(n)?,
+        let ty = match crate::ident::system_field(name) {
+            Some(system) => system.field_type.as_str(),
+            None => fields.type_of(name)?,
         };
         Some(match ty {
             "integer" => Kind::Integer,
@@ -391,10 +390,9 @@ fn unsupported_record_type(
     fields: &KnownFields<'_>,
 ) -> Option<String> {
     let name = path.strip_prefix(RECORD_PATH_PREFIX)?;
-    let ty = match name {
-        "id" => "reference",
-        "createdAt" | "updatedAt" => "datetime",
-        _ => fields.type_of(name)?,
+    let ty = match crate::ident::system_field(name) {
+        Some(system) => system.field_type.as_str(),
+        None => fields.type_of(name)?,
     };
     let exists = condition.get("operator").and_then(Value::as_str) == Some("exists");
     (UNCOMPARABLE_TYPES.contains(&ty) && !exists).then(|| {

@@ -3,7 +3,7 @@
 
 use super::QueryError;
 use crate::Dialect;
-use metaengine_core::ident::{SYSTEM_COLUMNS, SYSTEM_FIELDS, quote_ident, system_field_column};
+use metaengine_core::ident::{SYSTEM, SystemField, quote_ident, system_field};
 use metaengine_core::{CompiledModel, FieldType, SqlValue};
 
 /// One column: its camelCase name, its column name (unquoted) and its type.
@@ -27,34 +27,19 @@ pub(super) const ID: Col<'static> = Col {
     system: true,
 };
 
-/// The type a system column is stored and rendered as.
-fn system_type(column: &str) -> FieldType {
-    match column {
-        "id" => FieldType::Reference,
-        "created_at" | "updated_at" => FieldType::Datetime,
-        "row_version" => FieldType::Integer,
-        _ => FieldType::Text,
-    }
-}
-
-fn system_col(name: &'static str, column: &'static str) -> Col<'static> {
+fn system_col(field: &'static SystemField) -> Col<'static> {
     Col {
-        name,
-        column,
-        ty: system_type(column),
+        name: field.name,
+        column: field.column,
+        ty: field.field_type,
         system: true,
     }
 }
 
 /// The column of a field or system field, by camelCase name.
 pub(super) fn resolve<'m>(model: &'m CompiledModel, name: &str) -> Result<Col<'m>, QueryError> {
-    if let Some(column) = system_field_column(name) {
-        let name = SYSTEM_FIELDS
-            .iter()
-            .copied()
-            .find(|f| *f == name)
-            .unwrap_or("id");
-        return Ok(system_col(name, column));
+    if let Some(field) = system_field(name) {
+        return Ok(system_col(field));
     }
     model
         .field(name)
@@ -78,13 +63,9 @@ pub(super) fn record_columns(model: &CompiledModel) -> Vec<Col<'_>> {
         ty: f.field_type,
         system: false,
     }));
-    out.extend(
-        SYSTEM_FIELDS
-            .iter()
-            .zip(SYSTEM_COLUMNS)
-            .filter(|(name, _)| **name != "id")
-            .map(|(name, column)| system_col(name, column)),
-    );
+    for system in SYSTEM.iter().filter(|f| f.name != "id") {
+        out.push(system_col(system));
+    }
     out
 }
 

@@ -27,6 +27,7 @@ mod convert;
 mod decimal;
 mod filter;
 
+mod csv;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -36,6 +37,7 @@ mod tests_types;
 
 pub use audit::{changed_between, changed_fields, redact};
 pub use convert::MAX_DECIMAL_NUMBER_DIGITS;
+pub use csv::CsvColumns;
 pub use filter::{
     Filter, FilterOp, FilterRejected, FilterValue, MAX_LIST_VALUES, filter_value, parse_filter_key,
 };

@@ -18,7 +18,9 @@ use metaengine_core::{ErrorCode, Problem};
 use metaengine_store::{BatchOutcome, BatchWrite};
 use serde_json::Value;
 
-use super::{DataError, DataResult, DataService, Pending, Prepared, WriteKind, scope};
+use super::error::write_failed;
+use super::references::KnownRecords;
+use super::{DataError, DataResult, DataService, Prepared, WriteKind, scope};
 use crate::actor::Actor;
 
 /// One operation of a batch.
@@ -75,7 +77,7 @@ impl DataService {
                 format!("a batch takes at most {max} operations, not {}", ops.len()),
             ));
         }
-        let mut pending = Pending::default();
+        let mut known = KnownRecords::default();
         let mut prepared: Vec<Prepared> = Vec::with_capacity(ops.len());
         for (index, op) in ops.iter().enumerate() {
             let at = |error| DataError::InBatch {
@@ -84,10 +86,10 @@ impl DataService {
             };
             let p = match op {
                 BatchOp::Create { entity, record } => {
-                    self.prepare_create(actor, entity, record, &pending).await
+                    self.prepare_create(actor, entity, record, &mut known).await
                 }
                 BatchOp::Update { entity, id, .. } | BatchOp::Delete { entity, id, .. }
-                    if pending.contains(&(entity.clone(), id.clone())) =>
+                    if known.creates(entity, id) =>
                 {
                     Err(DataError::bad_request_with(
                         ErrorCode::BadRequest,
@@ -112,7 +114,7 @@ impl DataService {
             }
             .map_err(at)?;
             if let BatchOp::Create { entity, .. } = op
-                && !pending.insert((entity.clone(), p.id.clone()))
+                && !known.created(entity, &p.id)
             {
                 return Err(at(DataError::Conflict {
                     code: ErrorCode::UniqueViolation,
@@ -167,7 +169,10 @@ impl DataService {
             }
             BatchOutcome::Failed { index, error } => Err(DataError::InBatch {
                 index,
-                error: Box::new(error.into()),
+                error: Box::new(match prepared.get(index) {
+                    Some(p) => write_failed(&p.model, error),
+                    None => error.into(),
+                }),
             }),
             BatchOutcome::NoRow { index } => {
                 let error = prepared.get(index).map_or_else(

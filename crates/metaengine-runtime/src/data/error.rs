@@ -3,6 +3,8 @@
 use metaengine_core::{ErrorCode, Problem};
 use metaengine_store::StoreError;
 
+use crate::cache::ActiveModel;
+
 /// Why a data operation failed. Each variant carries or implies one [`ErrorCode`]
 /// ([`DataError::code`]), which the HTTP layer maps to a status; only [`DataError::Store`] and
 /// [`DataError::Internal`] hide their cause (logged, never shown).
@@ -136,3 +138,47 @@ impl From<StoreError> for DataError {
 
 /// Result of a data operation.
 pub type DataResult<T> = Result<T, DataError>;
+
+/// Where and how a write whose unique value is taken is refused, naming the entity's unique
+/// fields: the pointer (the field, when only one is unique) and the message. One wording for
+/// single writes, the batch route and import.
+pub(crate) fn unique_violation(model: &ActiveModel) -> (String, String) {
+    let mut unique: Vec<&str> = model
+        .fields
+        .iter()
+        .filter(|f| f.unique)
+        .map(|f| f.name.as_str())
+        .collect();
+    for index in model.indexes.iter().filter(|i| i.unique) {
+        for (column, _) in &index.columns {
+            if let Some(f) = model.fields.iter().find(|f| f.column_name == *column)
+                && !unique.contains(&f.name.as_str())
+            {
+                unique.push(&f.name);
+            }
+        }
+    }
+    let pointer = match unique.as_slice() {
+        [only] => format!("/{only}"),
+        _ => String::new(),
+    };
+    let names: Vec<String> = unique.iter().map(|n| format!("`{n}`")).collect();
+    let message = format!(
+        "a record of `{}` with the same value of a unique field ({}) already exists",
+        model.entity,
+        names.join(", ")
+    );
+    (pointer, message)
+}
+
+/// A store failure of a write to `model`, as the data API answers it: a taken unique value
+/// names the unique fields ([`unique_violation`]).
+pub(crate) fn write_failed(model: &ActiveModel, e: StoreError) -> DataError {
+    match e {
+        StoreError::Unique(_) => DataError::Conflict {
+            code: ErrorCode::UniqueViolation,
+            message: unique_violation(model).1,
+        },
+        e => e.into(),
+    }
+}

@@ -18,21 +18,24 @@
 //!
 //! [`Store::insert_records`]: metaengine_store::Store::insert_records
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
 use metaengine_core::policy::Action;
-use metaengine_core::{ErrorCode, FieldType, Problem, SqlValue};
+use metaengine_core::record::CsvColumns;
+use metaengine_core::{ErrorCode, Problem, SqlValue};
 use metaengine_sql::query::NewRow;
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{EventType, NewAudit, StoreError};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use super::{DataError, DataResult, DataService, scope};
+use super::error::unique_violation;
+use super::references::KnownRecords;
+use super::{DataError, DataResult, DataService, NewRecordView, scope};
 use crate::actor::Actor;
-use crate::cache::{ActiveModel, CacheError};
+use crate::cache::ActiveModel;
 use crate::gate::WriteCheck;
 
 /// Rows per batch unless told otherwise.
@@ -105,39 +108,6 @@ impl Default for ImportOptions {
     }
 }
 
-/// A new record as the policies see it (what [`DataService::create`] builds as a map, without
-/// copying the input): the system fields a create sets, then the input's fields (which cannot
-/// name a system field: the validators refuse that first).
-struct NewRecordView<'a> {
-    input: Option<&'a Map<String, Value>>,
-    system: [(&'static str, Value); 5],
-}
-
-impl<'a> NewRecordView<'a> {
-    fn new(input: &'a Value, actor: &Actor, id: &str) -> Self {
-        let text = |s: &str| Value::String(s.to_owned());
-        Self {
-            input: input.as_object(),
-            system: [
-                ("id", text(id)),
-                ("tenantId", text(&actor.tenant_id)),
-                ("realmId", text(&actor.realm_id)),
-                ("createdBy", text(&actor.user_id)),
-                ("updatedBy", text(&actor.user_id)),
-            ],
-        }
-    }
-}
-
-impl metaengine_core::policy::RecordView for NewRecordView<'_> {
-    fn get(&self, field: &str) -> Option<&Value> {
-        match self.system.iter().find(|(name, _)| *name == field) {
-            Some((_, value)) => Some(value),
-            None => self.input.and_then(|input| input.get(field)),
-        }
-    }
-}
-
 /// A row that passed every check, ready to write.
 struct Ready {
     line: u64,
@@ -164,10 +134,10 @@ impl DataService {
             ..BatchReport::default()
         };
         let mut ready = Vec::with_capacity(rows.len());
-        let mut known_references = HashMap::new();
+        let mut known = KnownRecords::default();
         for row in rows {
             match self
-                .check_row(&model, actor, row, dry_run, &mut known_references)
+                .check_row(&model, actor, row, dry_run, &mut known)
                 .await?
             {
                 Ok(row) => ready.push(row),
@@ -192,7 +162,7 @@ impl DataService {
         actor: &Actor,
         row: ImportRow,
         dry_run: bool,
-        known_references: &mut HashMap<(String, String), bool>,
+        known: &mut KnownRecords,
     ) -> DataResult<Result<Ready, RejectedRow>> {
         let line = row.line;
         let reject = |problems| Ok(Err(RejectedRow { line, problems }));
@@ -223,7 +193,7 @@ impl DataService {
             return reject(vec![Problem::new("", format!("denied: {e}"))]);
         }
         let missing = self
-            .missing_references(model, actor, &values, known_references)
+            .missing_references(model, actor, &values, known)
             .await?;
         if !missing.is_empty() {
             return reject(missing);
@@ -234,47 +204,6 @@ impl DataService {
             values,
             policy_event,
         }))
-    }
-
-    /// The references of `values` that name no record in the caller's scope, as problems;
-    /// lookups are remembered for the rest of the batch.
-    async fn missing_references(
-        &self,
-        model: &ActiveModel,
-        actor: &Actor,
-        values: &[(String, SqlValue)],
-        known: &mut HashMap<(String, String), bool>,
-    ) -> DataResult<Vec<Problem>> {
-        let mut problems = Vec::new();
-        for reference in model.validator.references(values) {
-            let key = (reference.entity.to_owned(), reference.id.to_owned());
-            let exists = match known.get(&key) {
-                Some(exists) => *exists,
-                None => {
-                    let exists = match self.cache.active_model(reference.entity).await {
-                        Ok(target) => {
-                            self.store
-                                .record_exists(&target, scope(actor), reference.id)
-                                .await?
-                        }
-                        Err(CacheError::Store(e)) => return Err(e.into()),
-                        Err(_) => false,
-                    };
-                    known.insert(key, exists);
-                    exists
-                }
-            };
-            if !exists {
-                problems.push(Problem::new(
-                    format!("/{}", reference.field),
-                    format!(
-                        "`{}` refers to `{}` record `{}`, which does not exist",
-                        reference.field, reference.entity, reference.id
-                    ),
-                ));
-            }
-        }
-        Ok(problems)
     }
 
     /// Writes the rows, one transaction per (sub-)batch; a batch refused for a taken unique
@@ -417,7 +346,7 @@ impl DataService {
             }
         }
         if problems.is_empty() {
-            Ok(CsvColumns { columns })
+            Ok(CsvColumns::new(columns))
         } else {
             Err(DataError::BadRequest {
                 code: ErrorCode::BadRequest,
@@ -435,117 +364,10 @@ impl DataService {
     }
 }
 
-/// The problem of a row whose unique value is taken, naming the entity's unique fields.
+/// The problem of a row whose unique value is taken (the message of every write path).
 fn unique_problem(model: &ActiveModel) -> Problem {
-    let mut unique: Vec<&str> = model
-        .fields
-        .iter()
-        .filter(|f| f.unique)
-        .map(|f| f.name.as_str())
-        .collect();
-    for index in model.indexes.iter().filter(|i| i.unique) {
-        for (column, _) in &index.columns {
-            if let Some(f) = model.fields.iter().find(|f| f.column_name == *column)
-                && !unique.contains(&f.name.as_str())
-            {
-                unique.push(&f.name);
-            }
-        }
-    }
-    let pointer = match unique.as_slice() {
-        [only] => format!("/{only}"),
-        _ => String::new(),
-    };
-    let names: Vec<String> = unique.iter().map(|n| format!("`{n}`")).collect();
-    Problem::new(
-        pointer,
-        format!(
-            "a record of `{}` with the same value of a unique field ({}) already exists",
-            model.entity,
-            names.join(", ")
-        ),
-    )
-}
-
-/// The fields under the columns of a CSV header, in header order, with their types: converts a
-/// row's cells into a record. An empty cell is an absent field; an integer or number cell
-/// becomes a JSON number, `true`/`false` (any case) a boolean, a json field's cell is parsed as
-/// JSON; every other cell stays text (a decimal keeps its digits). A cell that does not convert
-/// stays text, so the validators report it with the field's rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CsvColumns {
-    columns: Vec<(String, FieldType)>,
-}
-
-impl CsvColumns {
-    /// The record of one row's cells.
-    pub fn record<'c>(
-        &self,
-        cells: impl IntoIterator<Item = &'c str>,
-    ) -> Result<Value, Vec<Problem>> {
-        let mut record = Map::new();
-        let mut problems = Vec::new();
-        let mut count = 0;
-        for cell in cells {
-            count += 1;
-            let Some((name, ty)) = self.columns.get(count - 1) else {
-                continue;
-            };
-            if cell.is_empty() {
-                continue;
-            }
-            match cell_value(*ty, cell) {
-                Ok(value) => {
-                    record.insert(name.clone(), value);
-                }
-                Err(why) => {
-                    problems.push(Problem::new(format!("/{name}"), format!("`{name}` {why}")))
-                }
-            }
-        }
-        if count != self.columns.len() {
-            problems.push(Problem::new(
-                "",
-                format!(
-                    "the row has {count} cells; the header has {}",
-                    self.columns.len()
-                ),
-            ));
-        }
-        if problems.is_empty() {
-            Ok(Value::Object(record))
-        } else {
-            Err(problems)
-        }
-    }
-}
-
-fn cell_value(ty: FieldType, cell: &str) -> Result<Value, String> {
-    let number = |text: &str| {
-        let text = text.trim();
-        if let Ok(i) = text.parse::<i64>() {
-            return Some(Value::from(i));
-        }
-        text.parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number)
-    };
-    Ok(match ty {
-        FieldType::Integer | FieldType::Number => {
-            number(cell).unwrap_or_else(|| Value::String(cell.to_owned()))
-        }
-        FieldType::Boolean => match cell.trim().to_ascii_lowercase().as_str() {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => Value::String(cell.to_owned()),
-        },
-        FieldType::Json => {
-            serde_json::from_str(cell).map_err(|e| format!("must hold a JSON document: {e}"))?
-        }
-        FieldType::Decimal => Value::String(cell.trim().to_owned()),
-        _ => Value::String(cell.to_owned()),
-    })
+    let (pointer, message) = unique_violation(model);
+    Problem::new(pointer, message)
 }
 
 /// Runs an import: gathers rows into batches and keeps up to `in_flight` batches running while
@@ -644,53 +466,6 @@ impl Drop for Importer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn columns() -> CsvColumns {
-        CsvColumns {
-            columns: vec![
-                ("n".into(), FieldType::Integer),
-                ("x".into(), FieldType::Number),
-                ("b".into(), FieldType::Boolean),
-                ("j".into(), FieldType::Json),
-                ("d".into(), FieldType::Decimal),
-                ("s".into(), FieldType::String),
-            ],
-        }
-    }
-
-    #[test]
-    fn cells_become_typed_values_and_empty_cells_are_absent() {
-        let record = columns()
-            .record(["42", "1.5", "TRUE", r#"{"a":[1]}"#, " 10.50 ", " keep "])
-            .unwrap();
-        assert_eq!(
-            record,
-            json!({ "n": 42, "x": 1.5, "b": true, "j": { "a": [1] }, "d": "10.50", "s": " keep " })
-        );
-        let record = columns().record(["", "", "", "", "", "x"]).unwrap();
-        assert_eq!(record, json!({ "s": "x" }));
-    }
-
-    #[test]
-    fn cells_that_do_not_convert_stay_text_for_the_validators_to_name() {
-        let record = columns()
-            .record(["4.5", "abc", "yes", "1", "1e3", "s"])
-            .unwrap();
-        assert_eq!(
-            record,
-            json!({ "n": 4.5, "x": "abc", "b": "yes", "j": 1, "d": "1e3", "s": "s" })
-        );
-        let problems = columns()
-            .record(["1", "1", "true", "{nope", "1", "s"])
-            .unwrap_err();
-        assert_eq!(problems[0].pointer, "/j");
-        let problems = columns().record(["1", "2"]).unwrap_err();
-        assert!(problems[0].message.contains("2 cells"), "{problems:?}");
-        let problems = columns()
-            .record(["1", "1", "true", "1", "1", "s", "extra"])
-            .unwrap_err();
-        assert!(problems[0].message.contains("7 cells"), "{problems:?}");
-    }
 
     #[test]
     fn a_rejected_row_prints_one_line_per_problem() {

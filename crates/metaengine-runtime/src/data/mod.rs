@@ -11,6 +11,7 @@ mod batch;
 mod error;
 mod import;
 mod record_locks;
+mod references;
 mod statistics;
 
 use std::sync::Arc;
@@ -28,14 +29,16 @@ use serde_json::{Map, Value, json};
 pub use batch::{BatchDone, BatchOp};
 pub use error::{DataError, DataResult};
 pub use import::{
-    BatchReport, CsvColumns, DEFAULT_BATCH_SIZE, ImportOptions, ImportRow, Importer, RejectedRow,
+    BatchReport, DEFAULT_BATCH_SIZE, ImportOptions, ImportRow, Importer, RejectedRow,
 };
 
 use crate::actor::Actor;
 use crate::audit_writer::AuditWriter;
 use crate::cache::{ActiveModel, CacheError, ModelCache};
 use crate::gate::{PolicyGate, WriteCheck};
+use error::write_failed;
 use record_locks::{Attempt, RecordLocks};
+use references::KnownRecords;
 use statistics::Statistics;
 
 /// The default byte budget of a list page (4 MiB).
@@ -523,41 +526,16 @@ impl DataService {
         }
     }
 
-    /// Checks that every reference of a write names a record of its entity in the caller's scope.
+    /// Refuses (422) a write whose references name records that do not exist in the caller's
+    /// scope (see [`references`]).
     async fn check_references(
         &self,
         model: &ActiveModel,
         actor: &Actor,
         values: &[(String, metaengine_core::SqlValue)],
-        pending: &Pending,
+        known: &mut KnownRecords,
     ) -> DataResult<()> {
-        let mut problems = Vec::new();
-        for reference in model.validator.references(values) {
-            let earlier = pending
-                .iter()
-                .any(|(entity, id)| entity == reference.entity && id == reference.id);
-            if earlier {
-                continue;
-            }
-            let exists = match self.cache.active_model(reference.entity).await {
-                Ok(target) => {
-                    self.store
-                        .record_exists(&target, scope(actor), reference.id)
-                        .await?
-                }
-                Err(CacheError::Store(e)) => return Err(e.into()),
-                Err(_) => false,
-            };
-            if !exists {
-                problems.push(Problem {
-                    pointer: format!("/{}", reference.field),
-                    message: format!(
-                        "`{}` refers to `{}` record `{}`, which does not exist",
-                        reference.field, reference.entity, reference.id
-                    ),
-                });
-            }
-        }
+        let problems = self.missing_references(model, actor, values, known).await?;
         if problems.is_empty() {
             Ok(())
         } else {
@@ -581,25 +559,14 @@ impl DataService {
         )
     }
 
-    /// The record as the policies see it after a write: the stored (or empty) record with the
-    /// written values and the system fields a create sets.
-    fn after_write(
-        before: Option<&Map<String, Value>>,
+    /// The record as the policies see it after an update: the stored record with the written
+    /// values and the new `updatedBy`. (A new record: [`NewRecordView`].)
+    fn updated_record(
+        before: &Map<String, Value>,
         input: &Value,
         actor: &Actor,
-        id: &str,
     ) -> Map<String, Value> {
-        let mut after = before.cloned().unwrap_or_default();
-        if before.is_none() {
-            for (key, value) in [
-                ("id", id),
-                ("tenantId", actor.tenant_id.as_str()),
-                ("realmId", actor.realm_id.as_str()),
-                ("createdBy", actor.user_id.as_str()),
-            ] {
-                after.insert(key.to_owned(), Value::String(value.to_owned()));
-            }
-        }
+        let mut after = before.clone();
         after.insert("updatedBy".to_owned(), Value::String(actor.user_id.clone()));
         if let Value::Object(input) = input {
             for (k, v) in input {
@@ -624,12 +591,13 @@ impl DataService {
         input: &Value,
     ) -> DataResult<(String, String)> {
         let p = self
-            .prepare_create(actor, entity, input, &Pending::default())
+            .prepare_create(actor, entity, input, &mut KnownRecords::default())
             .await?;
         let text = self
             .store
             .insert_record(&p.model, p.write(actor), &p.audits)
-            .await?;
+            .await
+            .map_err(|e| write_failed(&p.model, e))?;
         self.statistics.wrote(&p.model.model, 1);
         Ok((text, p.id))
     }
@@ -654,7 +622,8 @@ impl DataService {
                 let written = self
                     .store
                     .update_record(&p.model, p.write(actor), Some(p.read_version), &p.audits)
-                    .await?;
+                    .await
+                    .map_err(|e| write_failed(&p.model, e))?;
                 Ok(match written {
                     Some(text) => {
                         let version = row_version(&parse_record(&text)?);
@@ -698,7 +667,7 @@ impl DataService {
         actor: &Actor,
         entity: &str,
         input: &Value,
-        pending: &Pending,
+        known: &mut KnownRecords,
     ) -> DataResult<Prepared> {
         let model = self.model(entity).await?;
         let (id, input) = record_id(input)?;
@@ -706,7 +675,7 @@ impl DataService {
             .validator
             .prepare_create(&input)
             .map_err(Self::rejected)?;
-        let after = Self::after_write(None, &input, actor, &id);
+        let after = NewRecordView::new(&input, actor, &id);
         let (verdict, policy_event) = self.gate.check_write(
             &model,
             actor,
@@ -720,8 +689,7 @@ impl DataService {
         if let Err(e) = verdict {
             return Err(self.denied(policy_event, e).await);
         }
-        self.check_references(&model, actor, &values, pending)
-            .await?;
+        self.check_references(&model, actor, &values, known).await?;
         let mut audits = vec![Self::write_audit(
             actor,
             entity,
@@ -760,7 +728,7 @@ impl DataService {
         if let Some(expected) = if_match.filter(|v| *v != current) {
             return Err(DataError::PreconditionFailed { expected, current });
         }
-        let after = Self::after_write(Some(&before), input, actor, id);
+        let after = Self::updated_record(&before, input, actor);
         let (verdict, policy_event) = self.gate.check_write(
             &model,
             actor,
@@ -774,7 +742,7 @@ impl DataService {
         if let Err(e) = verdict {
             return Err(self.denied(policy_event, e).await);
         }
-        self.check_references(&model, actor, &values, &Pending::default())
+        self.check_references(&model, actor, &values, &mut KnownRecords::default())
             .await?;
         let mut audits = vec![Self::write_audit(
             actor,
@@ -842,9 +810,38 @@ impl DataService {
     }
 }
 
-/// Records created earlier in the same batch, `(entity, id)`: a later operation may refer to
-/// them although they are not stored yet.
-pub(crate) type Pending = std::collections::HashSet<(String, String)>;
+/// A new record as the policies see it, for every create (single, batch, import), without
+/// copying the input: the system fields a create sets, then the input's fields (which cannot
+/// name a system field: the validators refuse that first).
+pub(crate) struct NewRecordView<'a> {
+    input: Option<&'a Map<String, Value>>,
+    system: [(&'static str, Value); 5],
+}
+
+impl<'a> NewRecordView<'a> {
+    pub(crate) fn new(input: &'a Value, actor: &Actor, id: &str) -> Self {
+        let text = |s: &str| Value::String(s.to_owned());
+        Self {
+            input: input.as_object(),
+            system: [
+                ("id", text(id)),
+                ("tenantId", text(&actor.tenant_id)),
+                ("realmId", text(&actor.realm_id)),
+                ("createdBy", text(&actor.user_id)),
+                ("updatedBy", text(&actor.user_id)),
+            ],
+        }
+    }
+}
+
+impl metaengine_core::policy::RecordView for NewRecordView<'_> {
+    fn get(&self, field: &str) -> Option<&Value> {
+        match self.system.iter().find(|(name, _)| *name == field) {
+            Some((_, value)) => Some(value),
+            None => self.input.and_then(|input| input.get(field)),
+        }
+    }
+}
 
 /// Which write a [`Prepared`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

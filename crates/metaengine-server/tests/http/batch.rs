@@ -98,6 +98,12 @@ async fn a_batch_writes_everything_or_nothing(store: Arc<dyn Store>) {
     let problem = r.problem(409);
     assert_eq!(problem["code"], "unique_violation");
     assert_eq!(problem["errors"][0]["pointer"], "/operations/1");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("(`invoiceNumber`)")),
+        "{problem}"
+    );
     let r = server
         .post(
             "/api/data/batch",

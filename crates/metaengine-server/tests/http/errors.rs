@@ -110,6 +110,13 @@ async fn bad_requests_get_the_right_4xx(store: Arc<dyn Store>) {
         .clone();
     assert_eq!(taken["code"], "unique_violation", "{taken}");
     assert_eq!(taken["type"], "/problems/unique-violation", "{taken}");
+    // The same wording as an import's refused row: it names the unique field.
+    assert!(
+        taken["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("(`invoiceNumber`)")),
+        "{taken}"
+    );
     let id = first.body["id"].as_str().unwrap();
     let path = format!("/api/data/Invoice/{id}");
     let ok = server

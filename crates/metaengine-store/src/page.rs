@@ -53,9 +53,10 @@ pub struct Page<T> {
     pub meta: PageMeta,
 }
 
-/// Position and totals of a page, as lists show them (`{ page, pageSize, total, totalPages }`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// Position and totals of a page, as every list shows them (SPEC §10:
+/// `{ page, pageSize, total, totalPages, nextCursor }`; an offset page has no cursor, so
+/// `nextCursor` is `null`, the shape of a data list's last page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageMeta {
     /// 1-based page number.
     pub page: u32,
@@ -65,6 +66,19 @@ pub struct PageMeta {
     pub total: u64,
     /// Number of pages.
     pub total_pages: u64,
+}
+
+impl Serialize for PageMeta {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut meta = serializer.serialize_struct("PageMeta", 5)?;
+        meta.serialize_field("page", &self.page)?;
+        meta.serialize_field("pageSize", &self.page_size)?;
+        meta.serialize_field("total", &self.total)?;
+        meta.serialize_field("totalPages", &self.total_pages)?;
+        meta.serialize_field("nextCursor", &None::<&str>)?;
+        meta.end()
+    }
 }
 
 impl<T> Page<T> {
@@ -101,6 +115,18 @@ mod tests {
                 .meta
                 .total_pages,
             0
+        );
+    }
+
+    #[test]
+    fn a_page_shows_the_list_shape_of_every_list() {
+        let page = Page::new(vec!["a"], PageRequest::new(2, 1), 3);
+        assert_eq!(
+            serde_json::to_value(&page).unwrap_or_default(),
+            serde_json::json!({
+                "data": ["a"],
+                "meta": { "page": 2, "pageSize": 1, "total": 3, "totalPages": 3, "nextCursor": null }
+            })
         );
     }
 }

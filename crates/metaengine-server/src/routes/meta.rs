@@ -20,17 +20,7 @@ use metaengine_core::ErrorCode;
 /// A list answer: `{ "data": [...], "meta": { page, pageSize, total, totalPages, nextCursor } }`.
 /// Metadata lists are small and offset-paged, so `nextCursor` is always `null`.
 pub fn list_response<T: Serialize>(page: &Page<T>) -> Response {
-    Json(json!({
-        "data": page.data,
-        "meta": {
-            "page": page.meta.page,
-            "pageSize": page.meta.page_size,
-            "total": page.meta.total,
-            "totalPages": page.meta.total_pages,
-            "nextCursor": null,
-        }
-    }))
-    .into_response()
+    Json(page).into_response()
 }
 
 /// A whole (unpaged) list in the list shape.

@@ -59,7 +59,7 @@ impl FromRequestParts<SharedState> for Caller {
         };
         if let Err(e) = state.tenants.check_active(&actor.tenant_id).await {
             return Err(match e {
-                TenantAccessError::Store(cause) => ApiError::internal(&cause),
+                TenantAccessError::Store(cause) => ApiError::internal_error(&cause),
                 refused => {
                     let reason = refused.to_string();
                     audit_auth_failure(state, parts, Some(&actor), &reason).await;

@@ -773,7 +773,7 @@ pub async fn document(state: &SharedState) -> ApiResult<Value> {
             .store
             .list_entities(PageRequest::new(page, PageRequest::MAX_SIZE))
             .await
-            .map_err(|e| ApiError::internal(&e))?;
+            .map_err(|e| ApiError::internal_error(&e))?;
         for entity in entities.data.iter().filter(|e| e.active_version.is_some()) {
             match state.cache.active_model(&entity.name).await {
                 Ok(model) => entity_paths(&model.model, max_page_size, &mut paths, &mut schemas),

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use metaengine_runtime::{
-    AccessConfig, AuditWriter, AuditWriterConfig, CacheConfig, DataLimits, DataService, ModelCache,
-    PolicyGate, Registry, Services, ServicesConfig, TenantService,
+    AccessConfig, AuditWriterConfig, CacheConfig, DataLimits, Services, ServicesConfig,
 };
 use metaengine_store::Store;
 
@@ -34,22 +33,11 @@ pub enum StartError {
     },
 }
 
-/// The shared state of all handlers.
+/// The shared state of all handlers: the engine's [`Services`] (reached through `Deref`:
+/// `state.registry`, `state.data`…) and what only the HTTP server has.
 pub struct AppState {
-    /// Entities, versions, activation, audit queries.
-    pub registry: Registry,
-    /// The generic data API.
-    pub data: DataService,
-    /// Tenants and their status.
-    pub tenants: TenantService,
-    /// The compiled-model cache.
-    pub cache: ModelCache,
-    /// The policy gate (for its counters; the data service holds a clone).
-    pub gate: PolicyGate,
-    /// The batched audit writer.
-    pub audit: AuditWriter,
-    /// The store.
-    pub store: Arc<dyn Store>,
+    /// Registry, data service, tenants, cache, policy gate, audit writer and store.
+    pub services: Services,
     /// Verifies bearer tokens.
     pub verifier: Verifier,
     /// The HS256 secret when it is local (to print a first token), else `None`.
@@ -75,6 +63,14 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
+}
+
 /// The state as handlers receive it.
 pub type SharedState = Arc<AppState>;
 
@@ -89,15 +85,7 @@ impl AppState {
         let (key, local_secret, secret_created) = key_source(config)?;
         let verifier = Verifier::new(&key).map_err(|e| StartError::Jwt(e.to_string()))?;
         let limits = config.limits;
-        let Services {
-            store,
-            registry,
-            data,
-            tenants,
-            cache,
-            gate,
-            audit,
-        } = Services::build(
+        let services = Services::build(
             store,
             ServicesConfig {
                 access: AccessConfig {
@@ -123,13 +111,7 @@ impl AppState {
         .await
         .map_err(|e| StartError::Cache(e.to_string()))?;
         let state = Arc::new(AppState {
-            registry,
-            data,
-            tenants,
-            cache,
-            gate,
-            audit,
-            store,
+            services,
             verifier,
             local_secret,
             secret_created,

@@ -30,7 +30,8 @@ impl KnownRecords {
 
     /// Whether this write creates the record.
     pub(crate) fn creates(&self, entity: &str, id: &str) -> bool {
-        self.created.contains(&(entity.to_owned(), id.to_owned()))
+        // A single write creates nothing else: no key to build on its path.
+        !self.created.is_empty() && self.created.contains(&(entity.to_owned(), id.to_owned()))
     }
 }
 

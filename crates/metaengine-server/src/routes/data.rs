@@ -91,31 +91,32 @@ fn filters(query: &QueryPairs, allowed: &[&str]) -> ApiResult<Vec<FilterParam>> 
     Ok(out)
 }
 
+/// A parameter with two values: `Ok(false)` for `first` or when absent, `Ok(true)` for
+/// `second`, 400 (at `pointer`) for anything else.
+fn either(
+    query: &QueryPairs,
+    key: &str,
+    pointer: &str,
+    (first, second): (&str, &str),
+) -> ApiResult<bool> {
+    match query.get(key) {
+        None => Ok(false),
+        Some(v) if v == first => Ok(false),
+        Some(v) if v == second => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            pointer,
+            format!("`{key}` must be `{first}` or `{second}`, not `{other}`"),
+        )),
+    }
+}
+
 fn list_request(query: &QueryPairs) -> ApiResult<ListRequest> {
-    let count = match query.get("count") {
-        None | Some("exact") => true,
-        Some("none") => false,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "",
-                format!("`count` must be `exact` or `none`, not `{other}`"),
-            ));
-        }
-    };
+    let count = !either(query, "count", "", ("exact", "none"))?;
     Ok(ListRequest {
         page: query.u32("page")?,
         page_size: query.u32("pageSize")?,
         order_by: query.get("orderBy").map(str::to_owned),
-        descending: match query.get("orderDir") {
-            None | Some("asc") => false,
-            Some("desc") => true,
-            Some(other) => {
-                return Err(ApiError::bad_request(
-                    "orderDir",
-                    format!("`orderDir` must be `asc` or `desc`, not `{other}`"),
-                ));
-            }
-        },
+        descending: either(query, "orderDir", "orderDir", ("asc", "desc"))?,
         fields: query.get("fields").map(|f| {
             f.split(',')
                 .map(str::trim)

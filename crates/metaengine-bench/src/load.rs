@@ -1,7 +1,8 @@
 //! The load generator: N keep-alive HTTP/1.1 connections, each sending one request at a time in a
 //! loop (closed loop), a warm-up that is not recorded, then a measured window whose latencies go
 //! into an HDR histogram (microseconds, 3 significant digits). Every response must be a 200 with a
-//! JSON body; anything else counts as an error (and a broken connection is re-opened).
+//! JSON body (a 201 for a create); anything else counts as an error (and a broken connection is
+//! re-opened).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::Barrier;
@@ -34,6 +35,46 @@ pub enum Workload {
         /// Path and query.
         path: String,
     },
+    /// `POST /api/data/Invoice` of one new invoice, a fresh invoice number every time.
+    Create {
+        /// Makes the invoice numbers of this run unique (one per side and round).
+        tag: String,
+    },
+    /// `POST /api/data/batch` of `size` new invoices.
+    Batch {
+        /// As for [`Workload::Create`].
+        tag: String,
+        /// Creates per request.
+        size: usize,
+    },
+}
+
+/// The request body of invoice `seq` of connection `conn`: invoice number `{tag}-{conn}-{seq}`.
+pub fn new_invoice(tag: &str, conn: usize, seq: u64) -> serde_json::Value {
+    let mix = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (conn as u64);
+    let status = ["draft", "sent", "paid"]
+        .get(usize::try_from(mix % 3).unwrap_or(0))
+        .copied()
+        .unwrap_or("draft");
+    serde_json::json!({
+        "invoiceNumber": format!("{tag}-{conn}-{seq}"),
+        "customerId": format!("CUST-{:05}", mix % 20_000),
+        "totalAmount": format!("{}.{:02}", (mix >> 8) % 100_000, (mix >> 32) % 100),
+        "status": status,
+        "dueDate": format!("2026-{:02}-{:02}", 1 + (mix >> 40) % 12, 1 + (mix >> 48) % 28),
+    })
+}
+
+/// The body of a batch of `size` creates (SPEC §7).
+pub fn batch_body(tag: &str, conn: usize, first: u64, size: usize) -> serde_json::Value {
+    let operations: Vec<serde_json::Value> = (first..first + size as u64)
+        .map(|seq| {
+            serde_json::json!({
+                "op": "create", "entity": "Invoice", "record": new_invoice(tag, conn, seq)
+            })
+        })
+        .collect();
+    serde_json::json!({ "operations": operations })
 }
 
 /// A run's shape.
@@ -98,7 +139,7 @@ impl Picker {
 }
 
 struct Conn {
-    sender: http1::SendRequest<Empty<Bytes>>,
+    sender: http1::SendRequest<Full<Bytes>>,
 }
 
 async fn connect(addr: SocketAddr) -> Result<Conn, String> {
@@ -115,13 +156,28 @@ async fn connect(addr: SocketAddr) -> Result<Conn, String> {
     Ok(Conn { sender })
 }
 
-/// One request on `conn`: Ok(()) for a 200 with a JSON body.
-async fn request(conn: &mut Conn, host: &str, token: &str, path: &str) -> Result<(), String> {
+/// One request on `conn` (a POST of `body` when there is one): Ok(()) for a 200 or 201 with a
+/// JSON body.
+async fn request(
+    conn: &mut Conn,
+    host: &str,
+    token: &str,
+    path: &str,
+    body: Option<Bytes>,
+) -> Result<(), String> {
     conn.sender.ready().await.map_err(|e| e.to_string())?;
-    let req = Request::get(path)
+    let method = if body.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    };
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, host)
         .header(hyper::header::AUTHORIZATION, token)
-        .body(Empty::<Bytes>::new())
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body.unwrap_or_default()))
         .map_err(|e| e.to_string())?;
     let res = conn
         .sender
@@ -135,7 +191,7 @@ async fn request(conn: &mut Conn, host: &str, token: &str, path: &str) -> Result
         .await
         .map_err(|e| e.to_string())?
         .to_bytes();
-    if status != hyper::StatusCode::OK {
+    if status != hyper::StatusCode::OK && status != hyper::StatusCode::CREATED {
         return Err(format!(
             "HTTP {status}: {}",
             String::from_utf8_lossy(body.get(..200).unwrap_or(&body))
@@ -153,13 +209,33 @@ pub async fn fetch(
     token: Option<&str>,
     path: &str,
 ) -> Result<(u16, Bytes), String> {
+    send(addr, token, path, None).await
+}
+
+/// One request on a fresh connection, a `POST` of `body` when there is one: status and body.
+pub async fn send(
+    addr: SocketAddr,
+    token: Option<&str>,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, Bytes), String> {
     let mut conn = connect(addr).await?;
     conn.sender.ready().await.map_err(|e| e.to_string())?;
-    let mut req = Request::get(path).header(hyper::header::HOST, addr.to_string());
+    let method = if body.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    };
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::CONTENT_TYPE, "application/json");
     if let Some(token) = token {
         req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
     }
-    let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
     let res = conn
         .sender
         .send_request(req)
@@ -209,24 +285,41 @@ async fn drive(
         first_error: None,
     };
     let mut path = String::with_capacity(128);
+    let mut seq = 0_u64;
     loop {
-        let sent = Instant::now();
-        if sent >= until {
-            break;
-        }
+        // A write's body is built before its clock starts.
         path.clear();
-        match &workload {
+        let body = match &workload {
             Workload::Get { prefix, ids } => {
                 path.push_str(prefix);
                 path.push('/');
                 if let Some(id) = ids.get(picker.next_index(ids.len())) {
                     path.push_str(id);
                 }
+                None
             }
-            Workload::Fixed { path: p } => path.push_str(p),
+            Workload::Fixed { path: p } => {
+                path.push_str(p);
+                None
+            }
+            Workload::Create { tag } => {
+                path.push_str("/api/data/Invoice");
+                seq += 1;
+                Some(Bytes::from(new_invoice(tag, n, seq).to_string()))
+            }
+            Workload::Batch { tag, size } => {
+                path.push_str("/api/data/batch");
+                let first = seq;
+                seq += *size as u64;
+                Some(Bytes::from(batch_body(tag, n, first, *size).to_string()))
+            }
+        };
+        let sent = Instant::now();
+        if sent >= until {
+            break;
         }
         let result = match &mut conn {
-            Ok(c) => request(c, &host, &token, &path).await,
+            Ok(c) => request(c, &host, &token, &path, body).await,
             Err(e) => Err(e.clone()),
         };
         let done = Instant::now();

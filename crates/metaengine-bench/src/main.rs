@@ -1,10 +1,12 @@
 //! `metaengine-bench`: measures `metaengine serve` against its physical limit, side by side.
 //!
-//! One run prepares the databases (PostgreSQL and/or SQLite, N Invoice rows over 100 tenants × 2
-//! realms), starts the engine and the hand-written baseline ([`baseline`]) with the same pool
-//! size, checks that both answer the two benchmarked requests identically, drives each with the
-//! same load generator ([`load`]) in alternating runs (engine, baseline, engine, baseline, …),
-//! then prints a table of medians and ratios and writes it as JSON (`target/bench/http.json`).
+//! One run prepares the databases (PostgreSQL and/or SQLite: N invoices over 100 tenants × 2
+//! realms written through the engine's own API, then copied into the baseline's own table;
+//! [`prepare`]), starts the engine and the hand-written baseline ([`baseline`]) with the same pool
+//! size, checks that both answer the benchmarked reads identically, drives each with the same
+//! load generator ([`load`]) in alternating runs (engine, baseline, engine, baseline, …), then
+//! prints a table of medians and ratios and writes it as JSON (`target/bench/http.json`).
+//! `--growth` measures instead one tenant growing to 10k, 100k and 1M rows.
 //! `./scripts/bench` builds everything in release mode and runs it.
 
 mod baseline;
@@ -28,7 +30,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::load::{LoadSpec, Workload};
-use crate::prepare::{BENCH_REALM, BENCH_TENANT, Engine};
+use crate::prepare::{BENCH_REALM, BENCH_TENANT, Engine, Target, WRITE_TENANT};
 use crate::procs::Server;
 use crate::report::{Comparison, Memory, Report, Run, Settings};
 
@@ -68,8 +70,26 @@ enum BackendChoice {
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Invoice rows (over 100 tenants x 2 realms).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 100_000)]
     rows: u64,
+    /// The operations to measure, in order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "get,list,list-count,create,batch"
+    )]
+    ops: Vec<Op>,
+    /// Creates per request of the `batch` operation.
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Measure the growth curve instead: one tenant holding each of --growth-sizes rows in turn
+    /// (a database of its own, always rebuilt), get and the lists at each size.
+    #[arg(long)]
+    growth: bool,
+    /// Rows of the growing tenant at each step.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    growth_sizes: Vec<u64>,
     /// Measured seconds per run.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -105,6 +125,12 @@ struct RunArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/metaengine_bench"
     )]
     pg_url: String,
+    /// The PostgreSQL database of the growth curve (always recreated).
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/metaengine_bench_growth"
+    )]
+    growth_pg_url: String,
     /// Working directory: the SQLite file, the engine's data directory, server logs.
     #[arg(long, default_value = "target/bench")]
     work_dir: PathBuf,
@@ -113,8 +139,38 @@ struct RunArgs {
     out: PathBuf,
 }
 
-/// The list request both servers answer.
-const LIST_PATH: &str = "/api/data/Invoice?filter%5Bstatus%5D%5Beq%5D=paid&orderBy=createdAt&orderDir=desc&pageSize=20&count=none";
+/// A measured operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Op {
+    /// Get by id (ids drawn at random from the tenant and realm).
+    Get,
+    /// A page of 20 paid invoices, latest due date first, `count=none`.
+    List,
+    /// The same page with its total.
+    ListCount,
+    /// One create.
+    Create,
+    /// `POST /api/data/batch` of --batch-size creates.
+    Batch,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Get => "get",
+            Op::List => "list",
+            Op::ListCount => "list-count",
+            Op::Create => "create",
+            Op::Batch => "batch",
+        }
+    }
+}
+
+/// The list request both servers answer, without its total.
+const LIST_PATH: &str = "/api/data/Invoice?filter%5Bstatus%5D%5Beq%5D=paid&orderBy=dueDate&orderDir=desc&pageSize=20&count=none";
+/// The same with its total (`count=exact` is the default).
+const LIST_COUNT_PATH: &str =
+    "/api/data/Invoice?filter%5Bstatus%5D%5Beq%5D=paid&orderBy=dueDate&orderDir=desc&pageSize=20";
 /// The prefix of a get.
 const GET_PREFIX: &str = "/api/data/Invoice";
 
@@ -177,123 +233,184 @@ fn machine() -> String {
     )
 }
 
-/// One backend's databases and servers.
-struct Backend {
-    name: &'static str,
-    url: String,
-    ids: Arc<Vec<String>>,
+/// The engine's binary and settings, the work directory, and what every run shares.
+struct Bench {
+    args: RunArgs,
+    engine: Engine,
+    work: PathBuf,
+    /// Makes this run's invoice numbers unique against earlier runs' (base 36 seconds).
+    nonce: String,
 }
 
-async fn prepare_backend(
-    choice: &'static str,
-    args: &RunArgs,
-    engine: &Engine,
-    work: &Path,
-) -> anyhow::Result<Backend> {
-    let started = Instant::now();
-    let (url, prepared, ids) = match choice {
-        "postgres" => {
-            let prepared =
-                prepare::prepare_postgres(engine, &args.pg_url, args.rows, args.reprepare).await?;
-            (
-                args.pg_url.clone(),
-                prepared,
-                prepare::pg_ids(&args.pg_url).await?,
-            )
-        }
-        _ => {
-            let path = work.join("sqlite").join("metaengine.db");
-            let prepared =
-                prepare::prepare_sqlite(engine, &path, args.rows, args.reprepare).await?;
-            (
-                prepare::sqlite_url(&path),
-                prepared,
-                prepare::sqlite_ids(&path).await?,
-            )
-        }
-    };
-    if prepared {
-        eprintln!(
-            "{choice}: prepared {} rows in {:.1} s",
-            args.rows,
-            started.elapsed().as_secs_f64()
-        );
-    } else {
-        eprintln!(
-            "{choice}: reusing the {} rows already there (--reprepare to rebuild)",
-            args.rows
-        );
+impl Bench {
+    async fn start_servers(&self, target: &Target) -> anyhow::Result<(Server, Server)> {
+        let logs = self.work.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        let pool = self.args.pool_size.to_string();
+        let url = target.url();
+
+        let addr: SocketAddr = format!("127.0.0.1:{}", procs::free_port()?).parse()?;
+        let mut cmd = tokio::process::Command::new(&self.engine.bin);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--database-url")
+            .arg(&url)
+            .arg("--data-dir")
+            .arg(&self.engine.data_dir)
+            .arg("--pool-size")
+            .arg(&pool)
+            .env("METAENGINE_JWT_SECRET", &self.engine.secret)
+            .env("METAENGINE_LOG", "warn");
+        let engine = Server::start(
+            "engine",
+            cmd,
+            addr,
+            &logs.join(format!("engine-{}.log", target.name())),
+        )
+        .await?;
+
+        let addr: SocketAddr = format!("127.0.0.1:{}", procs::free_port()?).parse()?;
+        let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+        cmd.arg("baseline")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--database-url")
+            .arg(&url)
+            .arg("--pool-size")
+            .arg(&pool)
+            .env("METAENGINE_JWT_SECRET", &self.engine.secret)
+            .env("METAENGINE_LOG", "warn");
+        let baseline = Server::start(
+            "baseline",
+            cmd,
+            addr,
+            &logs.join(format!("baseline-{}.log", target.name())),
+        )
+        .await?;
+        Ok((engine, baseline))
     }
-    if ids.is_empty() {
-        bail!("{choice}: tenant {BENCH_TENANT} realm {BENCH_REALM} has no rows (use more --rows)");
+
+    fn spec(&self) -> LoadSpec {
+        LoadSpec {
+            connections: self.args.connections,
+            warmup: Duration::from_secs_f64(self.args.warmup.max(0.0)),
+            duration: Duration::from_secs_f64(self.args.duration.max(0.1)),
+        }
     }
-    Ok(Backend {
-        name: choice,
-        url,
-        ids: Arc::new(ids),
-    })
+
+    /// Runs `ops` against both servers, alternating sides, `--rounds` times each; reads as
+    /// `token` (ids from `ids`), writes as `write_token`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site per mode; a struct would only rename them"
+    )]
+    async fn measure(
+        &self,
+        label: &str,
+        servers: (&Server, &Server),
+        token: &str,
+        write_token: &str,
+        ids: &Arc<Vec<String>>,
+        ops: &[Op],
+        results: &mut Vec<Comparison>,
+    ) -> anyhow::Result<()> {
+        for op in ops {
+            let (workload, token) = match op {
+                Op::Get => (
+                    Workload::Get {
+                        prefix: GET_PREFIX.to_owned(),
+                        ids: ids.clone(),
+                    },
+                    token,
+                ),
+                Op::List => (
+                    Workload::Fixed {
+                        path: LIST_PATH.to_owned(),
+                    },
+                    token,
+                ),
+                Op::ListCount => (
+                    Workload::Fixed {
+                        path: LIST_COUNT_PATH.to_owned(),
+                    },
+                    token,
+                ),
+                Op::Create | Op::Batch => (
+                    Workload::Fixed {
+                        path: String::new(),
+                    },
+                    write_token,
+                ),
+            };
+            let per_request = if *op == Op::Batch {
+                self.args.batch_size.max(1)
+            } else {
+                1
+            };
+            let (mut e_runs, mut b_runs) = (Vec::new(), Vec::new());
+            for round in 1..=self.args.rounds.max(1) {
+                for server in [servers.0, servers.1] {
+                    // Unique per run of the harness, operation, side and round.
+                    let tag = format!(
+                        "W{}{}{}{round}",
+                        self.nonce,
+                        if *op == Op::Batch { 'b' } else { 'c' },
+                        server.name.chars().next().unwrap_or('x')
+                    );
+                    let workload = match op {
+                        Op::Create => Workload::Create { tag },
+                        Op::Batch => Workload::Batch {
+                            tag,
+                            size: per_request,
+                        },
+                        _ => workload.clone(),
+                    };
+                    let r = load::run(server.addr, token, &workload, self.spec()).await?;
+                    let run = Run::from(&r);
+                    eprintln!(
+                        "{label} {} round {round} {:<8}: {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}{}",
+                        op.name(),
+                        server.name,
+                        run.rps,
+                        run.p50_ms,
+                        run.p99_ms,
+                        run.errors,
+                        run.first_error
+                            .as_deref()
+                            .map(|e| format!(" (first: {e})"))
+                            .unwrap_or_default()
+                    );
+                    if server.name == "engine" {
+                        e_runs.push(run);
+                    } else {
+                        b_runs.push(run);
+                    }
+                }
+            }
+            let name = if per_request > 1 {
+                format!("batch of {per_request}")
+            } else {
+                op.name().to_owned()
+            };
+            results.push(Comparison::new(label, &name, e_runs, b_runs).per_request(per_request));
+        }
+        Ok(())
+    }
 }
 
-async fn start_servers(
-    b: &Backend,
-    args: &RunArgs,
-    engine: &Engine,
-    work: &Path,
-) -> anyhow::Result<(Server, Server)> {
-    let logs = work.join("logs");
-    std::fs::create_dir_all(&logs)?;
-    let pool = args.pool_size.to_string();
-
-    let addr: SocketAddr = format!("127.0.0.1:{}", procs::free_port()?).parse()?;
-    let mut cmd = tokio::process::Command::new(&engine.bin);
-    cmd.arg("serve")
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--database-url")
-        .arg(&b.url)
-        .arg("--data-dir")
-        .arg(&engine.data_dir)
-        .arg("--pool-size")
-        .arg(&pool)
-        .env("METAENGINE_JWT_SECRET", &engine.secret)
-        .env("METAENGINE_LOG", "warn");
-    let engine_server = Server::start(
-        "engine",
-        cmd,
-        addr,
-        &logs.join(format!("engine-{}.log", b.name)),
-    )
-    .await?;
-
-    let addr: SocketAddr = format!("127.0.0.1:{}", procs::free_port()?).parse()?;
-    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
-    cmd.arg("baseline")
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--database-url")
-        .arg(&b.url)
-        .arg("--pool-size")
-        .arg(&pool)
-        .env("METAENGINE_JWT_SECRET", &engine.secret)
-        .env("METAENGINE_LOG", "warn");
-    let baseline_server = Server::start(
-        "baseline",
-        cmd,
-        addr,
-        &logs.join(format!("baseline-{}.log", b.name)),
-    )
-    .await?;
-    Ok((engine_server, baseline_server))
-}
-
-/// Both servers must answer both requests with the same JSON, or the comparison means nothing.
+/// Both servers must answer the reads with the same JSON, or the comparison means nothing.
 async fn check_same_answers(
     engine: &Server,
     baseline: &Server,
     token: &str,
     id: &str,
 ) -> anyhow::Result<()> {
-    for path in [format!("{GET_PREFIX}/{id}"), LIST_PATH.to_owned()] {
+    for path in [
+        format!("{GET_PREFIX}/{id}"),
+        LIST_PATH.to_owned(),
+        LIST_COUNT_PATH.to_owned(),
+    ] {
         let mut answers = Vec::new();
         for server in [engine, baseline] {
             let (status, body) = load::fetch(server.addr, Some(token), &path)
@@ -315,102 +432,147 @@ async fn check_same_answers(
         {
             bail!(
                 "the engine and the baseline answer GET {path} differently:\n engine:   {}\n baseline: {}",
-                et.chars().take(600).collect::<String>(),
-                bt.chars().take(600).collect::<String>()
+                et.chars().take(900).collect::<String>(),
+                bt.chars().take(900).collect::<String>()
             );
         }
     }
     Ok(())
 }
 
-async fn measure(
-    b: &Backend,
-    args: &RunArgs,
-    engine: &Engine,
-    work: &Path,
-) -> anyhow::Result<(Vec<Comparison>, Memory)> {
-    let token = engine.token(&b.url, BENCH_TENANT, BENCH_REALM).await?;
-    let (engine_server, baseline_server) = start_servers(b, args, engine, work).await?;
+/// The main comparison on one backend: the data set prepared (or reused), then every `--ops`.
+async fn compare(
+    bench: &Bench,
+    target: &Target,
+    results: &mut Vec<Comparison>,
+) -> anyhow::Result<(Memory, usize)> {
+    let args = &bench.args;
+    let name = target.name();
+    let reuse = !args.reprepare && target.rows("t%").await == Some((args.rows, args.rows));
+    if !reuse {
+        target.recreate().await?;
+        bench.engine.activate_invoice(&target.url()).await?;
+    }
+    let (engine, baseline) = bench.start_servers(target).await?;
+    if reuse {
+        eprintln!(
+            "{name}: reusing the {} rows already there (--reprepare to rebuild)",
+            args.rows
+        );
+    } else {
+        let mut tenants: Vec<String> = (0..prepare::TENANTS).map(|t| format!("t{t:03}")).collect();
+        tenants.push(WRITE_TENANT.to_owned());
+        prepare::create_tenants(&bench.engine, engine.addr, &tenants).await?;
+        let rate = prepare::fill(&bench.engine, engine.addr, prepare::spread(args.rows)).await?;
+        eprintln!(
+            "{name}: {} rows written through POST /api/data/batch at {rate:.0} rows/s",
+            args.rows
+        );
+        target.setup_baseline().await?;
+    }
+    target.delete_rows_of(WRITE_TENANT).await?;
+    target.copy_to_baseline().await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut memory = Memory {
-        backend: b.name.to_owned(),
-        engine_idle_kib: engine_server.rss_kib(),
-        baseline_idle_kib: baseline_server.rss_kib(),
+        backend: name.to_owned(),
+        engine_idle_kib: engine.rss_kib(),
+        baseline_idle_kib: baseline.rss_kib(),
         ..Memory::default()
     };
-    let first = b.ids.first().map(String::as_str).unwrap_or_default();
-    check_same_answers(&engine_server, &baseline_server, &token, first).await?;
-    eprintln!(
-        "{}: engine and baseline give the same answers; {} ids in {BENCH_TENANT}/{BENCH_REALM}",
-        b.name,
-        b.ids.len()
-    );
-    let spec = LoadSpec {
-        connections: args.connections,
-        warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
-        duration: Duration::from_secs_f64(args.duration.max(0.1)),
+    let ids = Arc::new(target.ids(BENCH_TENANT, BENCH_REALM).await?);
+    let Some(first) = ids.first() else {
+        bail!("{name}: tenant {BENCH_TENANT} realm {BENCH_REALM} has no rows (use more --rows)");
     };
-    let operations = [
-        (
-            "get",
-            Workload::Get {
-                prefix: GET_PREFIX.to_owned(),
-                ids: b.ids.clone(),
-            },
-        ),
-        (
-            "list",
-            Workload::Fixed {
-                path: LIST_PATH.to_owned(),
-            },
-        ),
-    ];
-    let mut results = Vec::new();
-    for (op, workload) in &operations {
-        let (mut e_runs, mut b_runs) = (Vec::new(), Vec::new());
-        for round in 1..=args.rounds.max(1) {
-            for server in [&engine_server, &baseline_server] {
-                let r = load::run(server.addr, &token, workload, spec).await?;
-                let run = Run::from(&r);
-                eprintln!(
-                    "{} {op} round {round} {:<8}: {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}{}",
-                    b.name,
-                    server.name,
-                    run.rps,
-                    run.p50_ms,
-                    run.p99_ms,
-                    run.errors,
-                    run.first_error
-                        .as_deref()
-                        .map(|e| format!(" (first: {e})"))
-                        .unwrap_or_default()
-                );
-                if server.name == "engine" {
-                    e_runs.push(run);
-                } else {
-                    b_runs.push(run);
-                }
-            }
+    let token = bench.engine.token(BENCH_TENANT, BENCH_REALM)?;
+    check_same_answers(&engine, &baseline, &token, first).await?;
+    eprintln!(
+        "{name}: engine and baseline give the same answers; {} ids in {BENCH_TENANT}/{BENCH_REALM}",
+        ids.len()
+    );
+    let write_token = bench.engine.token(WRITE_TENANT, BENCH_REALM)?;
+    bench
+        .measure(
+            name,
+            (&engine, &baseline),
+            &token,
+            &write_token,
+            &ids,
+            &args.ops,
+            results,
+        )
+        .await?;
+    memory.engine_after_kib = engine.rss_kib();
+    memory.baseline_after_kib = baseline.rss_kib();
+    engine.stop().await?;
+    baseline.stop().await?;
+    Ok((memory, ids.len()))
+}
+
+/// The growth curve on one backend: tenant `g001` (realm `r1`) filled to each size in turn, the
+/// reads measured at each.
+async fn growth(
+    bench: &Bench,
+    target: &Target,
+    results: &mut Vec<Comparison>,
+) -> anyhow::Result<()> {
+    const TENANT: &str = "g001";
+    let name = target.name();
+    target.recreate().await?;
+    bench.engine.activate_invoice(&target.url()).await?;
+    let (engine, baseline) = bench.start_servers(target).await?;
+    prepare::create_tenants(&bench.engine, engine.addr, &[TENANT.to_owned()]).await?;
+    target.setup_baseline().await?;
+    let token = bench.engine.token(TENANT, BENCH_REALM)?;
+    let reads: Vec<Op> = bench
+        .args
+        .ops
+        .iter()
+        .copied()
+        .filter(|op| matches!(op, Op::Get | Op::List | Op::ListCount))
+        .collect();
+    let mut filled = 0;
+    for &size in &bench.args.growth_sizes {
+        if size > filled {
+            let chunks = prepare::one_scope(TENANT, BENCH_REALM, filled, size);
+            let rate = prepare::fill(&bench.engine, engine.addr, chunks).await?;
+            eprintln!(
+                "{name}: {TENANT} filled to {size} rows through the batch route ({rate:.0} rows/s)"
+            );
+            filled = size;
         }
-        results.push(Comparison::new(b.name, op, e_runs, b_runs));
+        target.copy_to_baseline().await?;
+        let ids = Arc::new(target.ids(TENANT, BENCH_REALM).await?);
+        let first = ids.first().cloned().unwrap_or_default();
+        check_same_answers(&engine, &baseline, &token, &first).await?;
+        let label = format!("{name} {}", report::rows_label(size));
+        bench
+            .measure(
+                &label,
+                (&engine, &baseline),
+                &token,
+                &token,
+                &ids,
+                &reads,
+                results,
+            )
+            .await?;
     }
-    memory.engine_after_kib = engine_server.rss_kib();
-    memory.baseline_after_kib = baseline_server.rss_kib();
-    engine_server.stop().await?;
-    baseline_server.stop().await?;
-    Ok((results, memory))
+    engine.stop().await?;
+    baseline.stop().await?;
+    Ok(())
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let work = absolute(&args.work_dir)?;
     std::fs::create_dir_all(&work)?;
+    let now = chrono::Utc::now();
     let engine = Engine {
         bin: absolute(&args.engine_bin)?,
         data_dir: work.join("engine-data"),
         secret: format!(
             "metaengine-bench-{}-{}",
             std::process::id(),
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+            now.timestamp_nanos_opt().unwrap_or_default()
         ),
     };
     if !engine.bin.exists() {
@@ -424,27 +586,58 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         BackendChoice::Sqlite => &["sqlite"],
         BackendChoice::Both => &["postgres", "sqlite"],
     };
+    let nonce = report::base36(u64::try_from(now.timestamp()).unwrap_or_default());
+    let bench = Bench {
+        args,
+        engine,
+        work,
+        nonce,
+    };
     let mut results = Vec::new();
     let mut memory = Vec::new();
     let mut scope_rows = 0;
     for choice in backends {
-        let b = prepare_backend(choice, &args, &engine, &work).await?;
-        scope_rows = b.ids.len();
-        let (r, m) = measure(&b, &args, &engine, &work).await?;
-        results.extend(r);
-        memory.push(m);
+        let growth_mode = bench.args.growth;
+        let target = match (*choice, growth_mode) {
+            ("postgres", false) => Target::Postgres {
+                url: bench.args.pg_url.clone(),
+            },
+            ("postgres", true) => Target::Postgres {
+                url: bench.args.growth_pg_url.clone(),
+            },
+            (_, false) => Target::Sqlite {
+                path: bench.work.join("sqlite").join("metaengine.db"),
+            },
+            (_, true) => Target::Sqlite {
+                path: bench.work.join("sqlite").join("growth.db"),
+            },
+        };
+        let started = Instant::now();
+        if growth_mode {
+            growth(&bench, &target, &mut results).await?;
+        } else {
+            let (m, rows) = compare(&bench, &target, &mut results).await?;
+            memory.push(m);
+            scope_rows = rows;
+        }
+        eprintln!("{choice}: done in {:.0} s", started.elapsed().as_secs_f64());
     }
+    let args = &bench.args;
     let report = Report {
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         machine: machine(),
         settings: Settings {
-            rows: args.rows,
+            rows: if args.growth {
+                args.growth_sizes.iter().copied().max().unwrap_or_default()
+            } else {
+                args.rows
+            },
             connections: args.connections,
             duration_s: args.duration,
             warmup_s: args.warmup,
             rounds: args.rounds.max(1),
             pool_size: args.pool_size,
-            tenant: BENCH_TENANT.to_owned(),
+            tenant: if args.growth { "g001" } else { BENCH_TENANT }.to_owned(),
             realm: BENCH_REALM.to_owned(),
             scope_rows,
         },
@@ -452,7 +645,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         memory,
     };
     println!(
-        "\nmetaengine vs baseline: {} rows, {} connections, {} s x {} rounds (medians), pool {}, {}",
+        "\nmetaengine vs baseline{}: {} rows, {} connections, {} s x {} rounds (medians), pool {}, {}",
+        if args.growth { " (growth curve)" } else { "" },
         report.settings.rows,
         report.settings.connections,
         report.settings.duration_s,
@@ -461,8 +655,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         report.machine
     );
     println!("{}", report::table(&report.results));
+    print!("{}", report::write_lines(&report.results));
+    if args.growth {
+        print!("{}", report::growth_lines(&report.results));
+    }
     print!("{}", report::memory_lines(&report.memory));
     let out = absolute(&args.out)?;
+    let out = if args.growth {
+        out.with_file_name("growth.json")
+    } else {
+        out
+    };
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -104,6 +104,8 @@ pub struct Comparison {
     pub p99_ratio: f64,
     /// `ok`, or `errors` when any run of either side had a failed request.
     pub status: String,
+    /// Rows written per request (a batch's size; 1 otherwise).
+    pub rows_per_request: usize,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -126,8 +128,112 @@ impl Comparison {
             },
             engine,
             baseline,
+            rows_per_request: 1,
         }
     }
+
+    /// The same, for requests that each carry `n` rows.
+    pub fn per_request(mut self, n: usize) -> Self {
+        self.rows_per_request = n.max(1);
+        self
+    }
+}
+
+/// `10k`, `1M`, `2500`: a row count as the growth table shows it.
+pub fn rows_label(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n.is_multiple_of(1_000_000) => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n.is_multiple_of(1_000) => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// `n` in base 36 (lowercase): a short tag.
+pub fn base36(mut n: u64) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(
+            digits
+                .get(usize::try_from(n % 36).unwrap_or(0))
+                .copied()
+                .unwrap_or(b'0'),
+        );
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Rows per second of the batch operations (`rows_per_request` > 1).
+pub fn write_lines(results: &[Comparison]) -> String {
+    results
+        .iter()
+        .filter(|c| c.rows_per_request > 1)
+        .map(|c| {
+            let n = c.rows_per_request as f64;
+            format!(
+                "{} {}: engine {:.0} rows/s, baseline {:.0} rows/s\n",
+                c.backend,
+                c.operation,
+                c.engine.rps * n,
+                c.baseline.rps * n
+            )
+        })
+        .collect()
+}
+
+/// The growth curve: per backend and operation, each size's req/s and p50 against the first
+/// size's (results labelled `"<backend> <rows>"`).
+pub fn growth_lines(results: &[Comparison]) -> String {
+    let mut out = String::new();
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for c in results {
+        let backend = c.backend.split(' ').next().unwrap_or_default();
+        if seen.contains(&(backend, c.operation.as_str())) {
+            continue;
+        }
+        seen.push((backend, c.operation.as_str()));
+        let steps: Vec<&Comparison> = results
+            .iter()
+            .filter(|o| o.operation == c.operation && o.backend.split(' ').next() == Some(backend))
+            .collect();
+        let Some(first) = steps.first() else {
+            continue;
+        };
+        for (side, pick) in [
+            (
+                "engine",
+                (|c: &Comparison| c.engine.clone()) as fn(&Comparison) -> Side,
+            ),
+            ("baseline", |c: &Comparison| c.baseline.clone()),
+        ] {
+            let base = pick(first);
+            let parts: Vec<String> = steps
+                .iter()
+                .map(|s| {
+                    let v = pick(s);
+                    let size = s.backend.split(' ').nth(1).unwrap_or_default();
+                    format!(
+                        "{size} {:.0} req/s ({:.2}x), p50 {:.2} ms ({:.2}x)",
+                        v.rps,
+                        ratio(v.rps, base.rps),
+                        v.p50_ms,
+                        ratio(v.p50_ms, base.p50_ms)
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                "growth {backend} {} {side}: {}\n",
+                c.operation,
+                parts.join(" -> ")
+            ));
+        }
+    }
+    out
 }
 
 /// Resident memory of the servers, KiB (`VmRSS` of `/proc/<pid>/status`).
@@ -339,6 +445,47 @@ mod tests {
         assert_eq!(json["engine"]["rps"], 1234.4);
         assert_eq!(json["throughput_ratio"], 0.5);
         assert_eq!(json["engine"]["runs"][0]["p99_ms"], 5.678);
+    }
+
+    #[test]
+    fn growth_lines_compare_each_size_with_the_first() {
+        let at = |label: &str, e: f64, b: f64| {
+            Comparison::new(
+                label,
+                "get",
+                vec![run(e, 1000.0 / e, 1.0, 0)],
+                vec![run(b, 1.0, 1.0, 0)],
+            )
+        };
+        let results = [
+            at("postgres 10k", 1000.0, 2000.0),
+            at("postgres 1M", 500.0, 2000.0),
+        ];
+        let lines = growth_lines(&results);
+        assert!(
+            lines.contains("growth postgres get engine: 10k 1000 req/s (1.00x), p50 1.00 ms (1.00x) -> 1M 500 req/s (0.50x), p50 2.00 ms (2.00x)"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("growth postgres get baseline: 10k 2000 req/s (1.00x)"),
+            "{lines}"
+        );
+        assert_eq!(rows_label(10_000), "10k");
+        assert_eq!(rows_label(1_000_000), "1M");
+        assert_eq!(rows_label(2_500), "2500");
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(36 * 36 + 35), "10z");
+        let batch = Comparison::new(
+            "sqlite",
+            "batch of 100",
+            vec![run(10.0, 1.0, 1.0, 0)],
+            vec![run(20.0, 1.0, 1.0, 0)],
+        )
+        .per_request(100);
+        assert_eq!(
+            write_lines(&[batch]),
+            "sqlite batch of 100: engine 1000 rows/s, baseline 2000 rows/s\n"
+        );
     }
 
     #[test]

@@ -914,7 +914,8 @@ macro_rules! impl_sqlx_store {
                         $dialect,
                         &plan.table,
                     );
-                    if let Err(e) = sqlx::query(&sql).execute(&self.pool).await {
+                    // The simple protocol: VACUUM is refused in a transaction block.
+                    if let Err(e) = sqlx::raw_sql(&sql).execute(&self.pool).await {
                         tracing::warn!(error = %e, table = %plan.table, "analyze failed");
                     }
                 }
@@ -1136,7 +1137,8 @@ macro_rules! impl_sqlx_store {
                     $dialect,
                     &model.table_name,
                 );
-                sqlx::query(&sql).execute(&self.pool).await?;
+                // The simple protocol: VACUUM is refused in a transaction block.
+                sqlx::raw_sql(&sql).execute(&self.pool).await?;
                 Ok(())
             }
 

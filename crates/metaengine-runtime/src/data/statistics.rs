@@ -1,7 +1,8 @@
-//! Planner statistics kept fresh by the engine itself (`ANALYZE` of a data table), because
-//! nothing else may: PostgreSQL's autovacuum can be off or late, and SQLite has none. Without
-//! statistics a planner picks the wrong index for a get or a filtered list of a freshly filled
-//! table (issue 19: 8× slower gets on PostgreSQL).
+//! Planner statistics kept fresh by the engine itself (`ANALYZE` of a data table; on PostgreSQL
+//! `VACUUM (ANALYZE)`, which also marks the pages all-visible so that a count is answered from an
+//! index alone), because nothing else may: PostgreSQL's autovacuum can be off or late, and SQLite
+//! has none. Without statistics a planner picks the wrong index for a get or a filtered list of a
+//! freshly filled table (issue 19: 8× slower gets on PostgreSQL).
 //!
 //! The rule is autovacuum's own analyze threshold, counted per table in this process: a table is
 //! analyzed once the rows written to it since its last analysis exceed `500 + 10 %` of the rows

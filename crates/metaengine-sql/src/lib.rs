@@ -23,6 +23,13 @@ pub use ddl::{
     render_plan,
 };
 
+/// The collation SQLite compares decimal columns with (they hold canonical text): numeric order,
+/// exactly as PostgreSQL's `numeric`. Every SQLite connection the engine opens registers it with
+/// [`decimal_text_order`]; a statement that compares a decimal column needs it.
+pub const SQLITE_DECIMAL_COLLATION: &str = "decimal";
+
+pub use metaengine_core::record::decimal_text_order;
+
 /// An SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {

@@ -47,7 +47,11 @@ impl SqliteStore {
             .foreign_keys(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            .collation(
+                metaengine_sql::SQLITE_DECIMAL_COLLATION,
+                metaengine_sql::decimal_text_order,
+            );
         let in_memory = options.get_filename() == Path::new(":memory:");
         if let Some(dir) = options.get_filename().parent()
             && !in_memory
@@ -64,7 +68,9 @@ impl SqliteStore {
         Ok(Self::from_pool(pool))
     }
 
-    /// Wraps an existing pool.
+    /// Wraps an existing pool. Its connections must register the
+    /// [`decimal` collation](metaengine_sql::SQLITE_DECIMAL_COLLATION), as
+    /// [`SqliteStore::connect`]'s do: statements that compare decimal columns use it.
     pub fn from_pool(pool: SqlitePool) -> Self {
         Self {
             pool,

@@ -21,6 +21,7 @@ pub use types::*;
 
 use crate::hash::schema_hash;
 use crate::ident::{SYSTEM_COLUMNS, SYSTEM_FIELDS, column_name, quote_ident, table_name};
+use crate::record::Comparison;
 use crate::schema::{Condition, EntitySchema, FieldDef, FieldType, PolicyDef, is_path_value};
 
 /// Compiles one version of an entity into its runtime model.
@@ -40,7 +41,7 @@ pub fn compile(
         hash: schema_hash(schema),
         compiled_at: compiled_at.to_owned(),
         compiled_by: compiled_by.to_owned(),
-        policies: compile_policies(&schema.policies),
+        policies: compile_policies(&schema.policies, &fields),
         indexes: compile_indexes(&table, schema),
         table_name: table,
         fields,
@@ -94,8 +95,9 @@ pub(crate) fn compile_field(field: &FieldDef) -> CompiledField {
     }
 }
 
-/// Stage "policies": conditions parsed, sorted by priority descending (stable).
-fn compile_policies(policies: &[PolicyDef]) -> Vec<CompiledPolicy> {
+/// Stage "policies": conditions parsed, sorted by priority descending (stable), each knowing how
+/// the record field it names compares.
+fn compile_policies(policies: &[PolicyDef], fields: &[CompiledField]) -> Vec<CompiledPolicy> {
     let mut out: Vec<CompiledPolicy> = policies
         .iter()
         .map(|p| CompiledPolicy {
@@ -103,7 +105,15 @@ fn compile_policies(policies: &[PolicyDef]) -> Vec<CompiledPolicy> {
             effect: p.effect,
             action: p.action,
             priority: p.priority,
-            conditions: p.conditions.iter().map(compile_condition).collect(),
+            conditions: p
+                .conditions
+                .iter()
+                .map(|c| {
+                    let mut compiled = compile_condition(c);
+                    compiled.comparison = comparison(&compiled, fields);
+                    compiled
+                })
+                .collect(),
         })
         .collect();
     // `sort_by_key` is stable: equal priorities keep their schema order.
@@ -111,8 +121,33 @@ fn compile_policies(policies: &[PolicyDef]) -> Vec<CompiledPolicy> {
     out
 }
 
+/// How the values of a condition compare: by the type of the record field it names, its subject
+/// first (a validated schema compares a record field only with one of the same comparison).
+fn comparison(condition: &CompiledCondition, fields: &[CompiledField]) -> Comparison {
+    let value = match &condition.value {
+        ConditionValue::Path(path) => Some(path),
+        _ => None,
+    };
+    [Some(&condition.subject), value]
+        .into_iter()
+        .flatten()
+        .find_map(|path| match path {
+            ValuePath::Record(name) => crate::ident::system_field(name)
+                .map(|system| system.field_type)
+                .or_else(|| {
+                    fields
+                        .iter()
+                        .find(|f| f.name == *name)
+                        .map(|f| f.field_type)
+                }),
+            _ => None,
+        })
+        .map_or(Comparison::Json, Comparison::of)
+}
+
 /// Parses one condition: the `field` is a path; a string value starting with `user.`,
-/// `context.` or `record.` is a path too, any other value a literal.
+/// `context.` or `record.` is a path too, any other value a literal. Its comparison is
+/// [`Comparison::Json`]: the compiler sets the record field's when it compiles the policies.
 pub fn compile_condition(condition: &Condition) -> CompiledCondition {
     let value = match &condition.value {
         None => ConditionValue::None,
@@ -125,5 +160,6 @@ pub fn compile_condition(condition: &Condition) -> CompiledCondition {
         subject: ValuePath::parse(&condition.field),
         operator: condition.operator,
         value,
+        comparison: Comparison::Json,
     }
 }

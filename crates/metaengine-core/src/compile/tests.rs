@@ -1,4 +1,5 @@
 use super::*;
+use crate::record::Comparison;
 use crate::schema::{Effect, Operator, PolicyAction};
 use serde_json::json;
 
@@ -73,6 +74,7 @@ fn conditions_are_parsed() {
             subject: ValuePath::Record("createdBy".into()),
             operator: Operator::Eq,
             value: ConditionValue::Path(ValuePath::ContextUserId),
+            comparison: Comparison::Json,
         }]
     );
     let admin = model.policies.iter().find(|p| p.name == "admin only");

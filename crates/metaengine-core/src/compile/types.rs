@@ -1,5 +1,6 @@
 //! Types of the compiled model (SPEC §4). JSON is camelCase.
 
+use crate::record::Comparison;
 use crate::schema::{Effect, FieldType, Operator, PolicyAction};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -157,6 +158,10 @@ pub struct CompiledCondition {
     pub operator: Operator,
     /// What it is compared with.
     pub value: ConditionValue,
+    /// How the values compare: by the type of the record field the condition names (its
+    /// subject, else its value); [`Comparison::Json`] when it names none.
+    #[serde(default, skip_serializing_if = "Comparison::is_json")]
+    pub comparison: Comparison,
 }
 
 /// A path naming a value of the request or of the record (SPEC §6). JSON is the path text.

@@ -9,8 +9,13 @@
 //!   SQL comparison with `NULL` excludes the row, and as `NOT` of it must not let it in either);
 //! - `eq`/`ne` compare values of one JSON type (numbers numerically, arrays element by element);
 //!   values of different types are an error;
-//! - `gt`/`gte`/`lt`/`lte` compare numbers numerically and strings lexicographically (ISO dates
-//!   order correctly); anything else is an error;
+//! - `gt`/`gte`/`lt`/`lte` compare numbers numerically and strings lexicographically (byte
+//!   order); anything else is an error;
+//! - a condition on a decimal, date, datetime or reference field compares by the field's
+//!   [`Comparison`]: both sides brought to the canonical text of the type (decimals then compared
+//!   numerically, timestamps as instants), as the databases compare the columns; a value that
+//!   is not of the type cannot be compared (an error; an element of an `in` list is unequal), and
+//!   `contains` does not apply;
 //! - `in`/`not_in` need an array on the right; an element of another type is simply not equal;
 //! - `contains` on a string is a case-sensitive substring test, on an array an element test;
 //! - `exists` holds when the value is present and not null (`"value": false`: absent or null);
@@ -22,6 +27,7 @@
 //!   have no row filter form).
 
 use crate::compile::{CompiledCondition, ConditionValue, ValuePath};
+use crate::record::Comparison;
 use crate::schema::Operator;
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -168,7 +174,34 @@ fn at(a: V<'_>, i: usize) -> V<'_> {
 
 /// Whether `list` (an array) has an element equal to `needle`.
 fn any_elem(list: V<'_>, needle: V<'_>) -> bool {
-    (0..arr_len(list)).any(|i| loose_eq(at(list, i), needle))
+    any_elem_as(Comparison::Json, list, needle)
+}
+
+/// Whether `list` (an array) has an element equal to `needle` by `cmp`.
+fn any_elem_as(cmp: Comparison, list: V<'_>, needle: V<'_>) -> bool {
+    (0..arr_len(list)).any(|i| eq_as(cmp, at(list, i), needle))
+}
+
+/// The canonical text of a scalar by a typed comparison (see [`Comparison::canonical`]).
+fn canonical(cmp: Comparison, v: V<'_>) -> Option<String> {
+    match v {
+        V::Str(s) => cmp.canonical_str(s),
+        V::Num(f) => cmp.canonical_f64(f),
+        _ => None,
+    }
+}
+
+/// `a` against `b` by a typed comparison; `None` when either is not a value of the type.
+fn typed_cmp(cmp: Comparison, a: V<'_>, b: V<'_>) -> Option<Ordering> {
+    Some(cmp.cmp_canonical(&canonical(cmp, a)?, &canonical(cmp, b)?))
+}
+
+/// Equality by `cmp`, where values that cannot be compared are simply unequal.
+fn eq_as(cmp: Comparison, a: V<'_>, b: V<'_>) -> bool {
+    match cmp {
+        Comparison::Json => loose_eq(a, b),
+        _ => typed_cmp(cmp, a, b) == Some(Ordering::Equal),
+    }
 }
 
 fn is_arr(v: V<'_>) -> bool {
@@ -176,7 +209,7 @@ fn is_arr(v: V<'_>) -> bool {
 }
 
 /// `a op b` for operands that are not `user.role`.
-fn eval_plain(op: Operator, a: &Operand<'_>, b: &Operand<'_>) -> Tri {
+fn eval_plain(op: Operator, a: &Operand<'_>, b: &Operand<'_>, cmp: Comparison) -> Tri {
     if matches!(b, Operand::NoValue) && op != Operator::Exists {
         return Tri::Error(NO_VALUE);
     }
@@ -192,15 +225,20 @@ fn eval_plain(op: Operator, a: &Operand<'_>, b: &Operand<'_>) -> Tri {
         },
         _ if !is_arr(y) && matches!(op, Operator::In | Operator::NotIn) => Tri::Error(NOT_AN_ARRAY),
         _ if null => Tri::False,
+        Operator::In => Tri::from_bool(any_elem_as(cmp, y, x)),
+        Operator::NotIn => Tri::from_bool(!any_elem_as(cmp, y, x)),
+        Operator::Eq | Operator::Ne if cmp != Comparison::Json => match typed_cmp(cmp, x, y) {
+            None => Tri::Error(INCOMPATIBLE),
+            Some(o) => Tri::from_bool((o == Ordering::Equal) == (op == Operator::Eq)),
+        },
         Operator::Eq => strict_eq(x, y).map_or(Tri::Error(INCOMPATIBLE), Tri::from_bool),
         Operator::Ne => strict_eq(x, y).map_or(Tri::Error(INCOMPATIBLE), |e| Tri::from_bool(!e)),
-        Operator::In => Tri::from_bool(any_elem(y, x)),
-        Operator::NotIn => Tri::from_bool(!any_elem(y, x)),
         Operator::Gt | Operator::Gte | Operator::Lt | Operator::Lte => {
-            let ord = match (x, y) {
-                (V::Num(p), V::Num(q)) => p.partial_cmp(&q),
-                (V::Str(p), V::Str(q)) => Some(p.cmp(q)),
-                _ => None,
+            let ord = match (cmp, x, y) {
+                (Comparison::Json, V::Num(p), V::Num(q)) => p.partial_cmp(&q),
+                (Comparison::Json, V::Str(p), V::Str(q)) => Some(p.cmp(q)),
+                (Comparison::Json, _, _) => None,
+                _ => typed_cmp(cmp, x, y),
             };
             match ord {
                 None => Tri::Error(INCOMPATIBLE),
@@ -212,6 +250,7 @@ fn eval_plain(op: Operator, a: &Operand<'_>, b: &Operand<'_>) -> Tri {
                 }),
             }
         }
+        Operator::Contains if cmp != Comparison::Json => Tri::Error(INCOMPATIBLE),
         Operator::Contains => match (x, y) {
             (V::Str(hay), V::Str(needle)) => Tri::from_bool(hay.contains(needle)),
             (V::JsonArr(_) | V::StrArr(_), _) => Tri::from_bool(any_elem(x, y)),
@@ -220,12 +259,13 @@ fn eval_plain(op: Operator, a: &Operand<'_>, b: &Operand<'_>) -> Tri {
     }
 }
 
-/// `a op b`, where either side may be `user.role` (any one of the user's roles).
-pub(crate) fn eval_op(op: Operator, a: &Operand<'_>, b: &Operand<'_>) -> Tri {
+/// `a op b` compared by `cmp`, where either side may be `user.role` (any one of the user's
+/// roles).
+pub(crate) fn eval_op(op: Operator, a: &Operand<'_>, b: &Operand<'_>, cmp: Comparison) -> Tri {
     let (roles, other, role_is_subject) = match (a, b) {
         (Operand::AnyRole(r), _) => (*r, b, true),
         (_, Operand::AnyRole(r)) => (*r, a, false),
-        _ => return eval_plain(op, a, b),
+        _ => return eval_plain(op, a, b, cmp),
     };
     let other_view = view_operand(other);
     match op {
@@ -233,10 +273,10 @@ pub(crate) fn eval_op(op: Operator, a: &Operand<'_>, b: &Operand<'_>) -> Tri {
             if matches!(other_view, V::Null) {
                 return Tri::False;
             }
-            let any = roles.iter().any(|r| loose_eq(V::Str(r), other_view));
+            let any = roles.iter().any(|r| eq_as(cmp, V::Str(r), other_view));
             Tri::from_bool(any == (op == Operator::Eq))
         }
-        Operator::Exists if role_is_subject => eval_plain(op, &Operand::Strs(roles), b),
+        Operator::Exists if role_is_subject => eval_plain(op, &Operand::Strs(roles), b, cmp),
         Operator::In | Operator::NotIn | Operator::Exists if !role_is_subject => {
             Tri::Error(NOT_AN_ARRAY)
         }
@@ -244,15 +284,17 @@ pub(crate) fn eval_op(op: Operator, a: &Operand<'_>, b: &Operand<'_>) -> Tri {
             if !is_arr(other_view) {
                 return Tri::Error(NOT_AN_ARRAY);
             }
-            let any = roles.iter().any(|r| any_elem(other_view, V::Str(r)));
+            let any = roles
+                .iter()
+                .any(|r| any_elem_as(cmp, other_view, V::Str(r)));
             Tri::from_bool(any == (op == Operator::In))
         }
         _ => roles.iter().fold(Tri::False, |acc, r| {
             let role = Operand::Str(r);
             let t = if role_is_subject {
-                eval_plain(op, &role, other)
+                eval_plain(op, &role, other, cmp)
             } else {
-                eval_plain(op, other, &role)
+                eval_plain(op, other, &role, cmp)
             };
             acc.or(t)
         }),
@@ -332,5 +374,5 @@ pub(crate) fn eval_condition<'a>(
             }
         }
     };
-    eval_op(c.operator, &a, &b)
+    eval_op(c.operator, &a, &b, c.comparison)
 }

@@ -15,6 +15,7 @@ use super::eval::{
 };
 use super::{Action, PolicySet, RecordView, RequestContext};
 use crate::compile::{CompiledCondition, ConditionValue, ValuePath};
+use crate::record::Comparison;
 use crate::schema::{Effect, Operator};
 use serde_json::Value;
 
@@ -65,6 +66,8 @@ pub enum Predicate {
         op: CompareOp,
         /// Value to compare with.
         value: Value,
+        /// How the values compare (the field's type).
+        comparison: Comparison,
     },
     /// `left op right`, two fields of the same record; false when either is missing or null.
     CompareFields {
@@ -74,6 +77,8 @@ pub enum Predicate {
         op: CompareOp,
         /// Field name on the right.
         right: String,
+        /// How the values compare (the fields' type).
+        comparison: Comparison,
     },
     /// `field IN (values)` (or `NOT IN` when `negated`); false when the field is missing or null.
     In {
@@ -83,6 +88,8 @@ pub enum Predicate {
         values: Vec<Value>,
         /// `NOT IN`.
         negated: bool,
+        /// How the values compare (the field's type).
+        comparison: Comparison,
     },
     /// The field is missing or null (not, when `negated`).
     IsNull {
@@ -97,6 +104,8 @@ pub enum Predicate {
         field: String,
         /// The substring (a string in every filter this module builds).
         value: Value,
+        /// How the values compare (the field's type): only [`Comparison::Json`] fields contain.
+        comparison: Comparison,
     },
     /// Always holds.
     True,
@@ -188,32 +197,57 @@ fn eval_tri(p: &Predicate, record: &dyn RecordView) -> Tri {
             .iter()
             .fold(Tri::False, |acc, q| acc.or(eval_tri(q, record))),
         Predicate::Not(q) => eval_tri(q, record).not(),
-        Predicate::Compare { field, op, value } => {
-            eval_op(op.operator(), &field_of(field), &Operand::Json(value))
-        }
-        Predicate::CompareFields { left, op, right } => {
-            eval_op(op.operator(), &field_of(left), &field_of(right))
-        }
+        Predicate::Compare {
+            field,
+            op,
+            value,
+            comparison,
+        } => eval_op(
+            op.operator(),
+            &field_of(field),
+            &Operand::Json(value),
+            *comparison,
+        ),
+        Predicate::CompareFields {
+            left,
+            op,
+            right,
+            comparison,
+        } => eval_op(
+            op.operator(),
+            &field_of(left),
+            &field_of(right),
+            *comparison,
+        ),
         Predicate::In {
             field,
             values,
             negated,
+            comparison,
         } => {
             let op = if *negated {
                 Operator::NotIn
             } else {
                 Operator::In
             };
-            eval_op(op, &field_of(field), &Operand::Values(values))
+            eval_op(op, &field_of(field), &Operand::Values(values), *comparison)
         }
         Predicate::IsNull { field, negated } => eval_op(
             Operator::Exists,
             &field_of(field),
             &Operand::Json(&Value::Bool(*negated)),
+            Comparison::Json,
         ),
-        Predicate::Contains { field, value } => {
-            eval_op(Operator::Contains, &field_of(field), &Operand::Json(value))
-        }
+        Predicate::Contains {
+            field,
+            value,
+            comparison,
+        } => eval_op(
+            Operator::Contains,
+            &field_of(field),
+            &Operand::Json(value),
+            *comparison,
+        ),
         Predicate::True => Tri::True,
         Predicate::False => Tri::False,
         Predicate::Unknown => Tri::Error(UNKNOWN_PATH),
@@ -263,6 +297,7 @@ fn condition_predicate(c: &CompiledCondition, ctx: &RequestContext<'_>) -> Predi
                     left: left.clone(),
                     op,
                     right: right.to_owned(),
+                    comparison: c.comparison,
                 },
                 None => Predicate::Unknown,
             };
@@ -292,7 +327,7 @@ fn condition_predicate(c: &CompiledCondition, ctx: &RequestContext<'_>) -> Predi
             return Predicate::constant(eval_condition(c, ctx, no_record));
         }
     };
-    leaf(field, op, &other)
+    leaf(field, op, &other, c.comparison)
 }
 
 /// The comparison operator of `op`, if it is one.
@@ -308,8 +343,8 @@ fn compare_op(op: Operator) -> Option<CompareOp> {
     })
 }
 
-/// `field op other`, with `other` a request value or a literal.
-fn leaf(field: &str, op: Operator, other: &Operand<'_>) -> Predicate {
+/// `field op other`, with `other` a request value or a literal, compared by `comparison`.
+fn leaf(field: &str, op: Operator, other: &Operand<'_>, comparison: Comparison) -> Predicate {
     let field_s = || field.to_owned();
     if let Operand::AnyRole(roles) = other {
         let roles: Vec<Value> = roles.iter().map(|r| Value::String(r.clone())).collect();
@@ -318,12 +353,13 @@ fn leaf(field: &str, op: Operator, other: &Operand<'_>) -> Predicate {
                 field: field_s(),
                 values: roles,
                 negated: op == Operator::Ne,
+                comparison,
             },
             Operator::In | Operator::NotIn | Operator::Exists => Predicate::Unknown,
             _ => Predicate::or(
                 roles
                     .into_iter()
-                    .map(|r| leaf(field, op, &Operand::Json(&r)))
+                    .map(|r| leaf(field, op, &Operand::Json(&r), comparison))
                     .collect(),
             ),
         };
@@ -337,6 +373,7 @@ fn leaf(field: &str, op: Operator, other: &Operand<'_>) -> Predicate {
         field: field_s(),
         op,
         value: value.clone(),
+        comparison,
     };
     match op {
         Operator::Eq => compare(CompareOp::Eq),
@@ -350,12 +387,14 @@ fn leaf(field: &str, op: Operator, other: &Operand<'_>) -> Predicate {
                 field: field_s(),
                 values,
                 negated: op == Operator::NotIn,
+                comparison,
             },
             _ => Predicate::Unknown,
         },
         Operator::Contains => Predicate::Contains {
             field: field_s(),
             value,
+            comparison,
         },
         Operator::Exists => match value {
             Value::Bool(negated) => Predicate::IsNull {

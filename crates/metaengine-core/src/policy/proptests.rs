@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::compile::{CompiledCondition, ConditionValue, ValuePath};
+use crate::record::Comparison;
 use crate::schema::{Effect, Operator, PolicyAction};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -64,6 +65,7 @@ fn condition() -> impl Strategy<Value = CompiledCondition> {
         subject,
         operator,
         value,
+        comparison: Comparison::Json,
     })
 }
 

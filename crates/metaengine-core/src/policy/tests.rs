@@ -1,5 +1,6 @@
 use super::*;
 use crate::compile::compile_condition;
+use crate::record::Comparison;
 use crate::schema::{Condition, Operator};
 use serde_json::{Map, Value, json};
 
@@ -421,6 +422,7 @@ fn row_filter_shapes() {
         field: "createdBy".to_owned(),
         op: CompareOp::Eq,
         value: json!("u1"),
+        comparison: Comparison::Json,
     };
     assert_eq!(update, RowFilter::Where(expected.clone()));
     let mut policies = seed().policies;
@@ -437,6 +439,7 @@ fn row_filter_shapes() {
         field: "status".to_owned(),
         op: CompareOp::Eq,
         value: json!("paid"),
+        comparison: Comparison::Json,
     };
     assert_eq!(
         set.row_filter(Action::Update, &ctx(&r)),

@@ -27,6 +27,7 @@ mod convert;
 mod decimal;
 mod filter;
 
+mod compare;
 mod csv;
 #[cfg(test)]
 mod tests;
@@ -36,6 +37,7 @@ mod tests_filter;
 mod tests_types;
 
 pub use audit::{changed_between, changed_fields, redact};
+pub use compare::{Comparison, decimal_text_order};
 pub use convert::MAX_DECIMAL_NUMBER_DIGITS;
 pub use csv::CsvColumns;
 pub use filter::{

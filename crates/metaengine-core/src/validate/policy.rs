@@ -1,6 +1,7 @@
 //! Validation of the `policies` array (SPEC §6).
 
 use super::{KnownFields, Problems, ValidationContext, describe, one_of, pointer};
+use crate::record::Comparison;
 use crate::schema::{
     CONTEXT_PATHS, Effect, MAX_CONDITIONS, MAX_POLICIES, Operator, PolicyAction,
     RECORD_PATH_PREFIX, is_path_value,
@@ -188,11 +189,15 @@ fn check_condition(value: &Value, base: &str, fields: &KnownFields<'_>, problems
         (Some(Operator::Exists), _) => {}
         (Some(op), None) => problems.push(at, format!("operator `{op}` needs a `value`")),
         (_, Some(value)) => {
-            if let Some(path) = is_path_value(value)
-                && let Err(msg) = check_path(path, fields)
-            {
-                problems.push(at, msg);
-                return;
+            if let Some(path) = is_path_value(value) {
+                if let Err(msg) = check_path(path, fields) {
+                    problems.push(at, msg);
+                    return;
+                }
+                if let Some(msg) = unsupported_record_type(path, obj, fields) {
+                    problems.push(at, msg);
+                    return;
+                }
             }
         }
         (None, None) => {}
@@ -213,8 +218,16 @@ enum Kind {
     Number,
     /// `true` / `false`.
     Boolean,
-    /// A string (strings, texts, enums, and the string forms of decimals, dates, uuids).
+    /// A string (strings, texts, enums), compared byte by byte.
     Text,
+    /// An exact decimal: a number or a numeric string.
+    Decimal,
+    /// A date `YYYY-MM-DD`.
+    Date,
+    /// An RFC 3339 timestamp.
+    Datetime,
+    /// A UUID (`reference`, `id`).
+    Uuid,
     /// Anything (`json`).
     Any,
 }
@@ -229,12 +242,30 @@ impl Kind {
             "integer" => Kind::Integer,
             "number" => Kind::Number,
             "boolean" => Kind::Boolean,
+            "decimal" => Kind::Decimal,
+            "date" => Kind::Date,
+            "datetime" => Kind::Datetime,
+            "reference" => Kind::Uuid,
             "json" => Kind::Any,
             _ => Kind::Text,
         })
     }
 
+    /// How values of this kind compare (SPEC §6; `record/compare.rs`).
+    fn comparison(self) -> Option<Comparison> {
+        match self {
+            Kind::Decimal => Some(Comparison::Decimal),
+            Kind::Date => Some(Comparison::Date),
+            Kind::Datetime => Some(Comparison::Datetime),
+            Kind::Uuid => Some(Comparison::Uuid),
+            _ => None,
+        }
+    }
+
     fn accepts(self, value: &Value) -> bool {
+        if let Some(comparison) = self.comparison() {
+            return comparison.canonical(value).is_some();
+        }
         match (self, value) {
             (Kind::Any, _) => true,
             (Kind::Integer, Value::Number(n)) => n.is_i64() || n.is_u64(),
@@ -248,9 +279,15 @@ impl Kind {
         let numeric = |k| matches!(k, Kind::Integer | Kind::Number);
         (numeric(self) && numeric(other))
             || (self == Kind::Text && other == Kind::Text)
+            || (self.comparison().is_some() && self == other)
             || (self == Kind::Boolean
                 && other == Kind::Boolean
                 && matches!(op, Operator::Eq | Operator::Ne))
+    }
+
+    /// Whether a request value (a string such as `user.id`) can equal a value of this kind.
+    fn takes_request_strings(self) -> bool {
+        matches!(self, Kind::Text | Kind::Uuid | Kind::Any)
     }
 
     fn needs(self) -> &'static str {
@@ -259,6 +296,10 @@ impl Kind {
             Kind::Number => "a number",
             Kind::Boolean => "`true` or `false`",
             Kind::Text => "a string",
+            Kind::Decimal => "a decimal (a number or a numeric string such as `\"12.50\"`)",
+            Kind::Date => "a date (`YYYY-MM-DD`)",
+            Kind::Datetime => "an RFC 3339 timestamp such as `2026-01-31T12:00:00Z`",
+            Kind::Uuid => "a UUID",
             Kind::Any => "a JSON value",
         }
     }
@@ -306,7 +347,7 @@ fn value_type_problem(
                 Some(format!(
                     "`{subject}` is a list of roles: compare it with `record.{right}` through `contains` on the list instead"
                 ))
-            } else if kind != Kind::Text && kind != Kind::Any {
+            } else if !kind.takes_request_strings() {
                 Some(format!(
                     "`{subject}` is a string and `record.{right}` holds {}: they never compare",
                     kind.needs()
@@ -350,7 +391,7 @@ fn value_type_problem(
             }
             None => {
                 let list = matches!(path, "user.roles" | "context.roles");
-                let fits = kind == Kind::Text
+                let fits = kind.takes_request_strings()
                     && (list == matches!(op, Operator::In | Operator::NotIn) || !list);
                 (!fits).then(|| {
                     format!(
@@ -379,11 +420,10 @@ fn value_type_problem(
     }
 }
 
-/// Field types whose record conditions are refused for now: their stored form (decimals as text,
-/// dates and timestamps, uuids, JSON) compares differently in SQL and in the in-memory evaluator,
-/// and the row filter and a single-record decision must never disagree. `exists` is fine.
-const UNCOMPARABLE_TYPES: &[&str] = &["decimal", "date", "datetime", "reference", "json"];
-
+/// A condition that names a JSON field other than with `exists`: JSON values have no order, and
+/// the databases' equality of JSON (`jsonb` on PostgreSQL, text on SQLite) differs from each
+/// other's and from the evaluator's, so the row filter and a single-record decision could
+/// disagree. `path` is the subject, or `record.<field>` given as the value.
 fn unsupported_record_type(
     path: &str,
     condition: &Map<String, Value>,
@@ -395,9 +435,9 @@ fn unsupported_record_type(
         None => fields.type_of(name)?,
     };
     let exists = condition.get("operator").and_then(Value::as_str) == Some("exists");
-    (UNCOMPARABLE_TYPES.contains(&ty) && !exists).then(|| {
+    (ty == "json" && !exists).then(|| {
         format!(
-            "conditions on `{name}` (a `{ty}` field) support only `exists` for now; compare a string, number or boolean field instead"
+            "conditions on `{name}` (a `json` field) support only `exists`: JSON values have no order, and databases compare them differently"
         )
     })
 }

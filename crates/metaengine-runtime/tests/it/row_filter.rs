@@ -1,9 +1,13 @@
 //! The row filter, as SQL, against real tables: for seeded random policy sets (validated like a
 //! stored schema), contexts and records, the rows the store's list returns are exactly the records
 //! the in-memory evaluator allows to read (SPEC §6: the caller sees only rows it may read), on
-//! SQLite, on PostgreSQL, and on PostgreSQL with a language collation. Integers, numbers (with
-//! integral and fractional literals), booleans, text with byte-order comparisons, and two record
-//! fields compared with each other.
+//! SQLite, on PostgreSQL, and on PostgreSQL with a language collation. Every field type: integers,
+//! numbers (with integral and fractional literals), booleans, text with byte-order comparisons,
+//! exact decimals (beyond the 15 digits of a double), dates, timestamps with offsets, uuids in
+//! either case, JSON (`exists`), and two record fields compared with each other. The records the
+//! evaluator sees are written as a client would send them (`"12.5"`, `+01:00`, upper-case uuids),
+//! the rows as the database stores them (`12.50`, UTC, lower case), as on a create's policy check
+//! against a list of the stored rows.
 
 use std::collections::BTreeSet;
 
@@ -45,6 +49,41 @@ const ROLES: [&str; 3] = ["admin", "user", "guest"];
 /// Labels whose order differs between byte order and language collations (`B` < `a` in bytes).
 const LABELS: [&str; 6] = ["apple", "Banana", "cherry", "\u{c4}pfel", "b", "Zed"];
 
+/// Decimals: (as a client writes it, as the column stores it). Two differ only in the 18th
+/// significant digit, which a double cannot tell apart.
+const TOTALS: [(&str, &str); 6] = [
+    ("12.5", "12.50"),
+    ("9", "9.00"),
+    ("-3.25", "-3.25"),
+    ("1234567890123456.12", "1234567890123456.12"),
+    ("1234567890123456.13", "1234567890123456.13"),
+    ("0.0", "0.00"),
+];
+const DUES: [&str; 4] = ["2026-01-31", "2026-02-01", "2025-12-31", "2027-06-15"];
+/// Timestamps: (RFC 3339 with an offset, as stored in UTC with milliseconds). The first is
+/// earlier than the second although its text sorts after it.
+const ATS: [(&str, &str); 4] = [
+    ("2026-01-01T00:30:00+01:00", "2025-12-31T23:30:00.000Z"),
+    ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00.000Z"),
+    ("2026-01-01T00:00:00.001Z", "2026-01-01T00:00:00.001Z"),
+    ("2025-12-31T23:59:59.999-00:30", "2026-01-01T00:29:59.999Z"),
+];
+/// Uuids: (either case, lower case).
+const REFS: [(&str, &str); 3] = [
+    (
+        "0192F3A4-5B6C-7D8E-9F00-112233445566",
+        "0192f3a4-5b6c-7d8e-9f00-112233445566",
+    ),
+    (
+        "0192f3a4-5b6c-7d8e-9f00-a12233445566",
+        "0192f3a4-5b6c-7d8e-9f00-a12233445566",
+    ),
+    (
+        "FFFFFFFF-0000-7000-8000-000000000000",
+        "ffffffff-0000-7000-8000-000000000000",
+    ),
+];
+
 fn fields() -> Value {
     json!([
         { "name": "invoiceNumber", "type": "string", "required": true },
@@ -53,13 +92,45 @@ fn fields() -> Value {
         { "name": "status", "type": "string" },
         { "name": "owner", "type": "string" },
         { "name": "paid", "type": "boolean" },
-        { "name": "label", "type": "string" }
+        { "name": "label", "type": "string" },
+        { "name": "total", "type": "decimal", "precision": 20, "scale": 2 },
+        { "name": "ceiling", "type": "decimal", "precision": 20, "scale": 3 },
+        { "name": "due", "type": "date" },
+        { "name": "at", "type": "datetime" },
+        { "name": "until", "type": "datetime" },
+        { "name": "ref", "type": "reference", "referenceTo": "Invoice" },
+        { "name": "meta", "type": "json" }
     ])
+}
+
+/// A typed field and a literal for it (see [`typed_value`]).
+fn typed_literal(rng: &mut Rng) -> (&'static str, Value) {
+    let field = *rng.pick(&["total", "due", "at", "ref"]);
+    (field, typed_value(rng, field))
+}
+
+/// A literal for a typed field: one of the records' values in either form, or a value between.
+fn typed_value(rng: &mut Rng, field: &str) -> Value {
+    let pick_pair = |rng: &mut Rng, pairs: &[(&'static str, &'static str)]| {
+        let (a, b) = *rng.pick(pairs);
+        if rng.chance(50) { a } else { b }
+    };
+    match field {
+        "total" => match rng.below(4) {
+            0 => json!(12.5),
+            1 => json!(10),
+            2 => json!("1234567890123456.125"),
+            _ => json!(pick_pair(rng, &TOTALS)),
+        },
+        "due" => json!(rng.pick(&DUES)),
+        "at" => json!(pick_pair(rng, &ATS)),
+        _ => json!(pick_pair(rng, &REFS)),
+    }
 }
 
 fn condition(rng: &mut Rng) -> Value {
     let ops = ["eq", "ne", "gt", "gte", "lt", "lte"];
-    match rng.below(12) {
+    match rng.below(16) {
         0 | 1 => {
             json!({ "field": "record.amount", "operator": rng.pick(&ops), "value": rng.below(100) })
         }
@@ -99,8 +170,33 @@ fn condition(rng: &mut Rng) -> Value {
                 ("amount", "score"),
                 ("label", "status"),
                 ("owner", "createdBy"),
+                ("total", "ceiling"),
+                ("at", "until"),
+                ("ref", "ref"),
             ]);
             json!({ "field": format!("record.{l}"), "operator": rng.pick(&ops), "value": format!("record.{r}") })
+        }
+        11 | 12 => {
+            // Decimals, dates, timestamps and uuids, by their values, not their texts.
+            let (field, value) = typed_literal(rng);
+            json!({ "field": format!("record.{field}"), "operator": rng.pick(&ops), "value": value })
+        }
+        13 => {
+            let (field, first) = typed_literal(rng);
+            let second = typed_value(rng, field);
+            let values: Vec<Value> = [first, second]
+                .into_iter()
+                .filter(|_| rng.chance(70))
+                .collect();
+            json!({ "field": format!("record.{field}"), "operator": rng.pick(&["in", "not_in"]), "value": values })
+        }
+        14 => {
+            // A uuid field against a request value (never a uuid here): no row either way.
+            json!({ "field": "record.ref", "operator": rng.pick(&["eq", "ne"]), "value": "context.userId" })
+        }
+        15 => {
+            let field = rng.pick(&["meta", "total", "at", "ref"]);
+            json!({ "field": format!("record.{field}"), "operator": "exists", "value": rng.chance(50) })
         }
         _ => {
             json!({ "field": "user.role", "operator": rng.pick(&["eq", "ne"]), "value": rng.pick(&ROLES) })
@@ -125,7 +221,14 @@ fn policies(rng: &mut Rng) -> Value {
     Value::Array(list)
 }
 
-fn records(rng: &mut Rng) -> Vec<Map<String, Value>> {
+/// A record as the evaluator sees it (as a client wrote it) and the stored text of each typed
+/// column (`None` for null).
+struct Written {
+    record: Map<String, Value>,
+    stored: [Option<String>; 7],
+}
+
+fn records(rng: &mut Rng) -> Vec<Written> {
     (0..RECORDS)
         .map(|i| {
             let mut maybe = |v: Value| if rng.chance(10) { Value::Null } else { v };
@@ -135,42 +238,72 @@ fn records(rng: &mut Rng) -> Vec<Map<String, Value>> {
             let owner = maybe(json!(USERS[i % 3]));
             let paid = maybe(json!(i % 2 == 0));
             let label = maybe(json!(LABELS[i % LABELS.len()]));
-            json!({ "invoiceNumber": format!("INV-{i:03}"), "amount": amount, "score": score,
-                    "status": status, "owner": owner, "paid": paid, "label": label, "createdBy": "u" })
+            let mut pair = |(written, stored): (&str, &str)| {
+                if rng.chance(10) { (Value::Null, None) } else { (json!(written), Some(stored.to_owned())) }
+            };
+            let total = pair(TOTALS[i % TOTALS.len()]);
+            let (c_written, c_stored) = TOTALS[(i / 2) % TOTALS.len()];
+            let ceiling = pair((c_written, &format!("{c_stored}0")));
+            let due = pair((DUES[i % DUES.len()], DUES[i % DUES.len()]));
+            let at = pair(ATS[i % ATS.len()]);
+            let until = pair(ATS[(i / 3) % ATS.len()]);
+            let reference = pair(REFS[i % REFS.len()]);
+            let meta = if rng.chance(10) {
+                (Value::Null, None)
+            } else {
+                (json!({ "k": 1 }), Some(r#"{"k": 1}"#.to_owned()))
+            };
+            let record = json!({ "invoiceNumber": format!("INV-{i:03}"), "amount": amount, "score": score,
+                    "status": status, "owner": owner, "paid": paid, "label": label, "createdBy": "u",
+                    "total": total.0, "ceiling": ceiling.0, "due": due.0, "at": at.0,
+                    "until": until.0, "ref": reference.0, "meta": meta.0 })
                 .as_object()
                 .unwrap()
-                .clone()
+                .clone();
+            Written {
+                record,
+                stored: [total.1, ceiling.1, due.1, at.1, until.1, reference.1, meta.1],
+            }
         })
         .collect()
 }
 
 /// Inserts one record with its columns typed as the engine's tables hold them.
-async fn insert(dialect: Dialect, pool: &Pool, r: &Map<String, Value>) {
+async fn insert(dialect: Dialect, pool: &Pool, w: &Written) {
     let table = qualified_table(dialect, "ent_invoice");
     let (id, now) = match dialect {
         Dialect::Postgres => ("gen_random_uuid()", "now()"),
-        Dialect::Sqlite => ("lower(hex(randomblob(16)))", "'x'"),
+        Dialect::Sqlite => ("lower(hex(randomblob(16)))", "'2026-01-01T00:00:00.000Z'"),
+    };
+    let typed = match dialect {
+        Dialect::Postgres => {
+            "$8::numeric, $9::numeric, $10::date, $11::timestamptz, $12::timestamptz, $13::uuid, $14::jsonb"
+        }
+        Dialect::Sqlite => "$8, $9, $10, $11, $12, $13, $14",
     };
     let sql = format!(
         "INSERT INTO {table} (tenant_id, realm_id, id, created_at, updated_at, created_by, \
-         updated_by, invoice_number, amount, score, status, owner, paid, label) \
-         VALUES ('t1', 'r1', {id}, {now}, {now}, 'u', 'u', $1, $2, $3, $4, $5, $6, $7)"
+         updated_by, invoice_number, amount, score, status, owner, paid, label, total, ceiling, \
+         due, at, until, ref, meta) \
+         VALUES ('t1', 'r1', {id}, {now}, {now}, 'u', 'u', $1, $2, $3, $4, $5, $6, $7, {typed})"
     );
+    let r = &w.record;
     let text = |k: &str| r[k].as_str().map(str::to_owned);
     macro_rules! run {
-        ($pool:expr) => {
-            sqlx::query(&sql)
+        ($pool:expr) => {{
+            let mut q = sqlx::query(&sql)
                 .bind(text("invoiceNumber"))
                 .bind(r["amount"].as_i64())
                 .bind(r["score"].as_f64())
                 .bind(text("status"))
                 .bind(text("owner"))
                 .bind(r["paid"].as_bool())
-                .bind(text("label"))
-                .execute($pool)
-                .await
-                .unwrap()
-        };
+                .bind(text("label"));
+            for stored in &w.stored {
+                q = q.bind(stored.clone());
+            }
+            q.execute($pool).await.unwrap()
+        }};
     }
     match pool {
         Pool::Pg(p) => {
@@ -229,10 +362,11 @@ async fn setup(store: &dyn Store) {
 async fn agree(dialect: Dialect, store: &dyn Store, pool: Pool) {
     setup(store).await;
     let mut rng = Rng(0x5EED_2026_1126);
-    let all = records(&mut rng);
-    for r in &all {
-        insert(dialect, &pool, r).await;
+    let written = records(&mut rng);
+    for w in &written {
+        insert(dialect, &pool, w).await;
     }
+    let all: Vec<&Map<String, Value>> = written.iter().map(|w| &w.record).collect();
     let (mut checked, mut nonempty_filters) = (0, 0);
     for case in 0..CASES {
         let doc = json!({ "fields": fields(), "policies": policies(&mut rng) });
@@ -262,7 +396,7 @@ async fn agree(dialect: Dialect, store: &dyn Store, pool: Pool) {
         };
         let expected: BTreeSet<String> = all
             .iter()
-            .filter(|r| set.can(Action::Read, &ctx, Some(*r)).allowed)
+            .filter(|r| set.can(Action::Read, &ctx, Some(**r)).allowed)
             .map(|r| r["invoiceNumber"].as_str().unwrap().to_owned())
             .collect();
         let row_filter = set.row_filter(Action::Read, &ctx);
@@ -271,7 +405,7 @@ async fn agree(dialect: Dialect, store: &dyn Store, pool: Pool) {
             for r in &all {
                 let name = r["invoiceNumber"].as_str().unwrap();
                 assert_eq!(
-                    eval_predicate(predicate, r),
+                    eval_predicate(predicate, *r),
                     expected.contains(name),
                     "case {case}: eval_predicate and can() disagree on {r:?}\n{doc}"
                 );

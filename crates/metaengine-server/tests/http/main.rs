@@ -21,6 +21,7 @@ mod migrations;
 mod openapi;
 mod ops;
 mod pages;
+mod policies;
 mod races;
 mod scenario;
 mod tenants;

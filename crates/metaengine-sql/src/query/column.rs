@@ -119,15 +119,18 @@ pub(super) fn key_text(dialect: Dialect, col: &Col<'_>) -> String {
 }
 
 /// The column as sorted and compared by `gt`…`lte` and the keyset condition: text in byte order
-/// on PostgreSQL (`COLLATE "C"`, SQLite's default); a decimal as a double on SQLite (stored as
-/// text, which would compare `"9" > "10"`).
+/// on PostgreSQL (`COLLATE "C"`, SQLite's default); a decimal on SQLite (stored as text, which
+/// byte order would compare `"9" > "10"`) by the engine's `decimal` collation, exactly as
+/// PostgreSQL's `numeric` (see [`crate::SQLITE_DECIMAL_COLLATION`]).
 pub(super) fn sort_expr(dialect: Dialect, col: &Col<'_>) -> String {
     let q = quote_ident(col.column);
     match dialect {
         Dialect::Postgres if is_textual(col.ty) => {
             format!("{q} COLLATE \"C\"")
         }
-        Dialect::Sqlite if col.ty == FieldType::Decimal => format!("CAST({q} AS REAL)"),
+        Dialect::Sqlite if col.ty == FieldType::Decimal => {
+            format!("{q} COLLATE \"{}\"", crate::SQLITE_DECIMAL_COLLATION)
+        }
         _ => q,
     }
 }
@@ -140,7 +143,8 @@ pub(super) fn eq_expr(dialect: Dialect, col: &Col<'_>) -> String {
     }
 }
 
-/// A placeholder as written to the column: cast to the column's type on PostgreSQL.
+/// A placeholder as written to the column, and as compared with it (see [`sort_expr`] and
+/// [`eq_expr`]): cast to the column's type on PostgreSQL.
 pub(super) fn write_param(dialect: Dialect, ty: FieldType, placeholder: &str) -> String {
     let cast = match (dialect, ty) {
         (Dialect::Sqlite, _) => "",
@@ -152,14 +156,6 @@ pub(super) fn write_param(dialect: Dialect, ty: FieldType, placeholder: &str) ->
         (Dialect::Postgres, _) => "",
     };
     format!("{placeholder}{cast}")
-}
-
-/// A placeholder as compared with the column (see [`sort_expr`] and [`eq_expr`]).
-pub(super) fn compare_param(dialect: Dialect, ty: FieldType, placeholder: &str) -> String {
-    match (dialect, ty) {
-        (Dialect::Sqlite, FieldType::Decimal) => format!("CAST({placeholder} AS REAL)"),
-        _ => write_param(dialect, ty, placeholder),
-    }
 }
 
 fn digits(s: &str) -> bool {

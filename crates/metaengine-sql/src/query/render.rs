@@ -1,7 +1,7 @@
 //! The pieces of a statement: bound values with numbered placeholders, the scope, the row filter,
 //! the filters, the keyset condition and the record's JSON object.
 
-use super::column::{Col, ID, compare_param, eq_expr, is_textual, json_value, resolve, sort_expr};
+use super::column::{Col, ID, eq_expr, is_textual, json_value, resolve, sort_expr, write_param};
 use super::{Filter, FilterOp, FilterValue, QueryError, Scope};
 use crate::Dialect;
 use metaengine_core::ident::quote_ident;
@@ -68,7 +68,7 @@ pub(super) fn id_condition(binds: &mut Binds, id: &str) -> String {
     format!(
         "{} = {}",
         quote_ident("id"),
-        compare_param(binds.dialect, FieldType::Reference, &p)
+        write_param(binds.dialect, FieldType::Reference, &p)
     )
 }
 
@@ -130,7 +130,7 @@ pub(super) fn filter_condition(
                     return Err(null());
                 }
                 let p = binds.bind(super::column::checked(&col, v)?);
-                params.push(compare_param(dialect, col.ty, &p));
+                params.push(write_param(dialect, col.ty, &p));
             }
             let not = if op == FilterOp::Nin { "NOT " } else { "" };
             Ok(format!(
@@ -200,7 +200,7 @@ fn one_value_condition(
     let p = binds.bind(v);
     Ok(format!(
         "{expr} {sign} {}",
-        compare_param(dialect, col.ty, &p)
+        write_param(dialect, col.ty, &p)
     ))
 }
 
@@ -218,7 +218,7 @@ pub(super) fn keyset_condition(
     let id_col = quote_ident("id");
     let id_param = |binds: &mut Binds| {
         let p = binds.bind(id.clone());
-        compare_param(dialect, FieldType::Reference, &p)
+        write_param(dialect, FieldType::Reference, &p)
     };
     if col.column == ID.column {
         let p = id_param(binds);
@@ -240,9 +240,9 @@ pub(super) fn keyset_condition(
         });
     }
     let k1 = binds.bind(key.clone());
-    let k1 = compare_param(dialect, col.ty, &k1);
+    let k1 = write_param(dialect, col.ty, &k1);
     let k2 = binds.bind(key);
-    let k2 = compare_param(dialect, col.ty, &k2);
+    let k2 = write_param(dialect, col.ty, &k2);
     let p = id_param(binds);
     let after = format!("{e} {cmp} {k1} OR ({e} = {k2} AND {id_col} {cmp} {p})");
     Ok(match (col.system, descending) {

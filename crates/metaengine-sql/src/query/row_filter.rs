@@ -19,16 +19,21 @@
 //! - two record fields compared with each other need both to be non-null;
 //! - [`Predicate::Unknown`] is `NULL`.
 //!
-//! The schema validator refuses the conditions this cannot keep exact (orderings on decimal,
-//! date, datetime and uuid fields, whose record JSON is a string in memory; conditions on JSON
-//! fields other than `exists`).
+//! - a decimal, date, datetime or reference column compares with the value's canonical text for
+//!   its type ([`Comparison::canonical`], the evaluator's own conversion): decimals as exact
+//!   numbers (`numeric` on PostgreSQL, the `decimal` collation on SQLite), timestamps as
+//!   instants, uuids as 128-bit values; a value without one is a mismatch.
+//!
+//! The schema validator refuses the conditions this cannot keep exact (conditions on JSON fields
+//! other than `exists`: JSON has no order, and the databases' equality of JSON differs).
 
-use super::column::{Col, compare_param, eq_expr, is_textual, resolve, sort_expr, value_fits};
+use super::column::{Col, eq_expr, is_textual, resolve, sort_expr, value_fits, write_param};
 use super::render::Binds;
 use super::{FieldType, QueryError};
 use crate::Dialect;
 use metaengine_core::ident::quote_ident;
 use metaengine_core::policy::{CompareOp, Predicate, RowFilter};
+use metaengine_core::record::Comparison;
 use metaengine_core::{CompiledModel, SqlValue};
 use serde_json::Value;
 
@@ -86,7 +91,12 @@ fn typed(ty: FieldType, value: &Value) -> Typed {
             Some(f) if f.is_finite() => Typed::Exact(SqlValue::Float(f)),
             _ => Typed::Mismatch,
         },
-        (FieldType::Decimal, Value::Number(n)) => exact(SqlValue::Text(n.to_string())),
+        (FieldType::Decimal | FieldType::Date | FieldType::Datetime | FieldType::Reference, v) => {
+            match Comparison::of(ty).canonical(v) {
+                Some(text) => exact(SqlValue::Text(text)),
+                None => Typed::Mismatch,
+            }
+        }
         (FieldType::Boolean, Value::Bool(b)) => Typed::Exact(SqlValue::Bool(*b)),
         (FieldType::Json | FieldType::Integer | FieldType::Number | FieldType::Boolean, _) => {
             Typed::Mismatch
@@ -113,12 +123,15 @@ fn sign(op: CompareOp) -> &'static str {
 }
 
 /// Values of the two types compare in memory (numbers with numbers, strings with strings,
-/// booleans with booleans for equality).
+/// booleans with booleans for equality, decimals, dates, timestamps and uuids each with their
+/// own kind).
 fn comparable(a: FieldType, b: FieldType, op: CompareOp) -> bool {
     let numeric = |t| matches!(t, FieldType::Integer | FieldType::Number);
+    let typed = Comparison::of(a);
     (numeric(a) && numeric(b))
         || (is_textual(a) && is_textual(b))
         || (a == FieldType::Boolean && b == FieldType::Boolean && !ordering(op))
+        || (typed != Comparison::Json && typed == Comparison::of(b))
 }
 
 struct Renderer<'b, 'm> {
@@ -158,21 +171,24 @@ impl<'m> Renderer<'_, 'm> {
             Predicate::And(parts) => self.join(parts, " AND ", true)?,
             Predicate::Or(parts) => self.join(parts, " OR ", false)?,
             Predicate::Not(inner) => format!("NOT ({})", self.render(inner)?),
-            Predicate::Compare { field, op, value } => self.compare(field, *op, value)?,
-            Predicate::CompareFields { left, op, right } => {
-                self.compare_fields(left, *op, right)?
-            }
+            Predicate::Compare {
+                field, op, value, ..
+            } => self.compare(field, *op, value)?,
+            Predicate::CompareFields {
+                left, op, right, ..
+            } => self.compare_fields(left, *op, right)?,
             Predicate::In {
                 field,
                 values,
                 negated,
+                ..
             } => self.in_list(field, values, *negated)?,
             Predicate::IsNull { field, negated } => {
                 let q = quote_ident(self.column(field)?.column);
                 let not = if *negated { "NOT " } else { "" };
                 format!("{q} IS {not}NULL")
             }
-            Predicate::Contains { field, value } => self.contains(field, value)?,
+            Predicate::Contains { field, value, .. } => self.contains(field, value)?,
             Predicate::True => self.constant(true),
             Predicate::False => self.constant(false),
             Predicate::Unknown => "NULL".to_owned(),
@@ -197,7 +213,7 @@ impl<'m> Renderer<'_, 'm> {
                     eq_expr(dialect, &col)
                 };
                 let p = self.binds.bind(v);
-                (expr, compare_param(dialect, col.ty, &p))
+                (expr, write_param(dialect, col.ty, &p))
             }
             Typed::FloatOnInteger(f) => {
                 let p = self.binds.bind(SqlValue::Float(f));
@@ -253,7 +269,7 @@ impl<'m> Renderer<'_, 'm> {
             for v in values.iter().filter(|v| !v.is_null()) {
                 if let Typed::Exact(v) = typed(col.ty, v) {
                     let p = self.binds.bind(v);
-                    params.push(compare_param(dialect, col.ty, &p));
+                    params.push(write_param(dialect, col.ty, &p));
                 }
             }
         }

@@ -2,6 +2,7 @@
 
 use super::*;
 use metaengine_core::policy::{CompareOp, Predicate};
+use metaengine_core::record::Comparison;
 use metaengine_core::{EntitySchema, compile};
 use serde_json::json;
 
@@ -80,6 +81,7 @@ fn mine() -> RowFilter {
         field: "createdBy".to_owned(),
         op: CompareOp::Eq,
         value: json!("u1"),
+        comparison: Comparison::Json,
     })
 }
 
@@ -122,7 +124,7 @@ fn list_with_scope_row_filter_filters_order_and_offset() {
     assert_eq!(
         s.sql,
         format!(
-            r#"SELECT {LITE_RECORD} AS "record", "due_date" AS "__k", "id" AS "__id" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND CAST("total_amount" AS REAL) >= CAST(?5 AS REAL) ORDER BY "due_date" DESC, "id" DESC LIMIT ?6 OFFSET ?7"#
+            r#"SELECT {LITE_RECORD} AS "record", "due_date" AS "__k", "id" AS "__id" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND "total_amount" COLLATE "decimal" >= ?5 ORDER BY "due_date" DESC, "id" DESC LIMIT ?6 OFFSET ?7"#
         )
     );
     assert_eq!(s.binds.len(), 7);
@@ -153,7 +155,7 @@ fn count_with_filters() {
     let s = lite(&m).count(scope(), &mine(), &filters()).unwrap();
     assert_eq!(
         s.sql,
-        r#"SELECT COUNT(*) AS "count" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND CAST("total_amount" AS REAL) >= CAST(?5 AS REAL)"#
+        r#"SELECT COUNT(*) AS "count" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND "total_amount" COLLATE "decimal" >= ?5"#
     );
 }
 

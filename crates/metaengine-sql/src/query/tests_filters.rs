@@ -55,7 +55,7 @@ fn comparison_operators() {
         sqls(one("totalAmount", FilterOp::Eq, text("1.5"))),
         [
             r#""total_amount" = $3::numeric"#,
-            r#"CAST("total_amount" AS REAL) = CAST(?3 AS REAL)"#
+            r#""total_amount" COLLATE "decimal" = ?3"#
         ]
     );
     assert_eq!(

@@ -3,6 +3,7 @@
 use super::tests::scope;
 use super::*;
 use metaengine_core::policy::{CompareOp, Predicate};
+use metaengine_core::record::Comparison;
 use metaengine_core::{EntitySchema, compile};
 use serde_json::{Value, json};
 
@@ -23,6 +24,7 @@ fn cmp(field: &str, op: CompareOp, value: Value) -> Predicate {
         field: field.to_owned(),
         op,
         value,
+        comparison: Comparison::Json,
     }
 }
 
@@ -73,6 +75,7 @@ fn a_value_of_another_type_is_false_on_null_and_unknown_otherwise() {
             Predicate::Contains {
                 field: "n".into(),
                 value: json!("1"),
+                comparison: Comparison::Json,
             },
             "n",
         ),
@@ -91,6 +94,7 @@ fn in_lists_keep_the_values_that_can_be_equal() {
         field: "n".into(),
         values: vec![json!(1), json!("2"), json!(2.5), Value::Null, json!(3.0)],
         negated: false,
+        comparison: Comparison::Json,
     };
     let (sql, binds) = render(Dialect::Postgres, p);
     assert_eq!(sql, r#"("n" IN ($3, $4) AND "n" IS NOT NULL)"#);
@@ -99,6 +103,7 @@ fn in_lists_keep_the_values_that_can_be_equal() {
         field: "n".into(),
         values: vec![json!("a")],
         negated: true,
+        comparison: Comparison::Json,
     };
     assert_eq!(render(Dialect::Sqlite, p).0, r#""n" IS NOT NULL"#);
 }
@@ -109,6 +114,7 @@ fn two_fields_of_the_record() {
         left: "s".into(),
         op: CompareOp::Gte,
         right: "t".into(),
+        comparison: Comparison::Json,
     };
     let (sql, binds) = render(Dialect::Postgres, p);
     assert_eq!(
@@ -120,6 +126,7 @@ fn two_fields_of_the_record() {
         left: "n".into(),
         op: CompareOp::Eq,
         right: "s".into(),
+        comparison: Comparison::Json,
     };
     assert_eq!(
         render(Dialect::Sqlite, p).0,

@@ -297,30 +297,90 @@ fn operator_value_shapes() {
 }
 
 #[test]
-fn record_conditions_on_types_that_compare_differently_in_sql_are_refused() {
+fn record_conditions_on_typed_fields_take_values_of_their_type() {
     let doc = |condition: Value| {
         json!({
             "fields": [{"name": "total", "type": "decimal"}, {"name": "due", "type": "date"},
-                       {"name": "owner", "type": "string"}],
+                       {"name": "at", "type": "datetime"}, {"name": "ref", "type": "reference",
+                       "referenceTo": "Invoice"}, {"name": "meta", "type": "json"},
+                       {"name": "owner", "type": "string"}, {"name": "cap", "type": "decimal"}],
             "policies": [cond(condition)]
         })
     };
-    let message = fails_at(
-        doc(json!({"field": "record.total", "operator": "gt", "value": 5})),
-        "/policies/0/conditions/0/field",
+    let at = "/policies/0/conditions/0/value";
+    // Decimals: a number or a numeric string, another decimal field.
+    passes(doc(
+        json!({"field": "record.total", "operator": "gt", "value": 5}),
+    ));
+    passes(doc(
+        json!({"field": "record.total", "operator": "lte", "value": "1000.50"}),
+    ));
+    passes(doc(
+        json!({"field": "record.total", "operator": "in", "value": ["1", 2.5]}),
+    ));
+    passes(doc(
+        json!({"field": "record.total", "operator": "lt", "value": "record.cap"}),
+    ));
+    let m = fails_at(
+        doc(json!({"field": "record.total", "operator": "gt", "value": "lots"})),
+        at,
     );
-    assert!(message.contains("`total` (a `decimal` field)"), "{message}");
+    assert!(m.contains("needs a decimal"), "{m}");
+    // Dates, timestamps (any RFC 3339 offset) and uuids, each only with its own kind.
+    passes(doc(
+        json!({"field": "record.due", "operator": "lt", "value": "2027-01-01"}),
+    ));
+    passes(doc(
+        json!({"field": "record.createdAt", "operator": "gt", "value": "2026-01-01T00:00:00+01:00"}),
+    ));
+    passes(doc(
+        json!({"field": "record.at", "operator": "gte", "value": "record.createdAt"}),
+    ));
+    passes(doc(
+        json!({"field": "record.ref", "operator": "eq", "value": "record.id"}),
+    ));
+    passes(doc(
+        json!({"field": "record.ref", "operator": "eq", "value": "context.userId"}),
+    ));
     fails_at(
-        doc(json!({"field": "record.due", "operator": "lt", "value": "2027-01-01"})),
-        "/policies/0/conditions/0/field",
+        doc(json!({"field": "record.due", "operator": "lt", "value": "2027-02-30"})),
+        at,
     );
     fails_at(
-        doc(
-            json!({"field": "record.createdAt", "operator": "gt", "value": "2026-01-01T00:00:00Z"}),
-        ),
+        doc(json!({"field": "record.at", "operator": "lt", "value": "2027-01-01"})),
+        at,
+    );
+    fails_at(
+        doc(json!({"field": "record.ref", "operator": "eq", "value": "not-a-uuid"})),
+        at,
+    );
+    let m = fails_at(
+        doc(json!({"field": "record.due", "operator": "lt", "value": "record.at"})),
+        at,
+    );
+    assert!(m.contains("never compare"), "{m}");
+    fails_at(
+        doc(json!({"field": "record.total", "operator": "eq", "value": "context.userId"})),
+        at,
+    );
+    fails_at(
+        doc(json!({"field": "record.due", "operator": "contains", "value": "2026"})),
+        at,
+    );
+    // JSON fields: `exists` only, on either side.
+    let m = fails_at(
+        doc(json!({"field": "record.meta", "operator": "eq", "value": {"a": 1}})),
         "/policies/0/conditions/0/field",
     );
-    passes(doc(json!({"field": "record.due", "operator": "exists"})));
+    assert!(
+        m.contains("`meta` (a `json` field) support only `exists`"),
+        "{m}"
+    );
+    fails_at(
+        doc(json!({"field": "record.owner", "operator": "eq", "value": "record.meta"})),
+        at,
+    );
+    passes(doc(json!({"field": "record.meta", "operator": "exists"})));
     passes(doc(
         json!({"field": "record.owner", "operator": "eq", "value": "context.userId"}),
     ));

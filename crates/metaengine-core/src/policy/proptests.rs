@@ -1,5 +1,6 @@
 //! Property: for any policies, request and record, the row filter of `read` lets the record in
-//! exactly when `can(Read, ctx, Some(record))` allows.
+//! exactly when `can(Read, ctx, Some(record))` allows, whatever the conditions' comparisons
+//! (plain JSON, or decimals, dates, timestamps and uuids by value).
 
 use super::*;
 use crate::compile::{CompiledCondition, ConditionValue, ValuePath};
@@ -25,6 +26,20 @@ fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
         prop::sample::select(&["a", "b", "u1", "t1", "admin", "user", "ab"][..])
             .prop_map(|s| json!(s)),
+        prop::sample::select(
+            &[
+                "1.50",
+                "1.5",
+                "10",
+                "2026-01-31",
+                "2026-01-01T00:30:00+01:00",
+                "2025-12-31T23:30:00.000Z",
+                "0192F3A4-5B6C-7D8E-9F00-112233445566",
+                "0192f3a4-5b6c-7d8e-9f00-112233445566"
+            ][..]
+        )
+        .prop_map(|s| json!(s)),
+        prop::sample::select(&[0.5, 1.5, 10.0][..]).prop_map(|n| json!(n)),
         (0i64..4).prop_map(|n| json!(n)),
         Just(Value::Null),
         any::<bool>().prop_map(|b| json!(b)),
@@ -61,11 +76,23 @@ fn condition() -> impl Strategy<Value = CompiledCondition> {
         2 => path().prop_map(ConditionValue::Path),
         1 => Just(ConditionValue::None),
     ];
-    (path(), operator(), value).prop_map(|(subject, operator, value)| CompiledCondition {
-        subject,
-        operator,
-        value,
-        comparison: Comparison::Json,
+    let comparison = prop::sample::select(
+        &[
+            Comparison::Json,
+            Comparison::Json,
+            Comparison::Decimal,
+            Comparison::Date,
+            Comparison::Datetime,
+            Comparison::Uuid,
+        ][..],
+    );
+    (path(), operator(), value, comparison).prop_map(|(subject, operator, value, comparison)| {
+        CompiledCondition {
+            subject,
+            operator,
+            value,
+            comparison,
+        }
     })
 }
 

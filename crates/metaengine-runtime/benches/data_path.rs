@@ -132,7 +132,7 @@ async fn env() -> Env {
     let db = TestDatabase::create().await;
     let pg = PostgresStore::connect(db.url()).await.unwrap();
     pg.migrate().await.unwrap();
-    let pool = pg.pool().clone();
+    let pool = pg.postgres_pool().expect("a PostgreSQL store").clone();
     let store: Arc<dyn Store> = Arc::new(pg);
     let access = AccessConfig::default();
     let registry = Registry::new(store.clone(), access.clone());

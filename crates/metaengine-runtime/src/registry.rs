@@ -8,7 +8,7 @@ use std::sync::Arc;
 use metaengine_core::compile::{CompiledModel, compile};
 use metaengine_core::ident::{validate_entity_name, validate_version_label};
 use metaengine_core::{ErrorCode, Problem, ValidationContext, validate_schema};
-use metaengine_store::sql_store::parse_schema;
+
 use metaengine_store::{
     Activation, ActivationPlan, AuditQuery, AuditRow, EntityRow, EventType, NewAudit, NewEntity,
     NewVersion, Page, PageRequest, Store, VersionRow,
@@ -624,7 +624,7 @@ impl Registry {
         version: &str,
     ) -> RegistryResult<CompiledModel> {
         let row = self.find_version(entity, version).await?;
-        let schema = parse_schema(&row)?;
+        let schema = row.parse_schema()?;
         let now = metaengine_store::Timestamp::now().to_rfc3339();
         Ok(compile(entity, version, &schema, &actor.user_id, &now))
     }

@@ -1,4 +1,6 @@
-//! PostgreSQL backend of the metaengine [`Store`](metaengine_store::Store): the production store.
+//! PostgreSQL backend of the metaengine [`Store`](metaengine_store::Store), the production
+//! store: how to open a [`SqlStore`] on PostgreSQL, and the engine's migrations for it. The
+//! store's implementation is `metaengine-store-sql`'s, shared with SQLite.
 //!
 //! Key decision: changes to one entity are serialized by locking its `meta_entities` row
 //! (`SELECT … FOR UPDATE`) at the start of the transaction, so concurrent activations queue up
@@ -8,13 +10,10 @@
 
 use std::time::Duration;
 
-use metaengine_sql::Dialect;
-use metaengine_store::sql::{MODEL_CHANGES_CHANNEL, MetaSql};
-use metaengine_store::{Backend, ModelChange, StoreResult};
+use metaengine_store::StoreResult;
+use metaengine_store_sql::{Pool, SqlStore};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
-use tokio::sync::mpsc;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -22,24 +21,21 @@ pub mod testing;
 /// The engine's migrations for PostgreSQL, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// A [`Store`](metaengine_store::Store) on one PostgreSQL database.
-#[derive(Debug, Clone)]
-pub struct PostgresStore {
-    pool: PgPool,
-    sql: MetaSql,
-}
+/// Opens [`SqlStore`]s on PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+pub struct PostgresStore;
 
 impl PostgresStore {
     /// Connections of the pool [`PostgresStore::connect`] opens.
     pub const DEFAULT_POOL_SIZE: u32 = 16;
 
     /// Connects to `url` (`postgres://user@host:port/db`) with the default pool size.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str) -> StoreResult<SqlStore> {
         Self::connect_with_pool_size(url, Self::DEFAULT_POOL_SIZE).await
     }
 
     /// Connects to `url` with a pool of at most `max_connections` connections.
-    pub async fn connect_with_pool_size(url: &str, max_connections: u32) -> StoreResult<Self> {
+    pub async fn connect_with_pool_size(url: &str, max_connections: u32) -> StoreResult<SqlStore> {
         // No ping before handing out a connection: it would double the round trips of every
         // statement. A connection the server dropped fails its next statement and leaves the pool.
         let pool = PgPoolOptions::new()
@@ -47,61 +43,13 @@ impl PostgresStore {
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
-            .await?;
+            .await
+            .map_err(|e| metaengine_store::StoreError::Database(Box::new(e)))?;
         Ok(Self::from_pool(pool))
     }
 
-    /// Wraps an existing pool.
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self {
-            pool,
-            sql: MetaSql::postgres(),
-        }
-    }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// A write transaction (rows are locked per statement with `FOR UPDATE`).
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
-    }
-
-    /// Forwards the `NOTIFY`s that activations, deactivations and deletions send on commit. When
-    /// the listening connection drops, it says `All` (changes may have been missed) and
-    /// reconnects.
-    async fn watch_model_changes(&self) -> StoreResult<mpsc::Receiver<ModelChange>> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(MODEL_CHANGES_CHANNEL).await?;
-        let (sender, receiver) = mpsc::channel(256);
-        tokio::spawn(async move {
-            loop {
-                let change = match listener.try_recv().await {
-                    Ok(Some(notification)) => {
-                        ModelChange::Entity(notification.payload().to_owned())
-                    }
-                    Ok(None) => ModelChange::All,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "lost the model-change listener; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        ModelChange::All
-                    }
-                };
-                if sender.send(change).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(receiver)
+    /// A store on an existing pool.
+    pub fn from_pool(pool: PgPool) -> SqlStore {
+        SqlStore::new(Pool::Postgres(pool), &MIGRATOR)
     }
 }
-
-metaengine_store::impl_sqlx_store!(
-    PostgresStore,
-    Postgres,
-    Backend::Postgres,
-    Dialect::Postgres,
-    MIGRATOR
-);

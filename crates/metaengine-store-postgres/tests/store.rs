@@ -5,6 +5,7 @@
     reason = "test code: a failed step is a failed test"
 )]
 
+use metaengine_store_sql::SqlStore;
 use std::sync::Arc;
 
 use metaengine_store::Store;
@@ -13,7 +14,7 @@ use metaengine_store_postgres::PostgresStore;
 use metaengine_store_postgres::testing::TestDatabase;
 use sqlx::Row;
 
-async fn fresh_store() -> (TestDatabase, PostgresStore) {
+async fn fresh_store() -> (TestDatabase, SqlStore) {
     let db = TestDatabase::create().await;
     let store = PostgresStore::connect(db.url()).await.unwrap();
     assert_eq!(store.migrate().await.unwrap(), 1);
@@ -39,7 +40,7 @@ async fn row_types_match_the_migrated_catalog() {
         )
         .bind(schema)
         .bind(table)
-        .fetch_all(store.pool())
+        .fetch_all(store.postgres_pool().unwrap())
         .await
         .unwrap();
         assert!(!live.is_empty(), "table {schema}.{table} missing");
@@ -68,7 +69,7 @@ async fn row_types_match_the_migrated_catalog() {
          WHERE table_schema IN ('meta', 'core') AND data_type LIKE 'timestamp%' \
          AND datetime_precision <> 3",
     )
-    .fetch_all(store.pool())
+    .fetch_all(store.postgres_pool().unwrap())
     .await
     .unwrap();
     assert!(
@@ -82,7 +83,7 @@ async fn every_index_of_the_spec_exists() {
     let (_db, store) = fresh_store().await;
     let defs: Vec<String> =
         sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE schemaname = 'meta'")
-            .fetch_all(store.pool())
+            .fetch_all(store.postgres_pool().unwrap())
             .await
             .unwrap();
     for expected in [
@@ -105,7 +106,7 @@ async fn every_index_of_the_spec_exists() {
     let fk: String = sqlx::query_scalar(
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'meta_versions_entity_name_fkey'",
     )
-    .fetch_one(store.pool())
+    .fetch_one(store.postgres_pool().unwrap())
     .await
     .unwrap();
     assert_eq!(
@@ -117,7 +118,7 @@ async fn every_index_of_the_spec_exists() {
 #[tokio::test]
 async fn the_database_allows_one_active_version_per_entity() {
     let (_db, store) = fresh_store().await;
-    let p = store.pool();
+    let p = store.postgres_pool().unwrap();
     sqlx::query(
         "INSERT INTO meta.meta_entities (id, name, created_by) VALUES (gen_random_uuid(), 'Invoice', 'x')",
     )
@@ -206,7 +207,7 @@ async fn fresh_with_raw() -> (
     Arc<dyn metaengine_store::testkit::tables::RawTables>,
 ) {
     let (db, store) = fresh_store().await;
-    let raw = Arc::new(PgRaw(store.pool().clone()));
+    let raw = Arc::new(PgRaw(store.postgres_pool().unwrap().clone()));
     (db, Arc::new(store), raw)
 }
 
@@ -256,14 +257,14 @@ async fn data_tables_lead_every_key_with_the_tenant() {
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
          WHERE conrelid = 'core.ent_invoice'::regclass AND contype = 'p'",
     )
-    .fetch_one(store.pool())
+    .fetch_one(store.postgres_pool().unwrap())
     .await
     .unwrap();
     assert_eq!(pk, "PRIMARY KEY (tenant_id, id)");
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT indexdef FROM pg_indexes WHERE schemaname = 'core' AND tablename = 'ent_invoice'",
     )
-    .fetch_all(store.pool())
+    .fetch_all(store.postgres_pool().unwrap())
     .await
     .unwrap();
     assert!(indexes.len() >= 4, "{indexes:#?}");
@@ -289,7 +290,7 @@ async fn data_tables_lead_every_key_with_the_tenant() {
         "SELECT column_name::text, data_type::text FROM information_schema.columns \
          WHERE table_schema = 'core' AND table_name = 'ent_invoice' ORDER BY ordinal_position",
     )
-    .fetch_all(store.pool())
+    .fetch_all(store.postgres_pool().unwrap())
     .await
     .unwrap();
     let types: Vec<(&str, &str)> = types

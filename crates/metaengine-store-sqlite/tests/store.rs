@@ -32,7 +32,7 @@ async fn row_types_match_the_migrated_catalog() {
     store.migrate().await.unwrap();
     for (_, table, columns) in all_tables() {
         let live = sqlx::query(&format!("PRAGMA table_info({table})"))
-            .fetch_all(store.pool())
+            .fetch_all(store.sqlite_pool().unwrap())
             .await
             .unwrap();
         assert!(!live.is_empty(), "table {table} missing");
@@ -70,7 +70,7 @@ async fn the_database_allows_one_active_version_per_entity() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let p = store.pool();
+    let p = store.sqlite_pool().unwrap();
     sqlx::query("INSERT INTO meta_entities (id, name, created_by) VALUES ('e', 'Invoice', 'x')")
         .execute(p)
         .await
@@ -169,7 +169,7 @@ async fn fresh_with_raw() -> (
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let raw = Arc::new(SqliteRaw(store.pool().clone()));
+    let raw = Arc::new(SqliteRaw(store.sqlite_pool().unwrap().clone()));
     (dir, Arc::new(store), raw)
 }
 

@@ -108,22 +108,11 @@ pub enum StoreError {
     Unique(String),
     /// Applying the engine's migrations failed.
     #[error("applying migrations failed")]
-    Migrate(#[source] sqlx::migrate::MigrateError),
-    /// Any other database failure (connection, I/O, constraint we did not expect).
+    Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Any other database failure (connection, I/O, constraint we did not expect); the driver's
+    /// error is the source, logged with a 500, never shown to users.
     #[error("database error")]
-    Database(#[source] sqlx::Error),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Database(e)
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        Self::Migrate(e)
-    }
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Result of a store operation.

@@ -3,16 +3,16 @@
 //!
 //! Key decision: the trait speaks in domain verbs (`create_entity`, `activate_version`…), never
 //! raw SQL, and every verb that changes something takes its audit event and writes it in the same
-//! transaction. Backends live in their own crates (`metaengine-store-sqlite`,
-//! `metaengine-store-postgres`), each with its own embedded migrations; only the binary names them.
+//! transaction. This crate names no database driver: the implementation over sqlx is
+//! `metaengine-store-sql`, opened on each database by its backend crate
+//! (`metaengine-store-sqlite`, `metaengine-store-postgres`, each with its embedded migrations);
+//! only the binary names them.
 #![deny(missing_docs)]
 
 pub mod audit;
 pub mod error;
 pub mod page;
 pub mod rows;
-pub mod sql;
-pub mod sql_store;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -9,6 +9,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::error::StoreError;
 use crate::types::{Id, Timestamp};
 
 /// The logical type of a column, as the drift test compares it with the catalog.
@@ -127,7 +128,7 @@ macro_rules! table_row {
 
 table_row! {
     /// An entity definition (`meta.meta_entities`).
-    #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+    #[derive(Debug, Clone, PartialEq, Serialize)]
     #[serde(rename_all = "camelCase")]
     pub struct EntityRow in "meta"."meta_entities" {
         /// Row id.
@@ -149,7 +150,7 @@ table_row! {
 
 table_row! {
     /// One version of an entity's schema (`meta.meta_versions`).
-    #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+    #[derive(Debug, Clone, PartialEq, Serialize)]
     #[serde(rename_all = "camelCase")]
     pub struct VersionRow in "meta"."meta_versions" {
         /// Row id.
@@ -176,7 +177,7 @@ table_row! {
 
 table_row! {
     /// One audit event (`meta.meta_audit`).
-    #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+    #[derive(Debug, Clone, PartialEq, Serialize)]
     #[serde(rename_all = "camelCase")]
     pub struct AuditRow in "meta"."meta_audit" {
         /// Row id.
@@ -208,7 +209,7 @@ table_row! {
 
 table_row! {
     /// A tenant (`core.tenant`).
-    #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+    #[derive(Debug, Clone, PartialEq, Serialize)]
     #[serde(rename_all = "camelCase")]
     pub struct TenantRow in "core"."tenant" {
         /// Tenant id chosen at creation (`^[a-z0-9][a-z0-9_-]{0,62}$`).
@@ -219,6 +220,17 @@ table_row! {
         pub status: String,
         /// Creation time.
         pub created_at: Timestamp,
+    }
+}
+
+impl VersionRow {
+    /// The stored schema document as a schema; [`StoreError::CorruptSchema`] when it no longer
+    /// reads as one (written by another engine version?).
+    pub fn parse_schema(&self) -> Result<metaengine_core::EntitySchema, StoreError> {
+        serde_json::from_value(self.schema.clone()).map_err(|_| StoreError::CorruptSchema {
+            entity: self.entity_name.clone(),
+            version: self.version.clone(),
+        })
     }
 }
 

@@ -1,17 +1,13 @@
-//! Value types shared by every backend: ids and timestamps, with one encoding per database.
+//! Value types shared by every backend: ids and timestamps.
 //!
-//! PostgreSQL stores them natively (`uuid`, `timestamptz(3)`); SQLite stores both as text so the file
-//! stays readable with the `sqlite3` shell and timestamps sort correctly as strings.
+//! PostgreSQL stores them natively (`uuid`, `timestamptz(3)`); SQLite stores both as text so the
+//! file stays readable with the `sqlite3` shell and timestamps sort correctly as strings (the
+//! encoding is `metaengine-store-sql`'s).
 
 use std::fmt;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
-use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
-use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
 use uuid::Uuid;
 
 /// A row id: a UUID (version 7 for new rows, so ids sort by creation time).
@@ -73,88 +69,6 @@ mod rfc3339_millis {
         DateTime::parse_from_rfc3339(&text)
             .map(|t| t.with_timezone(&Utc))
             .map_err(serde::de::Error::custom)
-    }
-}
-
-// ---- PostgreSQL: native types ----
-
-impl Type<Postgres> for Id {
-    fn type_info() -> PgTypeInfo {
-        <Uuid as Type<Postgres>>::type_info()
-    }
-}
-
-impl Encode<'_, Postgres> for Id {
-    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <Uuid as Encode<Postgres>>::encode_by_ref(&self.0, buf)
-    }
-}
-
-impl<'r> Decode<'r, Postgres> for Id {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(Self(<Uuid as Decode<Postgres>>::decode(value)?))
-    }
-}
-
-impl Type<Postgres> for Timestamp {
-    fn type_info() -> PgTypeInfo {
-        <DateTime<Utc> as Type<Postgres>>::type_info()
-    }
-}
-
-impl Encode<'_, Postgres> for Timestamp {
-    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <DateTime<Utc> as Encode<Postgres>>::encode_by_ref(&self.0, buf)
-    }
-}
-
-impl<'r> Decode<'r, Postgres> for Timestamp {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(Self::from(<DateTime<Utc> as Decode<Postgres>>::decode(
-            value,
-        )?))
-    }
-}
-
-// ---- SQLite: text ----
-
-impl Type<Sqlite> for Id {
-    fn type_info() -> SqliteTypeInfo {
-        <String as Type<Sqlite>>::type_info()
-    }
-}
-
-impl<'q> Encode<'q, Sqlite> for Id {
-    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
-        <String as Encode<Sqlite>>::encode(self.to_string(), buf)
-    }
-}
-
-impl<'r> Decode<'r, Sqlite> for Id {
-    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
-        let text = <&str as Decode<Sqlite>>::decode(value)?;
-        Ok(Self(Uuid::parse_str(text)?))
-    }
-}
-
-impl Type<Sqlite> for Timestamp {
-    fn type_info() -> SqliteTypeInfo {
-        <String as Type<Sqlite>>::type_info()
-    }
-}
-
-impl<'q> Encode<'q, Sqlite> for Timestamp {
-    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
-        <String as Encode<Sqlite>>::encode(self.to_rfc3339(), buf)
-    }
-}
-
-impl<'r> Decode<'r, Sqlite> for Timestamp {
-    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
-        let text = <&str as Decode<Sqlite>>::decode(value)?;
-        Ok(Self::from(
-            DateTime::parse_from_rfc3339(text)?.with_timezone(&Utc),
-        ))
     }
 }
 

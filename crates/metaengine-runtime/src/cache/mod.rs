@@ -29,7 +29,7 @@ use metaengine_core::hash::schema_hash;
 use metaengine_core::policy::PolicySet;
 use metaengine_core::record::RecordValidator;
 use metaengine_core::{CompiledModel, compile};
-use metaengine_store::sql_store::parse_schema;
+
 use metaengine_store::{ModelChange, PageRequest, Store, StoreError};
 
 use l2::RedisLevel;
@@ -328,7 +328,7 @@ impl ModelCache {
                 CacheError::EntityNotFound(entity.to_owned())
             });
         };
-        let schema = parse_schema(&row)?;
+        let schema = row.parse_schema()?;
         let hash = schema_hash(&schema);
         let compiled_at = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let local = compile(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use metaengine_core::hash::schema_hash;
 use metaengine_runtime::cache::CacheStats;
 use metaengine_runtime::{CacheConfig, CacheError, ModelCache};
-use metaengine_store::sql_store::parse_schema;
+
 use metaengine_store::{AuditActor, EventType, NewAudit, NewEntity, NewVersion, Store};
 use serde_json::{Value, json};
 
@@ -92,7 +92,7 @@ async fn invoice(store: &dyn Store) -> String {
 /// The hash of the entity's active version, as stored.
 async fn active_hash(store: &dyn Store, entity: &str) -> (String, String) {
     let row = store.active_version(entity).await.unwrap().unwrap();
-    let hash = schema_hash(&parse_schema(&row).unwrap());
+    let hash = schema_hash(&row.parse_schema().unwrap());
     (row.version, hash)
 }
 

@@ -153,7 +153,7 @@ async fn sqlite_lists_are_served_in_index_order() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let pool = store.pool().clone();
+    let pool = store.sqlite_pool().unwrap().clone();
     let store: Arc<dyn Store> = Arc::new(store);
     let model = activate(store.clone()).await;
     sqlx::query(
@@ -202,7 +202,7 @@ async fn postgres_lists_are_served_in_index_order() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let pool = store.pool().clone();
+    let pool = store.postgres_pool().unwrap().clone();
     let store: Arc<dyn Store> = Arc::new(store);
     let model = activate(store.clone()).await;
     sqlx::query(

@@ -458,7 +458,7 @@ async fn sqlite_row_filters_match_the_evaluator() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let pool = Pool::Lite(store.pool().clone());
+    let pool = Pool::Lite(store.sqlite_pool().unwrap().clone());
     agree(Dialect::Sqlite, &store, pool).await;
 }
 
@@ -469,7 +469,7 @@ async fn postgres_row_filters_match_the_evaluator() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let pool = Pool::Pg(store.pool().clone());
+    let pool = Pool::Pg(store.postgres_pool().unwrap().clone());
     agree(Dialect::Postgres, &store, pool).await;
 }
 
@@ -483,6 +483,6 @@ async fn postgres_row_filters_match_the_evaluator_under_a_language_collation() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let pool = Pool::Pg(store.pool().clone());
+    let pool = Pool::Pg(store.postgres_pool().unwrap().clone());
     agree(Dialect::Postgres, &store, pool).await;
 }

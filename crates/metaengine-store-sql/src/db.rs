@@ -1,0 +1,447 @@
+//! The two databases behind one small surface: a pool, a transaction, a statement with its bound
+//! values, and a row. With `changes.rs` (how other processes hear of a model change), this is
+//! the only place that tells PostgreSQL from SQLite at run time (one `match` per call, no
+//! generics and no macro), so the store's logic elsewhere is plain code over these types.
+//!
+//! Values cross as [`Bind`]s. Ids and timestamps are native on PostgreSQL (`uuid`,
+//! `timestamptz`) and text on SQLite (a lowercase hyphenated uuid; RFC 3339 with milliseconds, which
+//! sorts correctly as a string), so the file stays readable with the `sqlite3` shell.
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt as _;
+use futures_util::stream::BoxStream;
+use metaengine_core::SqlValue;
+use metaengine_store::{Id, StoreError, StoreResult, Timestamp};
+use serde_json::Value;
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::query::Query as SqlxQuery;
+use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
+use sqlx::{ColumnIndex, Postgres, Row as _, Sqlite, Transaction};
+use uuid::Uuid;
+
+/// A database error as the store reports it: the sqlx error kept as the source, so that a 500
+/// logs its cause and [`unique_violation`] can still read it.
+pub(crate) fn database(e: sqlx::Error) -> StoreError {
+    StoreError::Database(Box::new(e))
+}
+
+/// The sqlx error behind a [`StoreError::Database`], if it is one.
+fn sqlx_error(e: &StoreError) -> Option<&sqlx::Error> {
+    match e {
+        StoreError::Database(source) => source.downcast_ref::<sqlx::Error>(),
+        _ => None,
+    }
+}
+
+/// Whether `e` is the database refusing a duplicate value of a unique index.
+pub(crate) fn unique_violation(e: &StoreError) -> bool {
+    matches!(sqlx_error(e), Some(sqlx::Error::Database(db)) if db.is_unique_violation())
+}
+
+/// The SQLSTATE of a database's refusal, if `e` is one.
+pub(crate) fn sql_state(e: &StoreError) -> Option<String> {
+    match sqlx_error(e) {
+        Some(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+/// A connection pool on one of the two databases.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite.
+    Sqlite(SqlitePool),
+}
+
+/// One value bound to a placeholder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Bind<'a> {
+    /// SQL `NULL` (typed as text).
+    Null,
+    /// Text.
+    Text(&'a str),
+    /// Text or `NULL`.
+    OptText(Option<&'a str>),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A double.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A row id.
+    Id(Id),
+    /// An instant.
+    Time(Timestamp),
+    /// A JSON document (`jsonb` on PostgreSQL, text on SQLite).
+    Json(&'a Value),
+    /// A JSON document or `NULL`.
+    OptJson(Option<&'a Value>),
+}
+
+impl<'a> From<&'a SqlValue> for Bind<'a> {
+    fn from(value: &'a SqlValue) -> Self {
+        match value {
+            SqlValue::Null => Bind::Null,
+            SqlValue::Text(s) => Bind::Text(s),
+            SqlValue::Int(i) => Bind::Int(*i),
+            SqlValue::Float(f) => Bind::Float(*f),
+            SqlValue::Bool(b) => Bind::Bool(*b),
+        }
+    }
+}
+
+/// A statement and its values (`$1`, `$2`… in order: both databases accept `$n`).
+#[derive(Debug, Clone)]
+pub(crate) struct Query<'a> {
+    sql: &'a str,
+    binds: Vec<Bind<'a>>,
+    persistent: bool,
+}
+
+/// A statement without values yet; see [`Query::bind`].
+pub(crate) fn query(sql: &str) -> Query<'_> {
+    Query {
+        sql,
+        binds: Vec::new(),
+        persistent: true,
+    }
+}
+
+impl<'a> Query<'a> {
+    /// Binds the next placeholder.
+    pub(crate) fn bind(mut self, value: Bind<'a>) -> Self {
+        self.binds.push(value);
+        self
+    }
+
+    /// Binds the next placeholders.
+    pub(crate) fn bind_all(mut self, values: impl IntoIterator<Item = Bind<'a>>) -> Self {
+        self.binds.extend(values);
+        self
+    }
+
+    /// Whether the driver keeps the statement prepared (default: yes). Statements whose text
+    /// varies from call to call (multi-row inserts of varying sizes) should not be.
+    pub(crate) fn persistent(mut self, keep: bool) -> Self {
+        self.persistent = keep;
+        self
+    }
+
+    fn postgres(&self) -> SqlxQuery<'a, Postgres, PgArguments> {
+        let mut q = sqlx::query(self.sql).persistent(self.persistent);
+        for value in &self.binds {
+            q = match *value {
+                Bind::Null => q.bind(None::<&str>),
+                Bind::Text(s) => q.bind(s),
+                Bind::OptText(s) => q.bind(s),
+                Bind::Int(i) => q.bind(i),
+                Bind::Float(f) => q.bind(f),
+                Bind::Bool(b) => q.bind(b),
+                Bind::Id(id) => q.bind(id.0),
+                Bind::Time(t) => q.bind(t.0),
+                Bind::Json(v) => q.bind(v),
+                Bind::OptJson(v) => q.bind(v),
+            };
+        }
+        q
+    }
+
+    fn sqlite(&self) -> SqlxQuery<'a, Sqlite, SqliteArguments<'a>> {
+        let mut q = sqlx::query(self.sql).persistent(self.persistent);
+        for value in &self.binds {
+            q = match *value {
+                Bind::Null => q.bind(None::<&str>),
+                Bind::Text(s) => q.bind(s),
+                Bind::OptText(s) => q.bind(s),
+                Bind::Int(i) => q.bind(i),
+                Bind::Float(f) => q.bind(f),
+                Bind::Bool(b) => q.bind(b),
+                Bind::Id(id) => q.bind(id.to_string()),
+                Bind::Time(t) => q.bind(t.to_rfc3339()),
+                Bind::Json(v) => q.bind(v),
+                Bind::OptJson(v) => q.bind(v),
+            };
+        }
+        q
+    }
+}
+
+/// A row of either database.
+pub(crate) enum Row {
+    /// PostgreSQL.
+    Postgres(PgRow),
+    /// SQLite.
+    Sqlite(SqliteRow),
+}
+
+/// A column by name or position.
+pub(crate) trait Column: ColumnIndex<PgRow> + ColumnIndex<SqliteRow> + Copy {}
+impl<T: ColumnIndex<PgRow> + ColumnIndex<SqliteRow> + Copy> Column for T {}
+
+impl Row {
+    /// A text column.
+    pub(crate) fn text(&self, c: impl Column) -> StoreResult<String> {
+        match self {
+            Row::Postgres(r) => r.try_get(c),
+            Row::Sqlite(r) => r.try_get(c),
+        }
+        .map_err(database)
+    }
+
+    /// A nullable text column.
+    pub(crate) fn opt_text(&self, c: impl Column) -> StoreResult<Option<String>> {
+        match self {
+            Row::Postgres(r) => r.try_get(c),
+            Row::Sqlite(r) => r.try_get(c),
+        }
+        .map_err(database)
+    }
+
+    /// An integer column (`bigint`, SQLite's `INTEGER`, `count(*)`).
+    pub(crate) fn int(&self, c: impl Column) -> StoreResult<i64> {
+        match self {
+            Row::Postgres(r) => r.try_get(c),
+            Row::Sqlite(r) => r.try_get(c),
+        }
+        .map_err(database)
+    }
+
+    /// A boolean column.
+    pub(crate) fn bool(&self, c: impl Column) -> StoreResult<bool> {
+        match self {
+            Row::Postgres(r) => r.try_get(c),
+            Row::Sqlite(r) => r.try_get(c),
+        }
+        .map_err(database)
+    }
+
+    /// A JSON column.
+    pub(crate) fn json(&self, c: impl Column) -> StoreResult<Value> {
+        match self {
+            Row::Postgres(r) => r.try_get(c),
+            Row::Sqlite(r) => r.try_get(c),
+        }
+        .map_err(database)
+    }
+
+    /// A nullable JSON column.
+    pub(crate) fn opt_json(&self, c: impl Column) -> StoreResult<Option<Value>> {
+        match self {
+            Row::Postgres(r) => r.try_get(c),
+            Row::Sqlite(r) => r.try_get(c),
+        }
+        .map_err(database)
+    }
+
+    /// An id column.
+    pub(crate) fn id(&self, c: impl Column) -> StoreResult<Id> {
+        match self {
+            Row::Postgres(r) => r.try_get::<Uuid, _>(c).map_err(database).map(Id),
+            Row::Sqlite(r) => {
+                let text: String = r.try_get(c).map_err(database)?;
+                Uuid::parse_str(&text)
+                    .map(Id)
+                    .map_err(|e| StoreError::Database(Box::new(e)))
+            }
+        }
+    }
+
+    /// A nullable timestamp column.
+    pub(crate) fn opt_time(&self, c: impl Column) -> StoreResult<Option<Timestamp>> {
+        match self {
+            Row::Postgres(r) => Ok(r
+                .try_get::<Option<DateTime<Utc>>, _>(c)
+                .map_err(database)?
+                .map(Timestamp::from)),
+            Row::Sqlite(r) => match r.try_get::<Option<String>, _>(c).map_err(database)? {
+                None => Ok(None),
+                Some(text) => DateTime::parse_from_rfc3339(&text)
+                    .map(|t| Some(Timestamp::from(t.with_timezone(&Utc))))
+                    .map_err(|e| StoreError::Database(Box::new(e))),
+            },
+        }
+    }
+
+    /// A timestamp column.
+    pub(crate) fn time(&self, c: impl Column) -> StoreResult<Timestamp> {
+        self.opt_time(c)?
+            .ok_or_else(|| database(sqlx::Error::RowNotFound))
+    }
+}
+
+/// A transaction on either database; dropped without [`Tx::commit`], it rolls back.
+pub(crate) enum Tx {
+    /// PostgreSQL.
+    Postgres(Transaction<'static, Postgres>),
+    /// SQLite.
+    Sqlite(Transaction<'static, Sqlite>),
+}
+
+impl Tx {
+    /// Runs a statement; the rows it changed.
+    pub(crate) async fn execute(&mut self, q: &Query<'_>) -> StoreResult<u64> {
+        match self {
+            Tx::Postgres(tx) => q
+                .postgres()
+                .execute(&mut **tx)
+                .await
+                .map(|r| r.rows_affected()),
+            Tx::Sqlite(tx) => q
+                .sqlite()
+                .execute(&mut **tx)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .map_err(database)
+    }
+
+    /// Every row of a query.
+    pub(crate) async fn fetch_all(&mut self, q: &Query<'_>) -> StoreResult<Vec<Row>> {
+        match self {
+            Tx::Postgres(tx) => {
+                let rows = q.postgres().fetch_all(&mut **tx).await;
+                rows.map(|rows| rows.into_iter().map(Row::Postgres).collect())
+            }
+            Tx::Sqlite(tx) => {
+                let rows = q.sqlite().fetch_all(&mut **tx).await;
+                rows.map(|rows| rows.into_iter().map(Row::Sqlite).collect())
+            }
+        }
+        .map_err(database)
+    }
+
+    /// The first row of a query, if any.
+    pub(crate) async fn fetch_optional(&mut self, q: &Query<'_>) -> StoreResult<Option<Row>> {
+        match self {
+            Tx::Postgres(tx) => {
+                let row = q.postgres().fetch_optional(&mut **tx).await;
+                row.map(|r| r.map(Row::Postgres))
+            }
+            Tx::Sqlite(tx) => {
+                let row = q.sqlite().fetch_optional(&mut **tx).await;
+                row.map(|r| r.map(Row::Sqlite))
+            }
+        }
+        .map_err(database)
+    }
+
+    /// The first row of a query, which must have one.
+    pub(crate) async fn fetch_one(&mut self, q: &Query<'_>) -> StoreResult<Row> {
+        self.fetch_optional(q)
+            .await?
+            .ok_or_else(|| database(sqlx::Error::RowNotFound))
+    }
+
+    /// Commits.
+    pub(crate) async fn commit(self) -> StoreResult<()> {
+        match self {
+            Tx::Postgres(tx) => tx.commit().await,
+            Tx::Sqlite(tx) => tx.commit().await,
+        }
+        .map_err(database)
+    }
+
+    /// Rolls back.
+    pub(crate) async fn rollback(self) -> StoreResult<()> {
+        match self {
+            Tx::Postgres(tx) => tx.rollback().await,
+            Tx::Sqlite(tx) => tx.rollback().await,
+        }
+        .map_err(database)
+    }
+}
+
+impl Pool {
+    /// A transaction that only reads, or writes without serializing with other writers first.
+    pub(crate) async fn begin(&self) -> StoreResult<Tx> {
+        match self {
+            Pool::Postgres(p) => p.begin().await.map(Tx::Postgres),
+            Pool::Sqlite(p) => p.begin().await.map(Tx::Sqlite),
+        }
+        .map_err(database)
+    }
+
+    /// A write transaction. PostgreSQL locks rows per statement (`FOR UPDATE` in the engine's
+    /// statements); SQLite takes its one write lock up front (`BEGIN IMMEDIATE`), which avoids
+    /// the deadlock-prone read-to-write upgrade of a deferred transaction.
+    pub(crate) async fn begin_write(&self) -> StoreResult<Tx> {
+        match self {
+            Pool::Postgres(p) => p.begin().await.map(Tx::Postgres),
+            Pool::Sqlite(p) => p.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
+        }
+        .map_err(database)
+    }
+
+    /// Runs a statement outside any transaction.
+    pub(crate) async fn execute(&self, q: &Query<'_>) -> StoreResult<u64> {
+        match self {
+            Pool::Postgres(p) => q.postgres().execute(p).await.map(|r| r.rows_affected()),
+            Pool::Sqlite(p) => q.sqlite().execute(p).await.map(|r| r.rows_affected()),
+        }
+        .map_err(database)
+    }
+
+    /// Runs statement text with the simple protocol (no parameters, no prepared statement): for
+    /// statements refused in a transaction block, such as `VACUUM`.
+    pub(crate) async fn execute_simple(&self, sql: &str) -> StoreResult<()> {
+        match self {
+            Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+            Pool::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+        }
+        .map_err(database)
+    }
+
+    /// Every row of a query.
+    pub(crate) async fn fetch_all(&self, q: &Query<'_>) -> StoreResult<Vec<Row>> {
+        match self {
+            Pool::Postgres(p) => {
+                let rows = q.postgres().fetch_all(p).await;
+                rows.map(|rows| rows.into_iter().map(Row::Postgres).collect())
+            }
+            Pool::Sqlite(p) => {
+                let rows = q.sqlite().fetch_all(p).await;
+                rows.map(|rows| rows.into_iter().map(Row::Sqlite).collect())
+            }
+        }
+        .map_err(database)
+    }
+
+    /// The first row of a query, if any.
+    pub(crate) async fn fetch_optional(&self, q: &Query<'_>) -> StoreResult<Option<Row>> {
+        match self {
+            Pool::Postgres(p) => q
+                .postgres()
+                .fetch_optional(p)
+                .await
+                .map(|r| r.map(Row::Postgres)),
+            Pool::Sqlite(p) => q
+                .sqlite()
+                .fetch_optional(p)
+                .await
+                .map(|r| r.map(Row::Sqlite)),
+        }
+        .map_err(database)
+    }
+
+    /// The first row of a query, which must have one.
+    pub(crate) async fn fetch_one(&self, q: &Query<'_>) -> StoreResult<Row> {
+        self.fetch_optional(q)
+            .await?
+            .ok_or_else(|| database(sqlx::Error::RowNotFound))
+    }
+
+    /// The rows of a query one at a time, as the database sends them.
+    pub(crate) fn fetch<'a>(&'a self, q: &Query<'a>) -> BoxStream<'a, StoreResult<Row>> {
+        match self {
+            Pool::Postgres(p) => Box::pin(
+                q.postgres()
+                    .fetch(p)
+                    .map_ok(Row::Postgres)
+                    .map_err(database),
+            ),
+            Pool::Sqlite(p) => Box::pin(q.sqlite().fetch(p).map_ok(Row::Sqlite).map_err(database)),
+        }
+    }
+}

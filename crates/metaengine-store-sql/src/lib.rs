@@ -1,0 +1,667 @@
+//! The one implementation of the metaengine [`Store`] over sqlx, for PostgreSQL and SQLite:
+//! [`SqlStore`]. The backend crates (`metaengine-store-postgres`, `metaengine-store-sqlite`)
+//! open the pool with their settings and hand over their embedded migrations; everything else is
+//! here, once, as plain code.
+//!
+//! Key decisions:
+//! - Every verb that changes something writes its audit rows in the same transaction.
+//! - The two databases differ in a handful of places only, all behind `db.rs` (binding of ids and
+//!   timestamps, how a write transaction starts) and `changes.rs` (how other processes hear of
+//!   a model change); the SQL text of the engine's tables is [`MetaSql`], data statements come
+//!   from the one query builder (`metaengine_sql::query`).
+//! - Changes to one entity are serialized by locking its `meta_entities` row (`FOR UPDATE` on
+//!   PostgreSQL; SQLite's one writer with `BEGIN IMMEDIATE`), so concurrent activations queue up
+//!   instead of failing.
+#![deny(missing_docs)]
+
+mod activation;
+mod audit;
+mod changes;
+mod db;
+mod meta_sql;
+mod records;
+mod rows;
+
+use async_trait::async_trait;
+use metaengine_core::CompiledModel;
+use metaengine_core::ident::table_name;
+use metaengine_core::plan::MigrationStep;
+use metaengine_core::policy::RowFilter;
+use metaengine_sql::Dialect;
+use metaengine_sql::query::{Filter, ListQuery, Scope};
+use metaengine_store::store::RecordBatch;
+use metaengine_store::{
+    Activation, ActivationAudits, ActivationPlan, AuditQuery, AuditRow, Backend, BatchOutcome,
+    BatchWrite, EntityRow, Id, ModelChange, NewAudit, NewEntity, NewTenant, NewVersion, Page,
+    PageRequest, RecordPage, RecordWrite, Store, StoreError, StoreResult, TenantRow, Timestamp,
+    VersionRow,
+};
+use serde_json::Value;
+use sqlx::migrate::Migrator;
+use tokio::sync::mpsc;
+
+pub use audit::AUDIT_ROWS_PER_STATEMENT;
+pub use db::Pool;
+pub use meta_sql::{MODEL_CHANGES_CHANNEL, MetaSql};
+
+use crate::db::{Bind, query};
+use crate::records::unique_or;
+
+/// A [`Store`] on one PostgreSQL or SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: Pool,
+    sql: MetaSql,
+    migrator: &'static Migrator,
+}
+
+impl SqlStore {
+    /// A store on `pool`, whose engine tables `migrator` creates and migrates (the backend
+    /// crate's embedded migrations for that database).
+    pub fn new(pool: Pool, migrator: &'static Migrator) -> Self {
+        let sql = match pool {
+            Pool::Postgres(_) => MetaSql::postgres(),
+            Pool::Sqlite(_) => MetaSql::sqlite(),
+        };
+        Self {
+            pool,
+            sql,
+            migrator,
+        }
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The PostgreSQL pool, when the store is on PostgreSQL.
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.pool {
+            Pool::Postgres(p) => Some(p),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQLite pool, when the store is on SQLite.
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(p) => Some(p),
+            Pool::Postgres(_) => None,
+        }
+    }
+
+    /// The SQL dialect of the database.
+    pub fn dialect(&self) -> Dialect {
+        match self.pool {
+            Pool::Postgres(_) => Dialect::Postgres,
+            Pool::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Versions of the migrations recorded as applied.
+    async fn applied_migrations(&self) -> StoreResult<Vec<i64>> {
+        let q = query("SELECT version FROM _sqlx_migrations WHERE success");
+        let rows = self.pool.fetch_all(&q).await?;
+        rows.iter().map(|r| r.int(0)).collect()
+    }
+
+    /// One engine row by a prepared statement, if any.
+    async fn one<T>(
+        &self,
+        q: &db::Query<'_>,
+        decode: fn(&db::Row) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        self.pool
+            .fetch_optional(q)
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
+    }
+
+    /// Every engine row of a prepared statement.
+    async fn all<T>(
+        &self,
+        q: &db::Query<'_>,
+        decode: fn(&db::Row) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        self.pool.fetch_all(q).await?.iter().map(decode).collect()
+    }
+
+    /// Runs one engine statement that returns a row, then its audit row, in a write
+    /// transaction; `missing` when it returns none, `on_unique` (if given) for a unique
+    /// violation.
+    async fn write_row<T>(
+        &self,
+        q: &db::Query<'_>,
+        decode: fn(&db::Row) -> StoreResult<T>,
+        audit: &NewAudit,
+        missing: impl FnOnce() -> StoreError,
+        on_unique: Option<StoreError>,
+    ) -> StoreResult<T> {
+        let mut tx = self.pool.begin_write().await?;
+        let row = match (tx.fetch_optional(q).await, on_unique) {
+            (Ok(row), _) => row.ok_or_else(missing)?,
+            (Err(e), Some(on_unique)) => return Err(unique_or(e, on_unique)),
+            (Err(e), None) => return Err(e),
+        };
+        let value = decode(&row)?;
+        audit::insert(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+}
+
+/// An `INSERT … RETURNING` that returned no row (`fetch_one`'s error).
+fn database_row_missing() -> StoreError {
+    db::database(sqlx::Error::RowNotFound)
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Postgres(_) => Backend::Postgres,
+            Pool::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    async fn migrate(&self) -> StoreResult<usize> {
+        let before = self.applied_migrations().await.unwrap_or_default();
+        let run = match &self.pool {
+            Pool::Postgres(p) => self.migrator.run(p).await,
+            Pool::Sqlite(p) => self.migrator.run(p).await,
+        };
+        run.map_err(|e| StoreError::Migrate(Box::new(e)))?;
+        let after = self.applied_migrations().await?;
+        Ok(after.len().saturating_sub(before.len()))
+    }
+
+    async fn is_ready(&self) -> StoreResult<bool> {
+        let applied = match self.applied_migrations().await {
+            Ok(applied) => applied,
+            Err(_) => return Ok(false),
+        };
+        Ok(self.migrator.iter().all(|m| applied.contains(&m.version)))
+    }
+
+    async fn create_entity(&self, new: &NewEntity, audit: &NewAudit) -> StoreResult<EntityRow> {
+        let q = query(&self.sql.insert_entity).bind_all([
+            Bind::Id(Id::new_v7()),
+            Bind::Text(&new.name),
+            Bind::OptText(new.description.as_deref()),
+            Bind::Time(Timestamp::now()),
+            Bind::Text(&new.created_by),
+        ]);
+        let exists = StoreError::EntityExists(new.name.clone());
+        let missing = || database_row_missing();
+        self.write_row(&q, rows::entity, audit, missing, Some(exists))
+            .await
+    }
+
+    async fn get_entity(&self, name: &str) -> StoreResult<Option<EntityRow>> {
+        let q = query(&self.sql.entity_by_name).bind(Bind::Text(name));
+        self.one(&q, rows::entity).await
+    }
+
+    async fn list_entities(&self, page: PageRequest) -> StoreResult<Page<EntityRow>> {
+        let q = query(&self.sql.list_entities)
+            .bind(Bind::Int(page.limit()))
+            .bind(Bind::Int(page.offset()));
+        let rows = self.all(&q, rows::entity).await?;
+        let total = self
+            .pool
+            .fetch_one(&query(&self.sql.count_entities))
+            .await?
+            .int(0)?;
+        Ok(Page::new(rows, page, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn entity_exists(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.get_entity(name).await?.is_some())
+    }
+
+    async fn update_entity(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        audit: &NewAudit,
+    ) -> StoreResult<EntityRow> {
+        let q = query(&self.sql.update_entity).bind_all([
+            Bind::Text(name),
+            Bind::OptText(description),
+            Bind::Time(Timestamp::now()),
+        ]);
+        let missing = || StoreError::EntityNotFound(name.to_owned());
+        self.write_row(&q, rows::entity, audit, missing, None).await
+    }
+
+    async fn delete_entity(&self, name: &str, force: bool, audit: &NewAudit) -> StoreResult<bool> {
+        let dialect = self.dialect();
+        let mut tx = self.pool.begin_write().await?;
+        activation::locked_entity(&mut tx, &self.sql, name).await?;
+        let table = table_name(name);
+        let (exists, has_rows, _) =
+            activation::table_state(&mut tx, &self.sql, dialect, &table).await?;
+        if has_rows && !force {
+            return Err(StoreError::HasRows(name.to_owned()));
+        }
+        tx.execute(&query(&self.sql.delete_entity).bind(Bind::Text(name)))
+            .await?;
+        let mut audit = audit.clone();
+        if exists {
+            let drop = metaengine_sql::drop_table(dialect, &table);
+            tx.execute(&query(&drop)).await?;
+            if let Some(Value::Object(details)) = audit.details.as_mut() {
+                details.insert("droppedTable".into(), table.clone().into());
+                details.insert("hadRows".into(), has_rows.into());
+            }
+        }
+        audit::insert(&mut tx, &self.sql, std::slice::from_ref(&audit)).await?;
+        changes::notify(&mut tx, &self.sql, name).await?;
+        tx.commit().await?;
+        Ok(exists)
+    }
+
+    async fn hidden_columns(&self, entity: &str) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        activation::locked_entity(&mut tx, &self.sql, entity).await?;
+        let hidden =
+            activation::hidden_columns_of(&mut tx, &self.sql, self.dialect(), entity).await?;
+        tx.rollback().await?;
+        Ok(hidden)
+    }
+
+    async fn prune_hidden_columns(
+        &self,
+        entity: &str,
+        audit: &NewAudit,
+    ) -> StoreResult<Vec<String>> {
+        let dialect = self.dialect();
+        let mut tx = self.pool.begin_write().await?;
+        activation::locked_entity(&mut tx, &self.sql, entity).await?;
+        let hidden = activation::hidden_columns_of(&mut tx, &self.sql, dialect, entity).await?;
+        let table = table_name(entity);
+        for column in &hidden {
+            let drop = metaengine_sql::drop_column(dialect, &table, column);
+            tx.execute(&query(&drop)).await?;
+        }
+        let mut audit = audit.clone();
+        if let Some(Value::Object(details)) = audit.details.as_mut() {
+            details.insert("droppedColumns".into(), serde_json::json!(hidden));
+        }
+        audit::insert(&mut tx, &self.sql, std::slice::from_ref(&audit)).await?;
+        tx.commit().await?;
+        Ok(hidden)
+    }
+
+    async fn create_version(&self, new: &NewVersion, audit: &NewAudit) -> StoreResult<VersionRow> {
+        let mut tx = self.pool.begin_write().await?;
+        activation::locked_entity(&mut tx, &self.sql, &new.entity_name).await?;
+        let q = query(&self.sql.insert_version).bind_all([
+            Bind::Id(Id::new_v7()),
+            Bind::Text(&new.entity_name),
+            Bind::Text(&new.version),
+            Bind::Json(&new.schema),
+            Bind::Time(Timestamp::now()),
+            Bind::Text(&new.created_by),
+        ]);
+        let row = tx.fetch_one(&q).await.map_err(|e| {
+            unique_or(
+                e,
+                StoreError::VersionExists {
+                    entity: new.entity_name.clone(),
+                    version: new.version.clone(),
+                },
+            )
+        })?;
+        let row = rows::version(&row)?;
+        audit::insert(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn get_version(&self, entity: &str, version: &str) -> StoreResult<Option<VersionRow>> {
+        let q = query(&self.sql.version)
+            .bind(Bind::Text(entity))
+            .bind(Bind::Text(version));
+        self.one(&q, rows::version).await
+    }
+
+    async fn active_version(&self, entity: &str) -> StoreResult<Option<VersionRow>> {
+        let q = query(&self.sql.active_version).bind(Bind::Text(entity));
+        self.one(&q, rows::version).await
+    }
+
+    async fn list_versions(&self, entity: &str) -> StoreResult<Vec<VersionRow>> {
+        let q = query(&self.sql.list_versions).bind(Bind::Text(entity));
+        self.all(&q, rows::version).await
+    }
+
+    async fn update_version_schema(
+        &self,
+        entity: &str,
+        version: &str,
+        expected: &Value,
+        schema: &Value,
+        audit: &NewAudit,
+    ) -> StoreResult<VersionRow> {
+        let mut tx = self.pool.begin_write().await?;
+        let current = activation::locked_version(&mut tx, &self.sql, entity, version).await?;
+        if current.is_active || current.activated_at.is_some() {
+            return Err(StoreError::VersionImmutable {
+                entity: entity.to_owned(),
+                version: version.to_owned(),
+            });
+        }
+        if &current.schema != expected {
+            return Err(StoreError::Concurrent(format!("{entity} {version}")));
+        }
+        let q = query(&self.sql.update_version_schema)
+            .bind(Bind::Id(current.id))
+            .bind(Bind::Json(schema));
+        let row = rows::version(&tx.fetch_one(&q).await?)?;
+        audit::insert(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn delete_version(
+        &self,
+        entity: &str,
+        version: &str,
+        audit: &NewAudit,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin_write().await?;
+        activation::locked_entity(&mut tx, &self.sql, entity).await?;
+        let current = activation::locked_version(&mut tx, &self.sql, entity, version).await?;
+        if current.is_active {
+            return Err(StoreError::VersionActive {
+                entity: entity.to_owned(),
+                version: version.to_owned(),
+            });
+        }
+        tx.execute(&query(&self.sql.delete_version).bind(Bind::Id(current.id)))
+            .await?;
+        audit::insert(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn plan_activation(&self, entity: &str, version: &str) -> StoreResult<ActivationPlan> {
+        let mut tx = self.pool.begin().await?;
+        let owner = activation::locked_entity(&mut tx, &self.sql, entity).await?;
+        let target = activation::locked_version(&mut tx, &self.sql, entity, version).await?;
+        let plan =
+            activation::plan_locked(&mut tx, &self.sql, self.dialect(), &owner, &target).await?;
+        tx.rollback().await?;
+        Ok(plan)
+    }
+
+    async fn activate_version(
+        &self,
+        entity: &str,
+        version: &str,
+        audits: &ActivationAudits<'_>,
+    ) -> StoreResult<Activation> {
+        let mut tx = self.pool.begin_write().await?;
+        let owner = activation::locked_entity(&mut tx, &self.sql, entity).await?;
+        let target = activation::locked_version(&mut tx, &self.sql, entity, version).await?;
+        let plan =
+            activation::plan_locked(&mut tx, &self.sql, self.dialect(), &owner, &target).await?;
+        if plan.plan.is_breaking() {
+            return Err(StoreError::Breaking {
+                entity: entity.to_owned(),
+                version: version.to_owned(),
+                errors: plan.plan.breaking.clone(),
+            });
+        }
+        for statement in &plan.statements {
+            tx.execute(&query(statement))
+                .await
+                .map_err(|e| activation::ddl_error(e, entity, version))?;
+        }
+        let now = Timestamp::now();
+        tx.execute(&query(&self.sql.deactivate_all).bind(Bind::Text(entity)))
+            .await?;
+        let q = query(&self.sql.activate)
+            .bind(Bind::Id(target.id))
+            .bind(Bind::Time(now));
+        let row = rows::version(&tx.fetch_one(&q).await?)?;
+        let q = query(&self.sql.set_active_version).bind_all([
+            Bind::Text(entity),
+            Bind::OptText(Some(version)),
+            Bind::Time(now),
+        ]);
+        tx.execute(&q).await?;
+        audit::insert(&mut tx, &self.sql, &audits(&plan)).await?;
+        changes::notify(&mut tx, &self.sql, entity).await?;
+        tx.commit().await?;
+        let indexed = plan
+            .plan
+            .steps
+            .iter()
+            .any(|s| matches!(s, MigrationStep::CreateIndex(_)));
+        if indexed {
+            // New indexes on a table with rows: fresh statistics let the planner use them at
+            // once. Best effort: the activation has committed.
+            let sql = metaengine_sql::analyze_table(self.dialect(), &plan.table);
+            if let Err(e) = self.pool.execute_simple(&sql).await {
+                tracing::warn!(error = %e, table = %plan.table, "analyze failed");
+            }
+        }
+        Ok(Activation {
+            version: row,
+            previous: owner.active_version,
+            plan,
+        })
+    }
+
+    async fn deactivate_version(
+        &self,
+        entity: &str,
+        version: &str,
+        audit: &NewAudit,
+    ) -> StoreResult<VersionRow> {
+        let mut tx = self.pool.begin_write().await?;
+        activation::locked_entity(&mut tx, &self.sql, entity).await?;
+        let mut target = activation::locked_version(&mut tx, &self.sql, entity, version).await?;
+        if !target.is_active {
+            return Err(StoreError::VersionNotActive {
+                entity: entity.to_owned(),
+                version: version.to_owned(),
+            });
+        }
+        tx.execute(&query(&self.sql.deactivate_all).bind(Bind::Text(entity)))
+            .await?;
+        let q = query(&self.sql.set_active_version).bind_all([
+            Bind::Text(entity),
+            Bind::OptText(None),
+            Bind::Time(Timestamp::now()),
+        ]);
+        tx.execute(&q).await?;
+        audit::insert(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+        changes::notify(&mut tx, &self.sql, entity).await?;
+        tx.commit().await?;
+        target.is_active = false;
+        Ok(target)
+    }
+
+    async fn model_changes(&self) -> StoreResult<mpsc::Receiver<ModelChange>> {
+        changes::watch(&self.pool).await
+    }
+
+    async fn list_records(
+        &self,
+        model: &CompiledModel,
+        query: &ListQuery<'_>,
+        max_bytes: usize,
+    ) -> StoreResult<RecordPage> {
+        records::list(&self.pool, self.dialect(), model, query, max_bytes).await
+    }
+
+    async fn count_records(
+        &self,
+        model: &CompiledModel,
+        scope: Scope<'_>,
+        row_filter: &RowFilter,
+        filters: &[Filter],
+    ) -> StoreResult<u64> {
+        records::count(
+            &self.pool,
+            self.dialect(),
+            model,
+            scope,
+            row_filter,
+            filters,
+        )
+        .await
+    }
+
+    async fn get_record(
+        &self,
+        model: &CompiledModel,
+        scope: Scope<'_>,
+        id: &str,
+        row_filter: Option<&RowFilter>,
+    ) -> StoreResult<Option<String>> {
+        records::get(&self.pool, self.dialect(), model, scope, id, row_filter).await
+    }
+
+    async fn record_exists(
+        &self,
+        model: &CompiledModel,
+        scope: Scope<'_>,
+        id: &str,
+    ) -> StoreResult<bool> {
+        records::exists(&self.pool, self.dialect(), model, scope, id).await
+    }
+
+    async fn insert_record(
+        &self,
+        model: &CompiledModel,
+        write: RecordWrite<'_>,
+        audits: &[NewAudit],
+    ) -> StoreResult<String> {
+        records::insert(&self.pool, &self.sql, self.dialect(), model, write, audits).await
+    }
+
+    async fn insert_records(
+        &self,
+        model: &CompiledModel,
+        batch: RecordBatch<'_>,
+        audits: &[NewAudit],
+    ) -> StoreResult<u64> {
+        records::insert_many(&self.pool, &self.sql, self.dialect(), model, batch, audits).await
+    }
+
+    async fn write_batch(
+        &self,
+        writes: &[BatchWrite<'_>],
+        audits: &[NewAudit],
+    ) -> StoreResult<BatchOutcome> {
+        let dialect = self.dialect();
+        // Consecutive creates of one entity become multi-row inserts. When one of those fails
+        // (a taken unique value), the batch is rolled back and run again one statement per
+        // write, to name the operation that failed.
+        match records::batch(&self.pool, &self.sql, dialect, writes, audits, true).await? {
+            BatchOutcome::Failed { .. } => {
+                records::batch(&self.pool, &self.sql, dialect, writes, audits, false).await
+            }
+            outcome => Ok(outcome),
+        }
+    }
+
+    async fn analyze_records(&self, model: &CompiledModel) -> StoreResult<()> {
+        let sql = metaengine_sql::analyze_table(self.dialect(), &model.table_name);
+        // The simple protocol: PostgreSQL's VACUUM is refused in a transaction block.
+        self.pool.execute_simple(&sql).await
+    }
+
+    async fn update_record(
+        &self,
+        model: &CompiledModel,
+        write: RecordWrite<'_>,
+        expected_row_version: Option<i64>,
+        audits: &[NewAudit],
+    ) -> StoreResult<Option<String>> {
+        let now = Timestamp::now().to_rfc3339();
+        let statement = metaengine_sql::query::QueryBuilder::new(self.dialect(), model).update(
+            write.scope,
+            write.id,
+            write.actor,
+            &now,
+            write.values,
+            expected_row_version,
+        )?;
+        records::write(&self.pool, &self.sql, model, &statement, audits).await
+    }
+
+    async fn delete_record(
+        &self,
+        model: &CompiledModel,
+        scope: Scope<'_>,
+        id: &str,
+        expected_row_version: Option<i64>,
+        audits: &[NewAudit],
+    ) -> StoreResult<Option<String>> {
+        let statement = metaengine_sql::query::QueryBuilder::new(self.dialect(), model).delete(
+            scope,
+            id,
+            expected_row_version,
+        )?;
+        records::write(&self.pool, &self.sql, model, &statement, audits).await
+    }
+
+    async fn append_audit(&self, events: &[NewAudit]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        audit::insert(&mut tx, &self.sql, events).await?;
+        tx.commit().await
+    }
+
+    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditRow>> {
+        audit::page(&self.pool, &self.sql, query).await
+    }
+
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64> {
+        audit::purge(&self.pool, &self.sql, before).await
+    }
+
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRow>> {
+        let q = query(&self.sql.tenant).bind(Bind::Text(id));
+        self.one(&q, rows::tenant).await
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>> {
+        self.all(&query(&self.sql.list_tenants), rows::tenant).await
+    }
+
+    async fn create_tenant(&self, new: &NewTenant, audit: &NewAudit) -> StoreResult<TenantRow> {
+        let q = query(&self.sql.insert_tenant).bind_all([
+            Bind::Text(&new.id),
+            Bind::Text(&new.name),
+            Bind::Time(Timestamp::now()),
+        ]);
+        let exists = StoreError::TenantExists(new.id.clone());
+        let missing = || database_row_missing();
+        self.write_row(&q, rows::tenant, audit, missing, Some(exists))
+            .await
+    }
+
+    async fn update_tenant(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        status: Option<&str>,
+        audit: &NewAudit,
+    ) -> StoreResult<TenantRow> {
+        let q = query(&self.sql.update_tenant).bind_all([
+            Bind::Text(id),
+            Bind::OptText(name),
+            Bind::OptText(status),
+        ]);
+        let missing = || StoreError::TenantNotFound(id.to_owned());
+        self.write_row(&q, rows::tenant, audit, missing, None).await
+    }
+}

@@ -1,0 +1,357 @@
+//! The data path: records listed (streamed under a byte budget), counted, read and written, each
+//! write in one transaction with its audit rows, and batches of writes all or nothing. Every
+//! statement comes from the one query builder (`metaengine_sql::query`), already scoped to the
+//! caller's tenant and realm.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt as _;
+use metaengine_core::CompiledModel;
+use metaengine_core::policy::RowFilter;
+use metaengine_sql::Dialect;
+use metaengine_sql::query::{Cursor, Filter, ListQuery, NewRow, QueryBuilder, Scope, Statement};
+use metaengine_store::store::RecordBatch;
+use metaengine_store::{
+    BatchOutcome, BatchWrite, NewAudit, RecordPage, RecordWrite, StoreError, StoreResult, Timestamp,
+};
+
+use crate::db::{Bind, Pool, Query, query, unique_violation};
+use crate::meta_sql::MetaSql;
+
+/// A data statement with its values bound.
+pub(crate) fn data_query(statement: &Statement) -> Query<'_> {
+    query(&statement.sql).bind_all(statement.binds.iter().map(Bind::from))
+}
+
+/// `e`, or `on_unique` when `e` is a unique violation.
+pub(crate) fn unique_or(e: StoreError, on_unique: StoreError) -> StoreError {
+    if unique_violation(&e) { on_unique } else { e }
+}
+
+/// One page of records: at most `query.limit` of them and `max_bytes` of record text (a single
+/// record larger than that still comes alone), with the cursor of the next page.
+pub(crate) async fn list(
+    pool: &Pool,
+    dialect: Dialect,
+    model: &CompiledModel,
+    query: &ListQuery<'_>,
+    max_bytes: usize,
+) -> StoreResult<RecordPage> {
+    let statement = QueryBuilder::new(dialect, model).list(query)?;
+    let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+    let q = data_query(&statement);
+    let mut rows = pool.fetch(&q);
+    let mut records = Vec::with_capacity(limit.min(128));
+    let mut bytes = 0usize;
+    // The last row taken: its key is where the next page starts. Decoded once, at the end, and
+    // only when there is a next page.
+    let mut last = None;
+    let mut more = false;
+    while let Some(row) = rows.try_next().await? {
+        if records.len() == limit {
+            more = true;
+            break;
+        }
+        let record = row.text("record")?;
+        bytes = bytes.saturating_add(record.len());
+        if !records.is_empty() && bytes > max_bytes {
+            more = true;
+            break;
+        }
+        records.push(record);
+        last = Some(row);
+    }
+    let next = match last.filter(|_| more) {
+        Some(row) => Some(Cursor::from_row(row.opt_text("__k")?, row.text("__id")?)),
+        None => None,
+    };
+    Ok(RecordPage { records, next })
+}
+
+/// The number of records a list with these filters would page through.
+pub(crate) async fn count(
+    pool: &Pool,
+    dialect: Dialect,
+    model: &CompiledModel,
+    scope: Scope<'_>,
+    row_filter: &RowFilter,
+    filters: &[Filter],
+) -> StoreResult<u64> {
+    let statement = QueryBuilder::new(dialect, model).count(scope, row_filter, filters)?;
+    let count = pool
+        .fetch_one(&data_query(&statement))
+        .await?
+        .int("count")?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// One record's JSON text, if it exists in the scope (and passes the row filter).
+pub(crate) async fn get(
+    pool: &Pool,
+    dialect: Dialect,
+    model: &CompiledModel,
+    scope: Scope<'_>,
+    id: &str,
+    row_filter: Option<&RowFilter>,
+) -> StoreResult<Option<String>> {
+    let statement = QueryBuilder::new(dialect, model).get(scope, id, row_filter)?;
+    match pool.fetch_optional(&data_query(&statement)).await? {
+        Some(row) => Ok(Some(row.text("record")?)),
+        None => Ok(None),
+    }
+}
+
+/// Whether a record exists in the scope.
+pub(crate) async fn exists(
+    pool: &Pool,
+    dialect: Dialect,
+    model: &CompiledModel,
+    scope: Scope<'_>,
+    id: &str,
+) -> StoreResult<bool> {
+    let statement = QueryBuilder::new(dialect, model).exists(scope, id)?;
+    Ok(pool
+        .fetch_optional(&data_query(&statement))
+        .await?
+        .is_some())
+}
+
+/// Runs a record write (insert, update, delete) with its audit rows in one transaction; the
+/// record the statement returns, if any (none: the row was not there, or not at the expected row
+/// version).
+pub(crate) async fn write(
+    pool: &Pool,
+    sql: &MetaSql,
+    model: &CompiledModel,
+    statement: &Statement,
+    audits: &[NewAudit],
+) -> StoreResult<Option<String>> {
+    let mut tx = pool.begin().await?;
+    let row = tx
+        .fetch_optional(&data_query(statement))
+        .await
+        .map_err(|e| unique_or(e, StoreError::Unique(model.entity.clone())))?;
+    let record = match row {
+        Some(row) => Some(row.text("record")?),
+        None => None,
+    };
+    if record.is_some() {
+        crate::audit::insert(&mut tx, sql, audits).await?;
+    }
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// A new record, with its audit rows.
+pub(crate) async fn insert(
+    pool: &Pool,
+    sql: &MetaSql,
+    dialect: Dialect,
+    model: &CompiledModel,
+    write: RecordWrite<'_>,
+    audits: &[NewAudit],
+) -> StoreResult<String> {
+    let now = Timestamp::now().to_rfc3339();
+    let statement = QueryBuilder::new(dialect, model).insert(
+        write.scope,
+        write.id,
+        write.actor,
+        &now,
+        write.values,
+    )?;
+    self::write(pool, sql, model, &statement, audits)
+        .await?
+        .ok_or_else(|| crate::db::database(sqlx::Error::RowNotFound))
+}
+
+/// Many new records of one entity with multi-row inserts, in one transaction with `audits`.
+pub(crate) async fn insert_many(
+    pool: &Pool,
+    sql: &MetaSql,
+    dialect: Dialect,
+    model: &CompiledModel,
+    batch: RecordBatch<'_>,
+    audits: &[NewAudit],
+) -> StoreResult<u64> {
+    let now = Timestamp::now().to_rfc3339();
+    let statements = QueryBuilder::new(dialect, model).insert_many(
+        batch.scope,
+        batch.actor,
+        &now,
+        batch.rows,
+    )?;
+    if statements.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = pool.begin_write().await?;
+    let mut inserted = 0;
+    for statement in &statements {
+        inserted += tx
+            .execute(&data_query(statement))
+            .await
+            .map_err(|e| unique_or(e, StoreError::Unique(model.entity.clone())))?;
+    }
+    crate::audit::insert(&mut tx, sql, audits).await?;
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+/// Statements for the writes `first..first + len` of a batch.
+struct Step<'m> {
+    first: usize,
+    len: usize,
+    model: &'m CompiledModel,
+    statements: Vec<Statement>,
+}
+
+/// The statements of a batch; `group` turns runs of creates of one entity, scope and actor into
+/// multi-row inserts. `Err` names the write whose statement could not be built.
+fn steps<'m>(
+    dialect: Dialect,
+    writes: &[BatchWrite<'m>],
+    now: &str,
+    group: bool,
+) -> Result<Vec<Step<'m>>, BatchOutcome> {
+    let mut steps: Vec<Step<'m>> = Vec::with_capacity(writes.len());
+    let mut index = 0;
+    while let Some(w) = writes.get(index) {
+        let rest = writes.get(index..).unwrap_or_default();
+        // A run of creates of one model, scope and actor.
+        let run = match *w {
+            BatchWrite::Insert { model, write } if group => rest
+                .iter()
+                .take_while(|o| {
+                    matches!(**o, BatchWrite::Insert { model: m, write: x }
+                        if std::ptr::eq(m, model) && x.scope == write.scope && x.actor == write.actor)
+                })
+                .count(),
+            _ => 1,
+        };
+        let built = match *w {
+            BatchWrite::Insert { model, write } if run > 1 => {
+                let rows: Vec<NewRow<'_>> = rest
+                    .iter()
+                    .take(run)
+                    .filter_map(|o| match *o {
+                        BatchWrite::Insert { write, .. } => Some(NewRow {
+                            id: write.id,
+                            values: write.values,
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                QueryBuilder::new(dialect, model)
+                    .insert_many_returning(write.scope, write.actor, now, &rows)
+                    .map(|statements| (model, statements))
+            }
+            BatchWrite::Insert { model, write } => QueryBuilder::new(dialect, model)
+                .insert(write.scope, write.id, write.actor, now, write.values)
+                .map(|s| (model, vec![s])),
+            BatchWrite::Update {
+                model,
+                write,
+                expected_row_version,
+            } => QueryBuilder::new(dialect, model)
+                .update(
+                    write.scope,
+                    write.id,
+                    write.actor,
+                    now,
+                    write.values,
+                    Some(expected_row_version),
+                )
+                .map(|s| (model, vec![s])),
+            BatchWrite::Delete {
+                model,
+                scope,
+                id,
+                expected_row_version,
+            } => QueryBuilder::new(dialect, model)
+                .delete(scope, id, Some(expected_row_version))
+                .map(|s| (model, vec![s])),
+        };
+        match built {
+            Ok((model, statements)) => steps.push(Step {
+                first: index,
+                len: run,
+                model,
+                statements,
+            }),
+            Err(e) => {
+                return Err(BatchOutcome::Failed {
+                    index,
+                    error: e.into(),
+                });
+            }
+        }
+        index += run;
+    }
+    Ok(steps)
+}
+
+/// A batch in one transaction with `audits`; see [`steps`] for `group` (a failure of a
+/// multi-row insert names the run's first write).
+pub(crate) async fn batch(
+    pool: &Pool,
+    sql: &MetaSql,
+    dialect: Dialect,
+    writes: &[BatchWrite<'_>],
+    audits: &[NewAudit],
+    group: bool,
+) -> StoreResult<BatchOutcome> {
+    let now = Timestamp::now().to_rfc3339();
+    let steps = match steps(dialect, writes, &now, group) {
+        Ok(steps) => steps,
+        Err(outcome) => return Ok(outcome),
+    };
+    // Dropping the transaction on an early return rolls it back.
+    let mut tx = pool.begin_write().await?;
+    let mut records = Vec::with_capacity(writes.len());
+    for step in &steps {
+        let mut returned = Vec::with_capacity(step.len);
+        for statement in &step.statements {
+            match tx.fetch_all(&data_query(statement)).await {
+                Ok(rows) => returned.extend(rows),
+                Err(e) => {
+                    let error = unique_or(e, StoreError::Unique(step.model.entity.clone()));
+                    return Ok(BatchOutcome::Failed {
+                        index: step.first,
+                        error,
+                    });
+                }
+            }
+        }
+        if step.len == 1 {
+            match returned.first() {
+                Some(row) => records.push(row.text("record")?),
+                None => return Ok(BatchOutcome::NoRow { index: step.first }),
+            }
+            continue;
+        }
+        // A multi-row insert: its rows back in the writes' order, by id.
+        let mut by_id = HashMap::with_capacity(returned.len());
+        for row in &returned {
+            by_id.insert(row.text("__id")?, row.text("record")?);
+        }
+        let run = writes
+            .get(step.first..step.first + step.len)
+            .unwrap_or_default();
+        for (offset, w) in run.iter().enumerate() {
+            let id = match *w {
+                BatchWrite::Insert { write, .. } => write.id,
+                _ => "",
+            };
+            match by_id.remove(id) {
+                Some(record) => records.push(record),
+                None => {
+                    return Ok(BatchOutcome::NoRow {
+                        index: step.first + offset,
+                    });
+                }
+            }
+        }
+    }
+    crate::audit::insert(&mut tx, sql, audits).await?;
+    tx.commit().await?;
+    Ok(BatchOutcome::Written(records))
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use metaengine_core::ident::{TENANT_ID_PATTERN, is_tenant_id};
 use metaengine_core::{ErrorCode, Problem};
-use metaengine_store::{EventType, NewTenant, Store, StoreError, TenantRow};
+use metaengine_store::{EventType, NewTenant, Store, StoreError, TenantRow, TenantStatus};
 use serde_json::json;
 
 use crate::actor::{AccessConfig, Actor};
@@ -27,11 +27,6 @@ const STATUS_CACHE_CAPACITY: u64 = 100_000;
 
 /// The longest tenant display name, in characters.
 pub const MAX_TENANT_NAME_CHARS: usize = 200;
-
-/// `active`: requests of the tenant are served.
-pub const STATUS_ACTIVE: &str = "active";
-/// `suspended`: requests of the tenant answer 403.
-pub const STATUS_SUSPENDED: &str = "suspended";
 
 /// Why a request's tenant may not be served (403 over HTTP, except `Store`).
 #[derive(Debug, thiserror::Error)]
@@ -142,10 +137,10 @@ impl TenantService {
             .ok_or_else(|| RegistryError::NotFound(format!("tenant `{id}` does not exist")))
     }
 
-    /// Renames a tenant and/or sets its status (`active` or `suspended`). Platform admins only;
-    /// the platform tenant cannot be suspended (its admins would lock themselves out). Audited as
-    /// `tenant.update`; this instance applies a new status at once, the others within
-    /// [`TENANT_STATUS_TTL`].
+    /// Renames a tenant and/or sets its status (`active` or `suspended`, as a request names it;
+    /// another name is a 422 at `/status`). Platform admins only; the platform tenant cannot be
+    /// suspended (its admins would lock themselves out). Audited as `tenant.update`; this
+    /// instance applies a new status at once, the others within [`TENANT_STATUS_TTL`].
     pub async fn update(
         &self,
         actor: &Actor,
@@ -167,22 +162,25 @@ impl TenantService {
                     if let Some(Err(p)) = name.map(check_name) {
                         problems.push(p);
                     }
-                    if let Some(s) = status
-                        && s != STATUS_ACTIVE
-                        && s != STATUS_SUSPENDED
-                    {
-                        problems.push(Problem {
-                            pointer: "/status".to_owned(),
-                            message: format!(
-                                "tenant status `{s}` is not allowed; expected `{STATUS_ACTIVE}` \
-                                 or `{STATUS_SUSPENDED}`"
-                            ),
-                        });
-                    }
+                    let status = match status.map(str::parse::<TenantStatus>).transpose() {
+                        Ok(status) => status,
+                        Err(_) => {
+                            problems.push(Problem {
+                                pointer: "/status".to_owned(),
+                                message: format!(
+                                    "tenant status `{}` is not allowed; expected `{}` or `{}`",
+                                    status.unwrap_or_default(),
+                                    TenantStatus::Active,
+                                    TenantStatus::Suspended
+                                ),
+                            });
+                            None
+                        }
+                    };
                     if !problems.is_empty() {
                         return Err(invalid(problems));
                     }
-                    if status == Some(STATUS_SUSPENDED) && id == platform {
+                    if status == Some(TenantStatus::Suspended) && id == platform {
                         return Err(RegistryError::conflict(
                             ErrorCode::Conflict,
                             format!(
@@ -221,7 +219,7 @@ impl TenantService {
             return Ok(TenantState::Unknown);
         }
         let state = match self.store().get_tenant(tenant_id).await {
-            Ok(Some(row)) if row.status == STATUS_ACTIVE => TenantState::Active,
+            Ok(Some(row)) if row.status == TenantStatus::Active => TenantState::Active,
             Ok(Some(_)) => TenantState::Suspended,
             Ok(None) => TenantState::Unknown,
             Err(e) => {

@@ -33,8 +33,8 @@ use metaengine_store::store::RecordBatch;
 use metaengine_store::{
     Activation, ActivationAudits, ActivationPlan, AuditQuery, AuditRow, Backend, BatchOutcome,
     BatchWrite, EntityRow, Id, ModelChange, NewAudit, NewEntity, NewTenant, NewVersion, Page,
-    PageRequest, RecordPage, RecordWrite, Store, StoreError, StoreResult, TenantRow, Timestamp,
-    VersionRow,
+    PageRequest, RecordPage, RecordWrite, Store, StoreError, StoreResult, TenantRow, TenantStatus,
+    Timestamp, VersionRow,
 };
 use serde_json::Value;
 use sqlx::migrate::Migrator;
@@ -653,13 +653,13 @@ impl Store for SqlStore {
         &self,
         id: &str,
         name: Option<&str>,
-        status: Option<&str>,
+        status: Option<TenantStatus>,
         audit: &NewAudit,
     ) -> StoreResult<TenantRow> {
         let q = query(&self.sql.update_tenant).bind_all([
             Bind::Text(id),
             Bind::OptText(name),
-            Bind::OptText(status),
+            Bind::OptText(status.map(TenantStatus::as_str)),
         ]);
         let missing = || StoreError::TenantNotFound(id.to_owned());
         self.write_row(&q, rows::tenant, audit, missing, None).await

@@ -1,7 +1,7 @@
 //! The engine's own rows ([`EntityRow`] and the others) read from a database row, column by
 //! column: the row types stay plain structs in the trait crate, free of any database driver.
 
-use metaengine_store::{AuditRow, EntityRow, StoreResult, TenantRow, VersionRow};
+use metaengine_store::{AuditRow, EntityRow, StoreError, StoreResult, TenantRow, VersionRow};
 
 use crate::db::Row;
 
@@ -55,7 +55,10 @@ pub(crate) fn tenant(r: &Row) -> StoreResult<TenantRow> {
     Ok(TenantRow {
         id: r.text("id")?,
         name: r.text("name")?,
-        status: r.text("status")?,
+        status: r
+            .text("status")?
+            .parse()
+            .map_err(|e| StoreError::Database(Box::new(e)))?,
         created_at: r.time("created_at")?,
     })
 }

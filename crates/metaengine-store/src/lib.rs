@@ -21,7 +21,7 @@ pub mod types;
 pub use audit::{AuditActor, AuditQuery, AuditResult, EventType, NewAudit, UnknownName};
 pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageMeta, PageRequest};
-pub use rows::{AuditRow, EntityRow, TableRow, TenantRow, VersionRow};
+pub use rows::{AuditRow, EntityRow, TableRow, TenantRow, TenantStatus, VersionRow};
 pub use store::{
     Activation, ActivationAudits, ActivationPlan, Backend, BatchOutcome, BatchWrite, ModelChange,
     NewEntity, NewTenant, NewVersion, RecordPage, RecordWrite, Store,

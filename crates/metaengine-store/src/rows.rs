@@ -88,6 +88,9 @@ impl SqlType for Value {
 impl SqlType for i64 {
     const KIND: ColumnKind = ColumnKind::BigInt;
 }
+impl SqlType for TenantStatus {
+    const KIND: ColumnKind = ColumnKind::Text;
+}
 impl<T: SqlType> SqlType for Option<T> {
     const KIND: ColumnKind = T::KIND;
     const NULLABLE: bool = true;
@@ -216,10 +219,54 @@ table_row! {
         pub id: String,
         /// Display name.
         pub name: String,
-        /// `active` or `suspended`.
-        pub status: String,
+        /// Whether its requests are served.
+        pub status: TenantStatus,
         /// Creation time.
         pub created_at: Timestamp,
+    }
+}
+
+/// Whether a tenant's requests are served (`core.tenant.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    /// `active`: its requests are served.
+    Active,
+    /// `suspended`: its requests answer 403.
+    Suspended,
+}
+
+impl TenantStatus {
+    /// Every status, in the order messages list them.
+    pub const ALL: [TenantStatus; 2] = [TenantStatus::Active, TenantStatus::Suspended];
+
+    /// The stored and JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+        }
+    }
+}
+
+impl std::fmt::Display for TenantStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TenantStatus {
+    type Err = crate::audit::UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| crate::audit::UnknownName {
+                what: "tenant status",
+                name: s.to_owned(),
+                known: Self::ALL.map(Self::as_str).join(", "),
+            })
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use crate::audit::{AuditQuery, NewAudit};
 use crate::error::StoreResult;
 use crate::page::{Page, PageRequest};
-use crate::rows::{AuditRow, EntityRow, TenantRow, VersionRow};
+use crate::rows::{AuditRow, EntityRow, TenantRow, TenantStatus, VersionRow};
 use crate::types::Timestamp;
 
 /// Which database a store talks to.
@@ -421,7 +421,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &str,
         name: Option<&str>,
-        status: Option<&str>,
+        status: Option<TenantStatus>,
         audit: &NewAudit,
     ) -> StoreResult<TenantRow>;
 }

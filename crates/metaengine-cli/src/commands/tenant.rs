@@ -1,7 +1,7 @@
 //! `metaengine tenant …`: tenants through the runtime's `TenantService`, as the CLI operator
 //! (a platform admin), every change audited like the HTTP API's.
 
-use metaengine_runtime::tenants::{STATUS_ACTIVE, STATUS_SUSPENDED};
+use metaengine_store::TenantStatus;
 
 use super::Context;
 use crate::cli::TenantCommand;
@@ -31,7 +31,7 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
                 t.add_row([
                     row.id.clone(),
                     row.name.clone(),
-                    row.status.clone(),
+                    row.status.to_string(),
                     row.created_at.to_string(),
                 ]);
             }
@@ -43,14 +43,18 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             );
         }
         TenantCommand::Suspend { id } => {
-            let t = tenants.update(a, &id, None, Some(STATUS_SUSPENDED)).await?;
+            let t = tenants
+                .update(a, &id, None, Some(TenantStatus::Suspended.as_str()))
+                .await?;
             println!(
                 "suspended tenant {}: its requests are refused until `metaengine tenant activate {}`",
                 t.id, t.id
             );
         }
         TenantCommand::Activate { id } => {
-            let t = tenants.update(a, &id, None, Some(STATUS_ACTIVE)).await?;
+            let t = tenants
+                .update(a, &id, None, Some(TenantStatus::Active.as_str()))
+                .await?;
             println!("activated tenant {}", t.id);
         }
     }

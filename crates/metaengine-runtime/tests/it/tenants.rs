@@ -83,7 +83,7 @@ async fn create_list_update_suspend(store: Arc<dyn Store>) {
         .update(&a, "acme", None, Some("suspended"))
         .await
         .unwrap();
-    assert_eq!(suspended.status, "suspended");
+    assert_eq!(suspended.status.as_str(), "suspended");
     assert_eq!(suspended.name, "Acme Europe");
     let err = tenants.check_active("acme").await.unwrap_err();
     assert!(
@@ -214,7 +214,10 @@ async fn bad_input_is_refused_and_audited(store: Arc<dyn Store>) {
             .await
             .is_empty()
     );
-    assert_eq!(tenants.get(&a, "acme").await.unwrap().status, "active");
+    assert_eq!(
+        tenants.get(&a, "acme").await.unwrap().status.as_str(),
+        "active"
+    );
 }
 
 async fn only_platform_admins_manage_tenants(store: Arc<dyn Store>) {

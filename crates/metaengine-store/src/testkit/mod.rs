@@ -121,7 +121,7 @@ pub async fn migrations_are_idempotent_and_seed_the_default_tenant(store: Arc<dy
     );
     assert!(store.is_ready().await.unwrap());
     let tenant = store.get_tenant("default").await.unwrap().unwrap();
-    assert_eq!(tenant.status, "active");
+    assert_eq!(tenant.status, crate::TenantStatus::Active);
 }
 
 pub async fn entities_round_trip_with_their_audit(store: Arc<dyn Store>) {
@@ -598,7 +598,7 @@ pub async fn tenants_round_trip(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(t.status, "active");
+    assert_eq!(t.status, crate::TenantStatus::Active);
     let dup = s
         .create_tenant(
             &NewTenant {
@@ -613,14 +613,14 @@ pub async fn tenants_round_trip(store: Arc<dyn Store>) {
         .update_tenant(
             "acme",
             None,
-            Some("suspended"),
+            Some(crate::TenantStatus::Suspended),
             &audit(EventType::TenantUpdate, "acme"),
         )
         .await
         .unwrap();
     assert_eq!(
-        (suspended.name.as_str(), suspended.status.as_str()),
-        ("Acme", "suspended")
+        (suspended.name.as_str(), suspended.status),
+        ("Acme", crate::TenantStatus::Suspended)
     );
     let ids: Vec<_> = s
         .list_tenants()

@@ -100,6 +100,23 @@ pub(super) fn json_value(dialect: Dialect, col: &Col<'_>) -> String {
     }
 }
 
+/// The column's value as JSON text on PostgreSQL (`NULL` when the column is), as an expression
+/// and whether it needs double quotes around it: the pieces of the record that
+/// [`record_json`](super::render::record_json) concatenates. Text goes through `to_json` (quotes,
+/// escapes); the other types print no character that needs escaping.
+pub(super) fn pg_json_text(col: &Col<'_>) -> (String, bool) {
+    let q = quote_ident(col.column);
+    match col.ty {
+        FieldType::String | FieldType::Text | FieldType::Enum | FieldType::Number => {
+            (format!("to_json({q})::text"), false)
+        }
+        FieldType::Integer | FieldType::Boolean | FieldType::Json => (format!("{q}::text"), false),
+        FieldType::Decimal | FieldType::Reference | FieldType::Date | FieldType::Datetime => {
+            (json_value(Dialect::Postgres, col), true)
+        }
+    }
+}
+
 /// The column as the text a cursor keeps (`__k`): exact, and castable back to the column's type.
 pub(super) fn key_text(dialect: Dialect, col: &Col<'_>) -> String {
     let q = quote_ident(col.column);

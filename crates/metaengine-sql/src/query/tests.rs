@@ -57,7 +57,7 @@ pub(super) fn list_query<'a>(row_filter: &'a RowFilter) -> ListQuery<'a> {
     }
 }
 
-const PG_RECORD: &str = r#"json_build_object('id', "id"::text, 'status', "status", 'totalAmount', "total_amount"::text, 'dueDate', to_char("due_date", 'YYYY-MM-DD'), 'tenantId', "tenant_id", 'realmId', "realm_id", 'createdAt', to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'updatedAt', to_char("updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'createdBy', "created_by", 'updatedBy', "updated_by", 'rowVersion', "row_version")::text"#;
+const PG_RECORD: &str = r#"('{"id":"' || "id"::text || '","status":' || coalesce(to_json("status")::text, 'null') || ',"totalAmount":' || coalesce('"' || "total_amount"::text || '"', 'null') || ',"dueDate":' || coalesce('"' || to_char("due_date", 'YYYY-MM-DD') || '"', 'null') || ',"tenantId":' || to_json("tenant_id")::text || ',"realmId":' || to_json("realm_id")::text || ',"createdAt":"' || to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","updatedAt":"' || to_char("updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","createdBy":' || to_json("created_by")::text || ',"updatedBy":' || to_json("updated_by")::text || ',"rowVersion":' || "row_version"::text || '}')"#;
 
 const LITE_RECORD: &str = r#"json_object('id', "id", 'status', "status", 'totalAmount', "total_amount", 'dueDate', "due_date", 'tenantId', "tenant_id", 'realmId', "realm_id", 'createdAt', "created_at", 'updatedAt', "updated_at", 'createdBy', "created_by", 'updatedBy', "updated_by", 'rowVersion', "row_version")"#;
 

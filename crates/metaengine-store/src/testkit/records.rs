@@ -24,6 +24,12 @@ macro_rules! record_conformance_tests {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn records_keep_every_value_exactly() {
+            let (_guard, store) = $make.await;
+            $crate::testkit::records::records_keep_every_value_exactly(store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn record_batches_insert_all_or_nothing_inside_their_scope() {
             let (_guard, store) = $make.await;
             $crate::testkit::records::record_batches_insert_all_or_nothing_inside_their_scope(
@@ -515,4 +521,112 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
     assert_eq!(row.user_id, "alice");
     assert_eq!(row.resource, "Invoice");
     assert!(row.details.as_ref().is_some_and(|d| d["n"].is_number()));
+}
+
+/// The record text the database builds is valid JSON that gives back exactly what was written:
+/// text with quotes, backslashes, control characters and non-ASCII, numbers large and small,
+/// booleans, nested JSON, `null`s, on a model wider than one SQL function call takes (SQLite's
+/// `json_object` chunks, PostgreSQL's concatenation).
+pub async fn records_keep_every_value_exactly(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let m = model(s).await;
+    let scope = Scope {
+        tenant_id: "t1",
+        realm_id: "r1",
+    };
+    let awkward = "a \"quoted\" \\ back\\slash, tab\t, newline\n, bell\u{7}, caf\u{e9} \u{1f600} '";
+    let meta = json!({ "s": awkward, "n": [1, 2.5, null], "o": { "k": false } });
+    let values = vec![
+        ("invoiceNumber".to_owned(), text(awkward)),
+        ("totalAmount".to_owned(), text("-1234567890.05")),
+        ("status".to_owned(), text("paid")),
+        ("dueDate".to_owned(), SqlValue::Null),
+        ("paidAt".to_owned(), text("0001-01-01T00:00:00.000Z")),
+        ("active".to_owned(), SqlValue::Bool(false)),
+        ("lines".to_owned(), SqlValue::Int(i64::MIN)),
+        ("ratio".to_owned(), SqlValue::Float(0.1)),
+        ("meta".to_owned(), text(&meta.to_string())),
+    ];
+    let awkward_id = id(77);
+    let created: Value = serde_json::from_str(
+        &s.insert_record(&m, write(scope, &awkward_id, &values), &[])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let read = s
+        .get_record(&m, scope, &awkward_id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let read: Value = serde_json::from_str(&read).unwrap();
+    assert_eq!(created, read);
+    assert_eq!(read["invoiceNumber"], awkward);
+    assert_eq!(read["totalAmount"], "-1234567890.05");
+    assert_eq!(read["dueDate"], Value::Null);
+    assert_eq!(read["paidAt"], "0001-01-01T00:00:00.000Z");
+    assert_eq!(read["active"], false);
+    assert_eq!(read["lines"], i64::MIN);
+    assert_eq!(read["ratio"], 0.1);
+    assert_eq!(read["meta"], meta);
+    assert_eq!(read["rowVersion"], 1);
+    assert_eq!(read["id"], awkward_id.as_str());
+
+    // 120 fields, 128 keys: every one back, in model order, `null`s included.
+    let a = audit(EventType::EntityCreate, "Wide");
+    let fields: Vec<Value> = (0..120)
+        .map(|i| json!({ "name": format!("f{i}"), "type": if i % 2 == 0 { "integer" } else { "string" } }))
+        .collect();
+    let doc = json!({ "fields": fields });
+    let new = NewEntity {
+        name: "Wide".into(),
+        description: None,
+        created_by: "alice".into(),
+    };
+    s.create_entity(&new, &a).await.unwrap();
+    let version = NewVersion {
+        entity_name: "Wide".into(),
+        version: "v1".into(),
+        schema: doc.clone(),
+        created_by: "alice".into(),
+    };
+    s.create_version(&version, &a).await.unwrap();
+    s.activate_version("Wide", "v1", &|_| vec![]).await.unwrap();
+    let schema: EntitySchema = serde_json::from_value(doc).unwrap();
+    let wide = compile("Wide", "v1", &schema, "test", "2026-11-26T00:00:00.000Z");
+    let values: Vec<(String, SqlValue)> = (0..120)
+        .filter(|i| i % 3 != 0)
+        .map(|i| {
+            let value = if i % 2 == 0 {
+                SqlValue::Int(i)
+            } else {
+                text(&format!("v{i}\""))
+            };
+            (format!("f{i}"), value)
+        })
+        .collect();
+    let wide_id = id(78);
+    s.insert_record(&wide, write(scope, &wide_id, &values), &[])
+        .await
+        .unwrap();
+    let stored = s
+        .get_record(&wide, scope, &wide_id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let record: serde_json::Map<String, Value> = serde_json::from_str(&stored).unwrap();
+    let keys: Vec<&str> = record.keys().map(String::as_str).collect();
+    assert_eq!(keys.len(), 128);
+    assert_eq!(keys.first(), Some(&"id"));
+    assert_eq!(keys.get(1), Some(&"f0"));
+    assert_eq!(keys.get(120), Some(&"f119"));
+    assert_eq!(keys.last(), Some(&"rowVersion"));
+    for i in 0..120_i64 {
+        let expected = match (i % 3, i % 2) {
+            (0, _) => Value::Null,
+            (_, 0) => json!(i),
+            _ => json!(format!("v{i}\"")),
+        };
+        assert_eq!(record[&format!("f{i}")], expected, "f{i}");
+    }
 }

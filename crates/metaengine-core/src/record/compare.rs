@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::convert;
+use super::convert::{self, MAX_DECIMAL_NUMBER_DIGITS};
 use super::decimal::{self, View};
 use crate::schema::FieldType;
 
@@ -60,9 +60,7 @@ impl Comparison {
     pub fn canonical(self, value: &Value) -> Option<String> {
         match value {
             Value::String(s) => self.canonical_str(s),
-            Value::Number(n) if self == Comparison::Decimal => {
-                decimal::canonical(&n.to_string(), true)
-            }
+            Value::Number(n) if self == Comparison::Decimal => number_text(&n.to_string()),
             _ => None,
         }
     }
@@ -78,11 +76,11 @@ impl Comparison {
         }
     }
 
-    /// The canonical text of a number (a decimal's only; Rust writes an `f64` without an
-    /// exponent, with the shortest digits that read back as the same number, as JSON does).
+    /// The canonical text of a number (a decimal's only; Rust writes an `f64` with the
+    /// shortest digits that read back as the same number, as JSON does). See [`number_text`].
     pub fn canonical_f64(self, f: f64) -> Option<String> {
         (self == Comparison::Decimal && f.is_finite())
-            .then(|| decimal::canonical(&format!("{f}"), true))
+            .then(|| number_text(&format!("{f}")))
             .flatten()
     }
 
@@ -99,6 +97,15 @@ impl Comparison {
         let (a, b) = (self.canonical(a)?, self.canonical(b)?);
         Some(self.cmp_canonical(&a, &b))
     }
+}
+
+/// The canonical decimal text of a JSON number's text, when it has at most
+/// [`MAX_DECIMAL_NUMBER_DIGITS`] significant digits, the most an `f64` keeps exactly: the
+/// evaluator sees a JSON number as an `f64`, the SQL renderer as its text, and the two must
+/// compare alike (a write refuses such a number for a decimal field for the same reason).
+fn number_text(text: &str) -> Option<String> {
+    decimal::canonical(text, true)
+        .filter(|c| View::of(c).significant_digits() <= MAX_DECIMAL_NUMBER_DIGITS)
 }
 
 /// Numeric order of two decimal texts, for SQLite's `decimal` collation: a decimal column stores
@@ -144,6 +151,14 @@ mod tests {
             Some(Ordering::Less)
         );
         assert_eq!(c.compare(&json!("abc"), &json!("1")), None);
+        // A JSON number beyond what an f64 keeps is no decimal: the evaluator would see it
+        // rounded, SQL exactly. As a string it compares.
+        assert_eq!(c.canonical(&json!(12_345_678_901_234_567_u64)), None);
+        assert_eq!(c.canonical_f64(12_345_678_901_234_567.0), None);
+        assert_eq!(
+            c.canonical(&json!("12345678901234567")).as_deref(),
+            Some("12345678901234567")
+        );
         assert_eq!(c.compare(&json!(true), &json!("1")), None);
     }
 

@@ -296,7 +296,9 @@ impl Kind {
             Kind::Number => "a number",
             Kind::Boolean => "`true` or `false`",
             Kind::Text => "a string",
-            Kind::Decimal => "a decimal (a number or a numeric string such as `\"12.50\"`)",
+            Kind::Decimal => {
+                "a decimal (a number of at most 15 significant digits, or a numeric string such as `\"12.50\"`)"
+            }
             Kind::Date => "a date (`YYYY-MM-DD`)",
             Kind::Datetime => "an RFC 3339 timestamp such as `2026-01-31T12:00:00Z`",
             Kind::Uuid => "a UUID",

@@ -326,6 +326,17 @@ fn record_conditions_on_typed_fields_take_values_of_their_type() {
         at,
     );
     assert!(m.contains("needs a decimal"), "{m}");
+    // More digits than a JSON number carries exactly: as a string only.
+    let m = fails_at(
+        doc(
+            json!({"field": "record.total", "operator": "lt", "value": 12_345_678_901_234_567_u64}),
+        ),
+        at,
+    );
+    assert!(m.contains("at most 15 significant digits"), "{m}");
+    passes(doc(
+        json!({"field": "record.total", "operator": "lt", "value": "12345678901234567"}),
+    ));
     // Dates, timestamps (any RFC 3339 offset) and uuids, each only with its own kind.
     passes(doc(
         json!({"field": "record.due", "operator": "lt", "value": "2027-01-01"}),

@@ -77,7 +77,8 @@ impl Comparison {
     }
 
     /// The canonical text of a number (a decimal's only; Rust writes an `f64` with the
-    /// shortest digits that read back as the same number, as JSON does). See [`number_text`].
+    /// shortest digits that read back as the same number, as JSON does); `None` beyond
+    /// [`MAX_DECIMAL_NUMBER_DIGITS`] significant digits, as for a JSON number.
     pub fn canonical_f64(self, f: f64) -> Option<String> {
         (self == Comparison::Decimal && f.is_finite())
             .then(|| number_text(&format!("{f}")))

@@ -32,7 +32,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::load::{LoadSpec, Workload};
 use crate::prepare::{BENCH_REALM, BENCH_TENANT, Engine, Target, WRITE_TENANT};
 use crate::procs::Server;
-use crate::report::{Comparison, Memory, Report, Run, Settings};
+use crate::report::{Comparison, CpuSpent, Memory, Report, Run, Settings};
 
 /// Measure `metaengine serve` against a hand-written axum + sqlx baseline.
 #[derive(Debug, Parser)]
@@ -366,15 +366,28 @@ impl Bench {
                         },
                         _ => workload.clone(),
                     };
+                    let before = cpu_now(server);
                     let r = load::run(server.addr, token, &workload, self.spec()).await?;
-                    let run = Run::from(&r);
+                    let after = cpu_now(server);
+                    let run = Run::new(
+                        &r,
+                        CpuSpent {
+                            server: after.server - before.server,
+                            database: after.database - before.database,
+                            load: after.load - before.load,
+                        },
+                    );
                     eprintln!(
-                        "{label} {} round {round} {:<8}: {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}{}",
+                        "{label} {} round {round} {:<8}: {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  \
+                         CPU/req µs server {:>4.0} db {:>4.0} load {:>4.0}  errors {}{}",
                         op.name(),
                         server.name,
                         run.rps,
                         run.p50_ms,
                         run.p99_ms,
+                        run.server_cpu_us,
+                        run.database_cpu_us,
+                        run.load_cpu_us,
                         run.errors,
                         run.first_error
                             .as_deref()
@@ -396,6 +409,15 @@ impl Bench {
             results.push(Comparison::new(label, &name, e_runs, b_runs).per_request(per_request));
         }
         Ok(())
+    }
+}
+
+/// CPU seconds so far of `server`, the PostgreSQL processes and this harness.
+fn cpu_now(server: &Server) -> CpuSpent {
+    CpuSpent {
+        server: server.cpu_seconds().unwrap_or(0.0),
+        database: procs::postgres_cpu_seconds(),
+        load: procs::cpu_seconds(std::process::id()).unwrap_or(0.0),
     }
 }
 
@@ -655,6 +677,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         report.machine
     );
     println!("{}", report::table(&report.results));
+    println!(
+        "CPU per request (medians):\n{}",
+        report::cpu_table(&report.results)
+    );
     print!("{}", report::write_lines(&report.results));
     if args.growth {
         print!("{}", report::growth_lines(&report.results));

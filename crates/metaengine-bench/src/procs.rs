@@ -32,6 +32,42 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     parse_vm_rss(&status)
 }
 
+/// Linux's `USER_HZ`: the unit of the CPU times in `/proc/<pid>/stat` (100 on every
+/// architecture this harness runs on).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time (user + system) of `pid` so far, seconds.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&stat).map(|t| t as f64 / TICKS_PER_SECOND)
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` line (fields 14 and 15; the command name in
+/// parentheses may hold spaces, so fields are counted after its closing parenthesis).
+pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// CPU time so far of every living `postgres` process on the machine (the server and its
+/// backends; both sides' pools keep their connections for the whole run), seconds.
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim_end() == "postgres")
+        })
+        .filter_map(cpu_seconds)
+        .sum()
+}
+
 /// The `VmRSS:   1234 kB` line of a `/proc/<pid>/status` text, in KiB.
 pub fn parse_vm_rss(status: &str) -> Option<u64> {
     status
@@ -91,6 +127,11 @@ impl Server {
         }
     }
 
+    /// Its CPU time so far, seconds.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        self.child.id().and_then(cpu_seconds)
+    }
+
     /// Its resident memory now, KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         self.child.id().and_then(rss_kib)
@@ -126,5 +167,13 @@ mod tests {
         assert_eq!(parse_vm_rss(status), Some(23456));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
         assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
+    }
+
+    #[test]
+    fn cpu_ticks_are_counted_after_the_command_name() {
+        let stat = "4242 (tokio worker 1) S 1 2 3 0 -1 4194560 100 0 0 0 250 37 0 0 20 0 8 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(287));
+        assert_eq!(parse_cpu_ticks("4242 (x) S 1"), None);
+        assert!(cpu_seconds(std::process::id()).is_some());
     }
 }

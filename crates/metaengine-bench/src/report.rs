@@ -26,10 +26,35 @@ pub struct Run {
     /// The first error, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
+    /// CPU time per successful request, µs, of the server process (on SQLite the database too).
+    pub server_cpu_us: f64,
+    /// CPU time per successful request, µs, of the PostgreSQL processes (0 on SQLite).
+    pub database_cpu_us: f64,
+    /// CPU time per successful request, µs, of the load generator (this process).
+    pub load_cpu_us: f64,
 }
 
-impl From<&RunResult> for Run {
-    fn from(r: &RunResult) -> Run {
+/// CPU seconds spent during a run by the server, PostgreSQL and the load generator.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuSpent {
+    /// The server process.
+    pub server: f64,
+    /// Every `postgres` process.
+    pub database: f64,
+    /// The harness (the load generator).
+    pub load: f64,
+}
+
+impl Run {
+    /// The run `r`, which spent `cpu`.
+    pub fn new(r: &RunResult, cpu: CpuSpent) -> Run {
+        let per_request = |seconds: f64| {
+            if r.ok > 0 {
+                seconds * 1e6 / r.ok as f64
+            } else {
+                0.0
+            }
+        };
         Run {
             rps: r.rps(),
             p50_ms: r.latency_ms(0.50),
@@ -39,6 +64,9 @@ impl From<&RunResult> for Run {
             ok: r.ok,
             errors: r.errors,
             first_error: r.first_error.clone(),
+            server_cpu_us: per_request(cpu.server),
+            database_cpu_us: per_request(cpu.database),
+            load_cpu_us: per_request(cpu.load),
         }
     }
 }
@@ -69,6 +97,10 @@ pub struct Side {
     pub p99_ms: f64,
     /// Failed requests over all runs.
     pub errors: u64,
+    /// Median over the runs of the server's CPU per request, µs.
+    pub server_cpu_us: f64,
+    /// Median over the runs of PostgreSQL's CPU per request, µs.
+    pub database_cpu_us: f64,
     /// Every run, in the order run.
     pub runs: Vec<Run>,
 }
@@ -82,6 +114,8 @@ impl Side {
             p50_ms: of(|r| r.p50_ms),
             p99_ms: of(|r| r.p99_ms),
             errors: runs.iter().map(|r| r.errors).sum(),
+            server_cpu_us: of(|r| r.server_cpu_us),
+            database_cpu_us: of(|r| r.database_cpu_us),
             runs,
         }
     }
@@ -336,6 +370,32 @@ pub fn table(results: &[Comparison]) -> String {
     t.to_string()
 }
 
+/// The CPU each side spent per request (medians, µs): the server process (on SQLite the
+/// database runs inside it) and PostgreSQL's processes.
+pub fn cpu_table(results: &[Comparison]) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "backend",
+        "operation",
+        "engine server µs/req",
+        "engine PostgreSQL µs/req",
+        "baseline server µs/req",
+        "baseline PostgreSQL µs/req",
+    ]);
+    for c in results {
+        t.add_row(vec![
+            Cell::new(&c.backend),
+            Cell::new(&c.operation),
+            num(c.engine.server_cpu_us, 0),
+            num(c.engine.database_cpu_us, 0),
+            num(c.baseline.server_cpu_us, 0),
+            num(c.baseline.database_cpu_us, 0),
+        ]);
+    }
+    t.to_string()
+}
+
 fn kib(v: Option<u64>) -> String {
     v.map_or_else(
         || "?".to_owned(),
@@ -375,6 +435,9 @@ mod tests {
             ok: 1,
             errors,
             first_error: None,
+            server_cpu_us: 0.0,
+            database_cpu_us: 0.0,
+            load_cpu_us: 0.0,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The embedded data path on PostgreSQL (issue #5's numbers): import N rows (default 1,000,000)
 //! of the seed's Invoice across 100 tenants × 2 realms through the importer the CLI uses, then
 //! `DataService::get` and `DataService::list` against hand-written sqlx queries that run the same
-//! SQL text on the same pool, interleaved in rounds, median and p99 of each.
+//! SQL text on the same pool and write the record's JSON by hand, interleaved in rounds, median
+//! and p99 of each.
 //!
 //! ```sh
 //! cargo bench -p metaengine-runtime --bench data_path                  # 1,000,000 rows
@@ -23,6 +24,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, NaiveDate, Utc};
 use metaengine_core::policy::RowFilter;
 use metaengine_runtime::data::{ImportOptions, ImportRow};
 use metaengine_runtime::{
@@ -36,17 +38,17 @@ use metaengine_store_postgres::PostgresStore;
 use metaengine_store_postgres::testing::TestDatabase;
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgPool, PgRow};
 
 const TENANTS: usize = 100;
 const REALMS: usize = 2;
 const STATUSES: [&str; 3] = ["draft", "sent", "paid"];
 
 /// The engine's SELECT of one record (checked against the query builder at start).
-const GET_SQL: &str = r#"SELECT ('{"id":"' || "id"::text || '","invoiceNumber":' || coalesce(to_json("invoice_number")::text, 'null') || ',"customerId":' || coalesce(to_json("customer_id")::text, 'null') || ',"totalAmount":' || coalesce('"' || "total_amount"::text || '"', 'null') || ',"status":' || coalesce(to_json("status")::text, 'null') || ',"dueDate":' || coalesce('"' || to_char("due_date", 'YYYY-MM-DD') || '"', 'null') || ',"tenantId":' || to_json("tenant_id")::text || ',"realmId":' || to_json("realm_id")::text || ',"createdAt":"' || to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","updatedAt":"' || to_char("updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","createdBy":' || to_json("created_by")::text || ',"updatedBy":' || to_json("updated_by")::text || ',"rowVersion":' || "row_version"::text || '}') AS "record" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "id" = $3::uuid"#;
+const GET_SQL: &str = r#"SELECT "id"::uuid AS "__r_id", "invoice_number"::text AS "__r_invoice_number", "customer_id"::text AS "__r_customer_id", "total_amount"::text AS "__r_total_amount", "status"::text AS "__r_status", "due_date"::date AS "__r_due_date", "tenant_id"::text AS "__r_tenant_id", "realm_id"::text AS "__r_realm_id", "created_at"::timestamptz AS "__r_created_at", "updated_at"::timestamptz AS "__r_updated_at", "created_by"::text AS "__r_created_by", "updated_by"::text AS "__r_updated_by", "row_version"::int8 AS "__r_row_version" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "id" = $3::uuid"#;
 
 /// The engine's page of 20 (`status` eq, `createdAt` descending; fetches 21 to see a next page).
-const LIST_SQL: &str = r#"SELECT ('{"id":"' || "id"::text || '","invoiceNumber":' || coalesce(to_json("invoice_number")::text, 'null') || ',"customerId":' || coalesce(to_json("customer_id")::text, 'null') || ',"totalAmount":' || coalesce('"' || "total_amount"::text || '"', 'null') || ',"status":' || coalesce(to_json("status")::text, 'null') || ',"dueDate":' || coalesce('"' || to_char("due_date", 'YYYY-MM-DD') || '"', 'null') || ',"tenantId":' || to_json("tenant_id")::text || ',"realmId":' || to_json("realm_id")::text || ',"createdAt":"' || to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","updatedAt":"' || to_char("updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","createdBy":' || to_json("created_by")::text || ',"updatedBy":' || to_json("updated_by")::text || ',"rowVersion":' || "row_version"::text || '}') AS "record", to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "__k", "id"::text AS "__id" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "status" = $3 ORDER BY "created_at" DESC, "id" DESC LIMIT $4 OFFSET $5"#;
+const LIST_SQL: &str = r#"SELECT "id"::uuid AS "__r_id", "invoice_number"::text AS "__r_invoice_number", "customer_id"::text AS "__r_customer_id", "total_amount"::text AS "__r_total_amount", "status"::text AS "__r_status", "due_date"::date AS "__r_due_date", "tenant_id"::text AS "__r_tenant_id", "realm_id"::text AS "__r_realm_id", "created_at"::timestamptz AS "__r_created_at", "updated_at"::timestamptz AS "__r_updated_at", "created_by"::text AS "__r_created_by", "updated_by"::text AS "__r_updated_by", "row_version"::int8 AS "__r_row_version", to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "__k", "id"::text AS "__id" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "status" = $3 ORDER BY "created_at" DESC, "id" DESC LIMIT $4"#;
 
 /// The engine's count for the same filter.
 const COUNT_SQL: &str = r#"SELECT COUNT(*) AS "count" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "status" = $3"#;
@@ -255,16 +257,41 @@ async fn check_sql(env: &Env, id: &str) {
     );
 }
 
+/// The record's JSON from the row's columns, written by hand.
+fn hand_record(r: &PgRow) -> String {
+    let time = |i: usize| {
+        r.get::<DateTime<Utc>, _>(i)
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    };
+    serde_json::json!({
+        "id": r.get::<uuid::Uuid, _>(0).to_string(),
+        "invoiceNumber": r.get::<Option<String>, _>(1),
+        "customerId": r.get::<Option<String>, _>(2),
+        "totalAmount": r.get::<Option<String>, _>(3),
+        "status": r.get::<Option<String>, _>(4),
+        "dueDate": r.get::<Option<NaiveDate>, _>(5).map(|d| d.format("%Y-%m-%d").to_string()),
+        "tenantId": r.get::<String, _>(6),
+        "realmId": r.get::<String, _>(7),
+        "createdAt": time(8),
+        "updatedAt": time(9),
+        "createdBy": r.get::<String, _>(10),
+        "updatedBy": r.get::<String, _>(11),
+        "rowVersion": r.get::<i64, _>(12),
+    })
+    .to_string()
+}
+
 async fn hand_get(pool: &PgPool, actor: &Actor, id: &str) -> String {
-    sqlx::query(GET_SQL)
+    let row = sqlx::query(GET_SQL)
         .bind(&actor.tenant_id)
         .bind(&actor.realm_id)
         .bind(id)
         .fetch_optional(pool)
         .await
         .unwrap()
-        .unwrap()
-        .get::<String, _>("record")
+        .unwrap();
+    hand_record(&row)
 }
 
 async fn hand_list(pool: &PgPool, actor: &Actor, count: bool) -> (Vec<String>, Option<i64>) {
@@ -273,11 +300,10 @@ async fn hand_list(pool: &PgPool, actor: &Actor, count: bool) -> (Vec<String>, O
         .bind(&actor.realm_id)
         .bind("sent")
         .bind(21_i64)
-        .bind(0_i64)
         .fetch_all(pool)
         .await
         .unwrap();
-    let records: Vec<String> = rows.iter().take(20).map(|r| r.get("record")).collect();
+    let records: Vec<String> = rows.iter().take(20).map(hand_record).collect();
     if let Some(last) = rows.get(19) {
         let _key: Option<String> = last.get("__k");
         let _id: String = last.get("__id");
@@ -471,14 +497,17 @@ async fn run(rows: usize) {
     check_sql(&env, &samples[0].1).await;
     for (actor, id) in samples.iter().take(20) {
         let (engine, _) = env.data.get(actor, "Invoice", id).await.unwrap();
-        assert_eq!(engine, hand_get(&env.pool, actor, id).await);
+        let json = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        assert_eq!(json(&engine), json(&hand_get(&env.pool, actor, id).await));
         let page = env
             .data
             .list(actor, "Invoice", &list_request(true))
             .await
             .unwrap();
         let (records, total) = hand_list(&env.pool, actor, true).await;
-        assert_eq!(page.records, records);
+        let engine: Vec<Value> = page.records.iter().map(|r| json(r)).collect();
+        let hand: Vec<Value> = records.iter().map(|r| json(r)).collect();
+        assert_eq!(engine, hand);
         assert_eq!(page.meta.total.map(|t| t as i64), total);
     }
 

@@ -6,8 +6,9 @@
 //! Key decisions:
 //! - Every verb that changes something writes its audit rows in the same transaction.
 //! - The two databases differ in a handful of places only, all behind `db.rs` (binding of ids and
-//!   timestamps, how a write transaction starts) and `changes.rs` (how other processes hear of
-//!   a model change); the SQL text of the engine's tables is [`MetaSql`], data statements come
+//!   timestamps, how a write transaction starts), `changes.rs` (how other processes hear of
+//!   a model change) and `record_json.rs` (a record's JSON: built by SQLite, written here from
+//!   PostgreSQL's columns); the SQL text of the engine's tables is [`MetaSql`], data statements come
 //!   from the one query builder (`metaengine_sql::query`).
 //! - Changes to one entity are serialized by locking its `meta_entities` row (`FOR UPDATE` on
 //!   PostgreSQL; SQLite's one writer with `BEGIN IMMEDIATE`), so concurrent activations queue up
@@ -19,6 +20,7 @@ mod audit;
 mod changes;
 mod db;
 mod meta_sql;
+mod record_json;
 mod records;
 mod rows;
 

@@ -17,6 +17,7 @@ use metaengine_store::{
 
 use crate::db::{Bind, Pool, Query, query, unique_violation};
 use crate::meta_sql::MetaSql;
+use crate::record_json::record_json;
 
 /// A data statement with its values bound.
 pub(crate) fn data_query(statement: &Statement) -> Query<'_> {
@@ -52,7 +53,7 @@ pub(crate) async fn list(
             more = true;
             break;
         }
-        let record = row.text("record")?;
+        let record = record_json(&row, &statement.record)?;
         bytes = bytes.saturating_add(record.len());
         if !records.is_empty() && bytes > max_bytes {
             more = true;
@@ -96,7 +97,7 @@ pub(crate) async fn get(
 ) -> StoreResult<Option<String>> {
     let statement = QueryBuilder::new(dialect, model).get(scope, id, row_filter)?;
     match pool.fetch_optional(&data_query(&statement)).await? {
-        Some(row) => Ok(Some(row.text("record")?)),
+        Some(row) => Ok(Some(record_json(&row, &statement.record)?)),
         None => Ok(None),
     }
 }
@@ -132,7 +133,7 @@ pub(crate) async fn write(
         .await
         .map_err(|e| unique_or(e, StoreError::Unique(model.entity.clone())))?;
     let record = match row {
-        Some(row) => Some(row.text("record")?),
+        Some(row) => Some(record_json(&row, &statement.record)?),
         None => None,
     };
     if record.is_some() {
@@ -311,7 +312,7 @@ pub(crate) async fn batch(
         let mut returned = Vec::with_capacity(step.len);
         for statement in &step.statements {
             match tx.fetch_all(&data_query(statement)).await {
-                Ok(rows) => returned.extend(rows),
+                Ok(rows) => returned.extend(rows.into_iter().map(|row| (row, &statement.record))),
                 Err(e) => {
                     let error = unique_or(e, StoreError::Unique(step.model.entity.clone()));
                     return Ok(BatchOutcome::Failed {
@@ -323,15 +324,15 @@ pub(crate) async fn batch(
         }
         if step.len == 1 {
             match returned.first() {
-                Some(row) => records.push(row.text("record")?),
+                Some((row, shape)) => records.push(record_json(row, shape)?),
                 None => return Ok(BatchOutcome::NoRow { index: step.first }),
             }
             continue;
         }
         // A multi-row insert: its rows back in the writes' order, by id.
         let mut by_id = HashMap::with_capacity(returned.len());
-        for row in &returned {
-            by_id.insert(row.text("__id")?, row.text("record")?);
+        for (row, shape) in &returned {
+            by_id.insert(row.text("__id")?, record_json(row, shape)?);
         }
         let run = writes
             .get(step.first..step.first + step.len)

@@ -1,5 +1,5 @@
 //! Columns of a data table as the builder sees them: resolution of a camelCase name, and the SQL
-//! expressions that render, sort and compare a column and cast a parameter, per dialect.
+//! expressions that key, sort and compare a column and cast a parameter, per dialect.
 
 use super::QueryError;
 use crate::Dialect;
@@ -76,44 +76,14 @@ pub(super) fn is_textual(ty: FieldType) -> bool {
 
 const PG_DATETIME: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#;
 
-/// The column as a JSON value of the record (see the table in the module docs).
-pub(super) fn json_value(dialect: Dialect, col: &Col<'_>) -> String {
+/// A date or datetime column as the API writes it, on PostgreSQL (`2026-11-26`,
+/// `2026-11-26T21:24:42.123Z`): the text a cursor keeps for them.
+fn pg_date_text(col: &Col<'_>) -> String {
     let q = quote_ident(col.column);
-    match dialect {
-        Dialect::Postgres => match col.ty {
-            FieldType::Decimal | FieldType::Reference => format!("{q}::text"),
-            FieldType::Date => format!("to_char({q}, 'YYYY-MM-DD')"),
-            FieldType::Datetime => format!("to_char({q} AT TIME ZONE 'UTC', {PG_DATETIME})"),
-            _ => q,
-        },
-        Dialect::Sqlite => match col.ty {
-            FieldType::Number => format!(
-                "CASE WHEN {q} = CAST({q} AS INTEGER) AND abs({q}) < 9007199254740992 \
-                 THEN CAST({q} AS INTEGER) ELSE {q} END"
-            ),
-            FieldType::Boolean => format!(
-                "json(CASE WHEN {q} IS NULL THEN NULL WHEN {q} THEN 'true' ELSE 'false' END)"
-            ),
-            FieldType::Json => format!("json({q})"),
-            _ => q,
-        },
-    }
-}
-
-/// The column's value as JSON text on PostgreSQL (`NULL` when the column is), as an expression
-/// and whether it needs double quotes around it: the pieces of the record that
-/// [`record_json`](super::render::record_json) concatenates. Text goes through `to_json` (quotes,
-/// escapes); the other types print no character that needs escaping.
-pub(super) fn pg_json_text(col: &Col<'_>) -> (String, bool) {
-    let q = quote_ident(col.column);
-    match col.ty {
-        FieldType::String | FieldType::Text | FieldType::Enum | FieldType::Number => {
-            (format!("to_json({q})::text"), false)
-        }
-        FieldType::Integer | FieldType::Boolean | FieldType::Json => (format!("{q}::text"), false),
-        FieldType::Decimal | FieldType::Reference | FieldType::Date | FieldType::Datetime => {
-            (json_value(Dialect::Postgres, col), true)
-        }
+    if col.ty == FieldType::Date {
+        format!("to_char({q}, 'YYYY-MM-DD')")
+    } else {
+        format!("to_char({q} AT TIME ZONE 'UTC', {PG_DATETIME})")
     }
 }
 
@@ -121,7 +91,7 @@ pub(super) fn pg_json_text(col: &Col<'_>) -> (String, bool) {
 pub(super) fn key_text(dialect: Dialect, col: &Col<'_>) -> String {
     let q = quote_ident(col.column);
     match (dialect, col.ty) {
-        (Dialect::Postgres, FieldType::Date | FieldType::Datetime) => json_value(dialect, col),
+        (Dialect::Postgres, FieldType::Date | FieldType::Datetime) => pg_date_text(col),
         (Dialect::Postgres, t) if is_textual(t) => q,
         (Dialect::Postgres, _) => format!("{q}::text"),
         (Dialect::Sqlite, FieldType::Integer) => format!("CAST({q} AS TEXT)"),

@@ -14,39 +14,36 @@
 //!
 //! # The record
 //!
-//! Every statement that returns rows returns the record as ONE text column `record`, a JSON object
-//! built by the database: keys `id`, the fields in model order, then `tenantId`, `realmId`,
-//! `createdAt`, `updatedAt`, `createdBy`, `updatedBy`, `rowVersion` (the same order on both
-//! backends). Values are formatted identically on both backends (PostgreSQL's expressions give
-//! the value's JSON text; dates, timestamps and uuids are put in double quotes like decimals):
+//! Every statement that returns records carries the record first in each row, as
+//! [`Statement::record`] says ([`RecordColumns`]): on PostgreSQL one plain column per key
+//! ([`RecordColumn`] has the table of what each type's column holds), from which the store
+//! writes the JSON; on SQLite one text column `record`, the JSON built by `json_object` (at most
+//! 50 key/value pairs per call, 127 arguments by default; later chunks added with `json_insert`,
+//! not `json_patch`, which would drop `null` members). Which is faster differs per database; the
+//! reasons and figures are in the `record` module's docs. Keys: `id`, the fields in model order
+//! (or those a list selects), then `tenantId`, `realmId`, `createdAt`, `updatedAt`,
+//! `createdBy`, `updatedBy`, `rowVersion`. Values, the same on both backends:
 //!
-//! | type                       | JSON                          | PostgreSQL                        | SQLite (stored as)                 |
-//! |----------------------------|-------------------------------|-----------------------------------|------------------------------------|
-//! | string, text, enum         | string                        | `to_json(col)::text`              | `col` (TEXT)                       |
-//! | integer, `rowVersion`      | number `42`                   | `col::text` (bigint)              | `col` (INTEGER)                    |
-//! | number                     | number `1.5`, `100`           | `to_json(col)::text` (float8)     | integral values as integers, else `col` (REAL) |
-//! | decimal                    | string, all digits `"100.50"` | `'"' \|\| col::text \|\| '"'`       | `col` (TEXT, as written)           |
-//! | boolean                    | `true` / `false`              | `col::text`                       | `json(CASE … 'true' … 'false')` (0/1) |
-//! | date                       | `"2026-11-26"`                | `to_char(col, 'YYYY-MM-DD')`      | `col` (TEXT)                       |
-//! | datetime, `createdAt`, `updatedAt` | `"2026-11-26T21:24:42.123Z"` | `to_char(col AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')` | `col` (TEXT, that form) |
-//! | reference, `id`            | string (lowercase uuid)       | `col::text`                       | `col` (TEXT)                       |
-//! | json                       | the JSON value itself         | `col::text` (jsonb)               | `json(col)`                        |
-//! | null (any type)            | `null`                        |                                   |                                    |
+//! | type | JSON |
+//! |---|---|
+//! | string, text, enum | string |
+//! | integer, `rowVersion` | number `42` |
+//! | number | number: `100` for an integral value below 2^53, else a decimal text of the double (`1.5`) |
+//! | decimal | string, all digits `"100.50"` |
+//! | boolean | `true` / `false` |
+//! | date | `"2026-11-26"` |
+//! | datetime, `createdAt`, `updatedAt` | `"2026-11-26T21:24:42.123Z"` |
+//! | reference, `id` | string (lowercase uuid) |
+//! | json | the JSON value itself |
+//! | null (any type) | `null` |
 //!
-//! Known difference: very large or small `number`s (`1e+20` vs `1.0e+20`): parse the text, do not
+//! Known difference: very large or small `number`s (`1e20` vs `1.0e+20`): parse the text, do not
 //! compare it byte for byte.
-//!
-//! On PostgreSQL the object is concatenated from each column's JSON text (`'{"id":"' || "id"::text
-//! || '","status":' || coalesce(to_json("status")::text, 'null') || …`): less than half the cost
-//! per row of `json_build_object`, whose variadic arguments are resolved on every call, and no
-//! argument limit. On SQLite at most 50 key/value pairs go into one `json_object` call (127
-//! arguments by default); later chunks are added with `json_insert(…, '$.key', value, …)` (not
-//! `json_patch`, which would drop `null` members).
 //!
 //! # Lists, order and cursors
 //!
-//! A list row has three columns: `record`, `__k` (the sort key as text, the form the cursor keeps)
-//! and `__id` (the id as text). The statement fetches `limit + 1` rows: an extra row means there
+//! A list row has the record, then `__k` (the sort key as text, the form the cursor keeps) and
+//! `__id` (the id as text). The statement fetches `limit + 1` rows: an extra row means there
 //! is a next page, whose cursor is [`Cursor::from_row`] of the last row kept. See [`Cursor`] for
 //! the keyset condition and the order, which is explicit and identical on both backends: nulls
 //! first ascending, last descending (nulls are the smallest keys, SQLite's own order, so that
@@ -68,7 +65,8 @@
 //! SQL semantics are kept: `ne`, `nin`, `gt`… never match a row whose column is null (use
 //! `isnull`). A null value in `eq`…`startswith`, `in` or `nin` is an error. `contains` and
 //! `startswith` are case-sensitive on both backends. On SQLite a decimal (stored as text) is
-//! compared and sorted as a double: exact up to 15 significant digits.
+//! compared and sorted exactly, as PostgreSQL's `numeric`, by the engine's `decimal` collation
+//! ([`crate::SQLITE_DECIMAL_COLLATION`]).
 //!
 //! # Batch inserts
 //!
@@ -79,7 +77,7 @@
 //!
 //! # Prebuilt fragments
 //!
-//! The qualified table and the record's JSON expression, most of a statement's text, depend only
+//! The qualified table and the record's select list, most of a statement's text, depend only
 //! on the model and the dialect: they are built once per model and reused by every statement
 //! (a memo keyed by table, checked against the model's fields), so a request builds only its own
 //! conditions.
@@ -96,6 +94,7 @@
 mod column;
 mod cursor;
 mod prebuilt;
+mod record;
 mod render;
 mod row_filter;
 mod statements;
@@ -112,6 +111,7 @@ mod tests_more;
 mod tests_row_filter;
 
 pub use cursor::{Cursor, decode_cursor, encode_cursor};
+pub use record::{RecordColumn, RecordColumns, RecordShape};
 
 use crate::Dialect;
 use metaengine_core::policy::RowFilter;
@@ -133,6 +133,8 @@ pub struct Statement {
     pub sql: String,
     /// Values of the placeholders `1..=binds.len()`.
     pub binds: Vec<SqlValue>,
+    /// How each row carries the record, if the statement returns records.
+    pub record: RecordColumns,
 }
 
 /// The filters of a list or count are parsed (and their values converted) by the record rules of

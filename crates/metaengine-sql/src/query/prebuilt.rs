@@ -1,5 +1,5 @@
 //! The parts of a model's statements that depend only on the model and the dialect (the
-//! qualified table and the record's JSON expression, most of a statement's text), built once per
+//! qualified table and the record's select list, most of a statement's text), built once per
 //! model and dialect and shared by every request, so a request only adds its own conditions.
 //!
 //! The memo is keyed by dialect and table, and an entry is used only if the model's fields (name,
@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use super::column::record_columns;
-use super::render::record_json;
+use super::record::{RecordColumns, record_select};
 use crate::{Dialect, qualified_table};
 use metaengine_core::{CompiledModel, FieldType};
 
@@ -27,12 +27,15 @@ pub(super) struct Prebuilt {
     fields: Vec<(String, String, FieldType)>,
     /// `"core"."ent_invoice"` / `"ent_invoice"`.
     pub table: Arc<str>,
-    /// The record of every column (see the module docs of `query`).
+    /// The select list of the whole record (see [`RecordColumns`]).
     pub record: Arc<str>,
+    /// What it holds.
+    pub record_columns: RecordColumns,
 }
 
 impl Prebuilt {
     fn build(dialect: Dialect, model: &CompiledModel) -> Prebuilt {
+        let (record, columns) = record_select(dialect, &record_columns(model));
         Prebuilt {
             dialect,
             table_name: model.table_name.clone(),
@@ -42,7 +45,8 @@ impl Prebuilt {
                 .map(|f| (f.name.clone(), f.column_name.clone(), f.field_type))
                 .collect(),
             table: qualified_table(dialect, &model.table_name).into(),
-            record: record_json(dialect, &record_columns(model)).into(),
+            record: record.into(),
+            record_columns: columns,
         }
     }
 

@@ -1,16 +1,11 @@
 //! The pieces of a statement: bound values with numbered placeholders, the scope, the row filter,
-//! the filters, the keyset condition and the record's JSON object.
+//! the filters, the keyset condition and the order.
 
-use super::column::{
-    Col, ID, eq_expr, is_textual, json_value, pg_json_text, resolve, sort_expr, write_param,
-};
+use super::column::{Col, ID, eq_expr, is_textual, resolve, sort_expr, write_param};
 use super::{Filter, FilterOp, FilterValue, QueryError, Scope};
 use crate::Dialect;
 use metaengine_core::ident::quote_ident;
 use metaengine_core::{CompiledModel, FieldType, SqlValue};
-
-/// Key/value pairs per SQLite `json_object` call (127 arguments by default).
-pub(super) const JSON_CHUNK: usize = 50;
 
 /// Values bound so far; hands out the next placeholder.
 #[derive(Debug)]
@@ -270,78 +265,4 @@ pub(super) fn order_by(dialect: Dialect, col: &Col<'_>, descending: bool) -> Str
         (Dialect::Postgres, false, true) => " NULLS LAST",
     };
     format!("{e}{dir}{nulls}, {id}{dir}")
-}
-
-/// A string literal of JSON keys and punctuation (names come from the model; quotes doubled all
-/// the same).
-fn key_literal(name: &str) -> String {
-    format!("'{}'", name.replace('\'', "''"))
-}
-
-/// The record as one JSON text (see the module docs), with the columns `cols`.
-///
-/// On PostgreSQL the text is concatenated from each column's JSON text ([`pg_json_text`]):
-/// `json_build_object` costs more than twice as much per row (it resolves the type of every
-/// variadic argument on every call), and concatenation has no argument limit. On SQLite
-/// `json_object` with at most [`JSON_CHUNK`] pairs per call, later chunks added with
-/// `json_insert` (not `json_patch`, which would drop `null` members).
-pub(super) fn record_json(dialect: Dialect, cols: &[Col<'_>]) -> String {
-    if cols.is_empty() {
-        return "'{}'".to_owned();
-    }
-    match dialect {
-        Dialect::Postgres => {
-            // Literal text and expressions, adjacent literals merged: every `||` is a call.
-            let mut literal = String::from("{");
-            let mut parts: Vec<String> = Vec::with_capacity(cols.len() * 2);
-            for (i, c) in cols.iter().enumerate() {
-                if i > 0 {
-                    literal.push(',');
-                }
-                // Keys are field names (letters and digits): nothing to escape in JSON.
-                literal.push_str(&format!("\"{}\":", c.name));
-                let (value, quoted) = pg_json_text(c);
-                if c.system {
-                    // Never NULL: the quotes join the literals around the value.
-                    if quoted {
-                        literal.push('"');
-                    }
-                    parts.push(key_literal(&std::mem::take(&mut literal)));
-                    parts.push(value);
-                    if quoted {
-                        literal.push('"');
-                    }
-                } else {
-                    parts.push(key_literal(&std::mem::take(&mut literal)));
-                    parts.push(if quoted {
-                        format!("coalesce('\"' || {value} || '\"', 'null')")
-                    } else {
-                        format!("coalesce({value}, 'null')")
-                    });
-                }
-            }
-            literal.push('}');
-            parts.push(key_literal(&literal));
-            format!("({})", parts.join(" || "))
-        }
-        Dialect::Sqlite => {
-            let object = |chunk: &[Col<'_>], key: &dyn Fn(&str) -> String| {
-                chunk
-                    .iter()
-                    .map(|c| format!("{}, {}", key_literal(&key(c.name)), json_value(dialect, c)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let mut chunks = cols.chunks(JSON_CHUNK);
-            let first = chunks.next().unwrap_or_default();
-            let mut sql = format!("json_object({})", object(first, &|n| n.to_owned()));
-            for chunk in chunks {
-                sql = format!(
-                    "json_insert({sql}, {})",
-                    object(chunk, &|n| format!("$.{n}"))
-                );
-            }
-            sql
-        }
-    }
 }

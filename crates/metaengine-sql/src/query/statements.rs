@@ -5,8 +5,9 @@ use super::column::{
 };
 use super::cursor::cursor_key;
 use super::prebuilt::prebuilt;
+use super::record::{RecordColumns, record_select};
 use super::render::{
-    Binds, filter_condition, id_condition, keyset_condition, order_by, record_json, scope_condition,
+    Binds, filter_condition, id_condition, keyset_condition, order_by, scope_condition,
 };
 use super::row_filter::row_filter_condition;
 use super::{Filter, ListQuery, MAX_BINDS, NewRow, QueryBuilder, QueryError, Scope, Statement};
@@ -27,11 +28,13 @@ impl QueryBuilder<'_> {
         prebuilt(self.dialect, self.model).table.clone()
     }
 
-    fn all_columns(&self) -> Arc<str> {
-        prebuilt(self.dialect, self.model).record.clone()
+    /// Every record column: the select list and its shape.
+    fn all_columns(&self) -> (Arc<str>, RecordColumns) {
+        let p = prebuilt(self.dialect, self.model);
+        (p.record.clone(), p.record_columns.clone())
     }
 
-    fn finish(sql: String, binds: Binds) -> Result<Statement, QueryError> {
+    fn finish(sql: String, binds: Binds, record: RecordColumns) -> Result<Statement, QueryError> {
         if binds.values.len() > MAX_BINDS {
             return Err(QueryError::TooManyValues {
                 count: binds.values.len(),
@@ -40,6 +43,7 @@ impl QueryBuilder<'_> {
         Ok(Statement {
             sql,
             binds: binds.values,
+            record,
         })
     }
 
@@ -60,8 +64,9 @@ impl QueryBuilder<'_> {
         Ok(sql)
     }
 
-    /// A page of records: `SELECT record, __k, __id … WHERE scope AND (row filter) AND filters
-    /// [AND keyset] ORDER BY … LIMIT limit + 1 [OFFSET offset]` (see the module docs).
+    /// A page of records: `SELECT record…, __k, __id … WHERE scope AND (row filter) AND filters
+    /// [AND keyset] ORDER BY … LIMIT limit + 1 [OFFSET offset, when not 0]` (see the module
+    /// docs).
     pub fn list(&self, q: &ListQuery<'_>) -> Result<Statement, QueryError> {
         let (order_name, descending) = q
             .order
@@ -73,7 +78,7 @@ impl QueryBuilder<'_> {
                 field_type: order.ty,
             });
         }
-        let record = match q.fields {
+        let (record, record_shape) = match q.fields {
             None => self.all_columns(),
             Some(names) => {
                 let mut chosen = HashSet::new();
@@ -84,12 +89,13 @@ impl QueryBuilder<'_> {
                     .into_iter()
                     .filter(|c| c.column == ID.column || chosen.contains(c.name))
                     .collect();
-                record_json(self.dialect, &cols).into()
+                let (list, record) = record_select(self.dialect, &cols);
+                (list.into(), record)
             }
         };
         let mut binds = Binds::new(self.dialect);
         let mut sql = format!(
-            "SELECT {record} AS \"record\", {} AS \"__k\", {} AS \"__id\" FROM {}",
+            "SELECT {record}, {} AS \"__k\", {} AS \"__id\" FROM {}",
             key_text(self.dialect, &order),
             key_text(self.dialect, &ID),
             self.table()
@@ -104,13 +110,16 @@ impl QueryBuilder<'_> {
         sql.push_str(&order_by(self.dialect, &order, descending));
         let limit = binds.bind(SqlValue::Int(i64::from(q.limit) + 1));
         sql.push_str(&format!(" LIMIT {limit}"));
-        if q.after.is_none() {
+        // No `OFFSET` for the first page: with an `OFFSET $n` of unknown value, PostgreSQL
+        // never trusts a generic plan for the prepared statement and plans every execution
+        // anew (about 90 µs, as much as running the page).
+        if q.after.is_none() && q.offset > 0 {
             let offset = i64::try_from(q.offset)
                 .map_err(|_| QueryError::InvalidOffset { offset: q.offset })?;
             let offset = binds.bind(SqlValue::Int(offset));
             sql.push_str(&format!(" OFFSET {offset}"));
         }
-        Self::finish(sql, binds)
+        Self::finish(sql, binds, record_shape)
     }
 
     /// The number of records a list with the same scope, row filter and filters would show:
@@ -124,7 +133,7 @@ impl QueryBuilder<'_> {
         let mut binds = Binds::new(self.dialect);
         let mut sql = format!("SELECT COUNT(*) AS \"count\" FROM {}", self.table());
         sql.push_str(&self.where_clause(&mut binds, scope, row_filter, filters)?);
-        Self::finish(sql, binds)
+        Self::finish(sql, binds, RecordColumns::None)
     }
 
     fn check_id(id: &str) -> Result<(), QueryError> {
@@ -144,9 +153,9 @@ impl QueryBuilder<'_> {
     ) -> Result<Statement, QueryError> {
         Self::check_id(id)?;
         let mut binds = Binds::new(self.dialect);
+        let (record, record_shape) = self.all_columns();
         let mut sql = format!(
-            "SELECT {} AS \"record\" FROM {} WHERE {} AND {}",
-            self.all_columns(),
+            "SELECT {record} FROM {} WHERE {} AND {}",
             self.table(),
             scope_condition(&mut binds, scope),
             id_condition(&mut binds, id)
@@ -154,7 +163,7 @@ impl QueryBuilder<'_> {
         if let Some(row_filter) = row_filter {
             sql.push_str(&row_filter_condition(&mut binds, self.model, row_filter)?);
         }
-        Self::finish(sql, binds)
+        Self::finish(sql, binds, record_shape)
     }
 
     /// Whether a record exists (reference checks): `SELECT 1 … WHERE scope AND id`.
@@ -167,7 +176,7 @@ impl QueryBuilder<'_> {
             scope_condition(&mut binds, scope),
             id_condition(&mut binds, id)
         );
-        Self::finish(sql, binds)
+        Self::finish(sql, binds, RecordColumns::None)
     }
 
     /// The field columns of a write, each with its checked value; refuses unknown, system and
@@ -214,7 +223,7 @@ impl QueryBuilder<'_> {
     }
 
     /// A new record: `INSERT … VALUES (tenant, realm, id, now, now, actor, actor, 1, values…)
-    /// RETURNING record`. `now` is `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    /// RETURNING record…`. `now` is `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     pub fn insert(
         &self,
         scope: Scope<'_>,
@@ -244,14 +253,14 @@ impl QueryBuilder<'_> {
             columns.push(quote_ident(col.column));
             params.push(write_param(d, col.ty, &binds.bind(value)));
         }
+        let (record, record_shape) = self.all_columns();
         let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({}) RETURNING {} AS \"record\"",
+            "INSERT INTO {} ({}) VALUES ({}) RETURNING {record}",
             self.table(),
             columns.join(", "),
             params.join(", "),
-            self.all_columns()
         );
-        Self::finish(sql, binds)
+        Self::finish(sql, binds, record_shape)
     }
 
     /// A batch of new records (an import): multi-row `INSERT … VALUES (…), (…), …` statements
@@ -272,8 +281,8 @@ impl QueryBuilder<'_> {
         self.insert_many_with(scope, actor, now, rows, false)
     }
 
-    /// [`QueryBuilder::insert_many`] whose statements return each inserted row as `record`
-    /// (the record's JSON, like [`QueryBuilder::insert`]) and `__id` (its id as text), for a
+    /// [`QueryBuilder::insert_many`] whose statements return each inserted row's record (like
+    /// [`QueryBuilder::insert`]) and `__id` (its id as text), for a
     /// batch that answers with every record. The rows' order in the answer is not promised:
     /// match them by `__id`.
     pub fn insert_many_returning(
@@ -366,22 +375,21 @@ impl QueryBuilder<'_> {
             }
             sql.push(')');
         }
+        let mut record_shape = RecordColumns::None;
         if returning {
             let id = match d {
                 crate::Dialect::Postgres => "\"id\"::text",
                 crate::Dialect::Sqlite => "\"id\"",
             };
-            let _ = write!(
-                sql,
-                " RETURNING {} AS \"record\", {id} AS \"__id\"",
-                self.all_columns()
-            );
+            let (record, all) = self.all_columns();
+            let _ = write!(sql, " RETURNING {record}, {id} AS \"__id\"");
+            record_shape = all;
         }
-        Self::finish(sql, binds)
+        Self::finish(sql, binds, record_shape)
     }
 
     /// A partial update: `UPDATE … SET values…, row_version + 1, updated_at, updated_by WHERE
-    /// scope AND id [AND row_version = expected] RETURNING record`. No row back means a missing
+    /// scope AND id [AND row_version = expected] RETURNING record…`. No row back means a missing
     /// record or, with `expected_row_version`, possibly a stale one (the caller tells them apart).
     pub fn update(
         &self,
@@ -423,11 +431,12 @@ impl QueryBuilder<'_> {
             let p = binds.bind(SqlValue::Int(expected));
             sql.push_str(&format!(" AND {rv} = {p}"));
         }
-        sql.push_str(&format!(" RETURNING {} AS \"record\"", self.all_columns()));
-        Self::finish(sql, binds)
+        let (record, record_shape) = self.all_columns();
+        sql.push_str(&format!(" RETURNING {record}"));
+        Self::finish(sql, binds, record_shape)
     }
 
-    /// A deletion: `DELETE … WHERE scope AND id [AND row_version = expected] RETURNING record`
+    /// A deletion: `DELETE … WHERE scope AND id [AND row_version = expected] RETURNING record…`
     /// (the deleted record, for the audit trail).
     pub fn delete(
         &self,
@@ -447,7 +456,8 @@ impl QueryBuilder<'_> {
             let p = binds.bind(SqlValue::Int(expected));
             sql.push_str(&format!(" AND {} = {p}", quote_ident("row_version")));
         }
-        sql.push_str(&format!(" RETURNING {} AS \"record\"", self.all_columns()));
-        Self::finish(sql, binds)
+        let (record, record_shape) = self.all_columns();
+        sql.push_str(&format!(" RETURNING {record}"));
+        Self::finish(sql, binds, record_shape)
     }
 }

@@ -57,9 +57,9 @@ pub(super) fn list_query<'a>(row_filter: &'a RowFilter) -> ListQuery<'a> {
     }
 }
 
-const PG_RECORD: &str = r#"('{"id":"' || "id"::text || '","status":' || coalesce(to_json("status")::text, 'null') || ',"totalAmount":' || coalesce('"' || "total_amount"::text || '"', 'null') || ',"dueDate":' || coalesce('"' || to_char("due_date", 'YYYY-MM-DD') || '"', 'null') || ',"tenantId":' || to_json("tenant_id")::text || ',"realmId":' || to_json("realm_id")::text || ',"createdAt":"' || to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","updatedAt":"' || to_char("updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '","createdBy":' || to_json("created_by")::text || ',"updatedBy":' || to_json("updated_by")::text || ',"rowVersion":' || "row_version"::text || '}')"#;
+const PG_RECORD: &str = r#""id"::uuid AS "__r_id", "status"::text AS "__r_status", "total_amount"::text AS "__r_total_amount", "due_date"::date AS "__r_due_date", "tenant_id"::text AS "__r_tenant_id", "realm_id"::text AS "__r_realm_id", "created_at"::timestamptz AS "__r_created_at", "updated_at"::timestamptz AS "__r_updated_at", "created_by"::text AS "__r_created_by", "updated_by"::text AS "__r_updated_by", "row_version"::int8 AS "__r_row_version""#;
 
-const LITE_RECORD: &str = r#"json_object('id', "id", 'status', "status", 'totalAmount', "total_amount", 'dueDate', "due_date", 'tenantId', "tenant_id", 'realmId', "realm_id", 'createdAt', "created_at", 'updatedAt', "updated_at", 'createdBy', "created_by", 'updatedBy', "updated_by", 'rowVersion', "row_version")"#;
+const LITE_RECORD: &str = r#"json_object('id', "id", 'status', "status", 'totalAmount', "total_amount", 'dueDate', "due_date", 'tenantId', "tenant_id", 'realmId', "realm_id", 'createdAt', "created_at", 'updatedAt', "updated_at", 'createdBy', "created_by", 'updatedBy', "updated_by", 'rowVersion', "row_version") AS "record""#;
 
 fn filters() -> Vec<Filter> {
     vec![
@@ -105,7 +105,7 @@ fn list_with_scope_row_filter_filters_order_and_offset() {
     assert_eq!(
         s.sql,
         format!(
-            r#"SELECT {PG_RECORD} AS "record", to_char("due_date", 'YYYY-MM-DD') AS "__k", "id"::text AS "__id" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND (("created_by" = $3 AND "created_by" IS NOT NULL)) AND "status" = $4 AND "total_amount" >= $5::numeric ORDER BY "due_date" DESC NULLS LAST, "id" DESC LIMIT $6 OFFSET $7"#
+            r#"SELECT {PG_RECORD}, to_char("due_date", 'YYYY-MM-DD') AS "__k", "id"::text AS "__id" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND (("created_by" = $3 AND "created_by" IS NOT NULL)) AND "status" = $4 AND "total_amount" >= $5::numeric ORDER BY "due_date" DESC NULLS LAST, "id" DESC LIMIT $6 OFFSET $7"#
         )
     );
     assert_eq!(
@@ -124,7 +124,7 @@ fn list_with_scope_row_filter_filters_order_and_offset() {
     assert_eq!(
         s.sql,
         format!(
-            r#"SELECT {LITE_RECORD} AS "record", "due_date" AS "__k", "id" AS "__id" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND "total_amount" COLLATE "decimal" >= ?5 ORDER BY "due_date" DESC, "id" DESC LIMIT ?6 OFFSET ?7"#
+            r#"SELECT {LITE_RECORD}, "due_date" AS "__k", "id" AS "__id" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND "total_amount" COLLATE "decimal" >= ?5 ORDER BY "due_date" DESC, "id" DESC LIMIT ?6 OFFSET ?7"#
         )
     );
     assert_eq!(s.binds.len(), 7);
@@ -265,7 +265,7 @@ fn get_exists_and_delete() {
     assert_eq!(
         s.sql,
         format!(
-            r#"SELECT {PG_RECORD} AS "record" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "id" = $3::uuid"#
+            r#"SELECT {PG_RECORD} FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "id" = $3::uuid"#
         )
     );
     assert_eq!(s.binds, [text("acme"), text("main"), text(ID1)]);
@@ -273,7 +273,7 @@ fn get_exists_and_delete() {
     assert_eq!(
         s.sql,
         format!(
-            r#"SELECT {LITE_RECORD} AS "record" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND "id" = ?3 AND (("created_by" = ?4 AND "created_by" IS NOT NULL))"#
+            r#"SELECT {LITE_RECORD} FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND "id" = ?3 AND (("created_by" = ?4 AND "created_by" IS NOT NULL))"#
         )
     );
     let s = pg(&m).exists(scope(), ID1).unwrap();
@@ -285,7 +285,7 @@ fn get_exists_and_delete() {
     assert_eq!(
         s.sql,
         format!(
-            r#"DELETE FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND "id" = ?3 AND "row_version" = ?4 RETURNING {LITE_RECORD} AS "record""#
+            r#"DELETE FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND "id" = ?3 AND "row_version" = ?4 RETURNING {LITE_RECORD}"#
         )
     );
     assert_eq!(s.binds.last(), Some(&SqlValue::Int(7)));
@@ -293,7 +293,7 @@ fn get_exists_and_delete() {
     assert_eq!(
         s.sql,
         format!(
-            r#"DELETE FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "id" = $3::uuid RETURNING {PG_RECORD} AS "record""#
+            r#"DELETE FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "id" = $3::uuid RETURNING {PG_RECORD}"#
         )
     );
 }
@@ -329,7 +329,7 @@ fn insert() {
     assert_eq!(
         s.sql,
         format!(
-            r#"INSERT INTO "core"."ent_invoice" ("tenant_id", "realm_id", "id", "created_at", "updated_at", "created_by", "updated_by", "row_version", "total_amount", "due_date") VALUES ($1, $2, $3::uuid, $4::timestamptz, $5::timestamptz, $6, $7, 1, $8::numeric, NULL::date) RETURNING {PG_RECORD} AS "record""#
+            r#"INSERT INTO "core"."ent_invoice" ("tenant_id", "realm_id", "id", "created_at", "updated_at", "created_by", "updated_by", "row_version", "total_amount", "due_date") VALUES ($1, $2, $3::uuid, $4::timestamptz, $5::timestamptz, $6, $7, 1, $8::numeric, NULL::date) RETURNING {PG_RECORD}"#
         )
     );
     assert_eq!(
@@ -349,7 +349,7 @@ fn insert() {
     assert_eq!(
         s.sql,
         format!(
-            r#"INSERT INTO "ent_invoice" ("tenant_id", "realm_id", "id", "created_at", "updated_at", "created_by", "updated_by", "row_version", "total_amount", "due_date") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL) RETURNING {LITE_RECORD} AS "record""#
+            r#"INSERT INTO "ent_invoice" ("tenant_id", "realm_id", "id", "created_at", "updated_at", "created_by", "updated_by", "row_version", "total_amount", "due_date") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, NULL) RETURNING {LITE_RECORD}"#
         )
     );
 }
@@ -363,7 +363,7 @@ fn update_with_and_without_row_version() {
     assert_eq!(
         s.sql,
         format!(
-            r#"UPDATE "core"."ent_invoice" SET "total_amount" = $1::numeric, "due_date" = NULL::date, "row_version" = "row_version" + 1, "updated_at" = $2::timestamptz, "updated_by" = $3 WHERE "tenant_id" = $4 AND "realm_id" = $5 AND "id" = $6::uuid AND "row_version" = $7 RETURNING {PG_RECORD} AS "record""#
+            r#"UPDATE "core"."ent_invoice" SET "total_amount" = $1::numeric, "due_date" = NULL::date, "row_version" = "row_version" + 1, "updated_at" = $2::timestamptz, "updated_by" = $3 WHERE "tenant_id" = $4 AND "realm_id" = $5 AND "id" = $6::uuid AND "row_version" = $7 RETURNING {PG_RECORD}"#
         )
     );
     assert_eq!(
@@ -382,7 +382,7 @@ fn update_with_and_without_row_version() {
     assert_eq!(
         s.sql,
         format!(
-            r#"UPDATE "ent_invoice" SET "row_version" = "row_version" + 1, "updated_at" = ?1, "updated_by" = ?2 WHERE "tenant_id" = ?3 AND "realm_id" = ?4 AND "id" = ?5 RETURNING {LITE_RECORD} AS "record""#
+            r#"UPDATE "ent_invoice" SET "row_version" = "row_version" + 1, "updated_at" = ?1, "updated_by" = ?2 WHERE "tenant_id" = ?3 AND "realm_id" = ?4 AND "id" = ?5 RETURNING {LITE_RECORD}"#
         )
     );
 }
@@ -438,6 +438,20 @@ fn field_selection() {
         "{}",
         s.sql
     );
+    assert_eq!(s.record, RecordColumns::Json);
+    let s = pg(&m).list(&q).unwrap();
+    assert!(
+        s.sql.starts_with(
+            r#"SELECT "id"::uuid AS "__r_id", "total_amount"::text AS "__r_total_amount", "created_at"::timestamptz AS "__r_created_at", "#
+        ),
+        "{}",
+        s.sql
+    );
+    let RecordColumns::Columns(shape) = &s.record else {
+        panic!("{:?}", s.record)
+    };
+    let keys: Vec<&str> = shape.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["id", "totalAmount", "createdAt"]);
     let fields = ["total_amount".to_owned()];
     let q = ListQuery {
         fields: Some(&fields),

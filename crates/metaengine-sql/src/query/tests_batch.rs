@@ -211,17 +211,19 @@ fn a_returning_batch_returns_each_record_and_its_id() {
     assert!(
         returning[0]
             .sql
-            .ends_with(r#" AS "record", "id"::text AS "__id""#),
+            .ends_with(r#""row_version"::int8 AS "__r_row_version", "id"::text AS "__id""#),
         "{}",
         returning[0].sql
     );
     assert_eq!(returning[0].binds, plain[0].binds);
+    assert_eq!(plain[0].record, RecordColumns::None);
+    assert!(matches!(&returning[0].record, RecordColumns::Columns(shape) if shape[0].key == "id"));
     let lite_returning = lite(&m)
         .insert_many_returning(scope(), "u1", NOW, &rows)
         .unwrap();
     assert!(
         lite_returning[0]
             .sql
-            .ends_with(r#" AS "record", "id" AS "__id""#)
+            .ends_with(r#"'rowVersion', "row_version") AS "record", "id" AS "__id""#)
     );
 }

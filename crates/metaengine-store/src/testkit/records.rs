@@ -523,10 +523,9 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
     assert!(row.details.as_ref().is_some_and(|d| d["n"].is_number()));
 }
 
-/// The record text the database builds is valid JSON that gives back exactly what was written:
-/// text with quotes, backslashes, control characters and non-ASCII, numbers large and small,
-/// booleans, nested JSON, `null`s, on a model wider than one SQL function call takes (SQLite's
-/// `json_object` chunks, PostgreSQL's concatenation).
+/// The record text the store writes from a row's columns is valid JSON that gives back exactly
+/// what was written: text with quotes, backslashes, control characters and non-ASCII, numbers
+/// large and small, booleans, nested JSON, `null`s, on a model of 128 keys, in model order.
 pub async fn records_keep_every_value_exactly(store: Arc<dyn Store>) {
     let s = store.as_ref();
     let m = model(s).await;

@@ -370,11 +370,11 @@ async fn list(
     let (t, r, s) = (&claims.tenant_id, &claims.realm_id, &params.status);
     let answer = match &state.db {
         Db::Postgres(pool) => {
-            let rows = sqlx::query_as::<_, PgInvoice>(sql::PG_LIST)
+            let list = sql::with_limit(sql::PG_LIST, limit);
+            let rows = sqlx::query_as::<_, PgInvoice>(&list)
                 .bind(t)
                 .bind(r)
                 .bind(s)
-                .bind(limit)
                 .fetch_all(pool)
                 .await;
             let total = match (&rows, with_total) {
@@ -390,11 +390,11 @@ async fn list(
             rows.and_then(|rows| total.map(|total| page(rows, params.page_size, total)))
         }
         Db::Sqlite(pool) => {
-            let rows = sqlx::query_as::<_, LiteInvoice>(sql::LITE_LIST)
+            let list = sql::with_limit(sql::LITE_LIST, limit);
+            let rows = sqlx::query_as::<_, LiteInvoice>(&list)
                 .bind(t)
                 .bind(r)
                 .bind(s)
-                .bind(limit)
                 .fetch_all(pool)
                 .await;
             let total = match (&rows, with_total) {

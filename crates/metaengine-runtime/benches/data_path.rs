@@ -48,7 +48,7 @@ const STATUSES: [&str; 3] = ["draft", "sent", "paid"];
 const GET_SQL: &str = r#"SELECT "id"::uuid AS "__r_id", "invoice_number"::text AS "__r_invoice_number", "customer_id"::text AS "__r_customer_id", "total_amount"::text AS "__r_total_amount", "status"::text AS "__r_status", "due_date"::date AS "__r_due_date", "tenant_id"::text AS "__r_tenant_id", "realm_id"::text AS "__r_realm_id", "created_at"::timestamptz AS "__r_created_at", "updated_at"::timestamptz AS "__r_updated_at", "created_by"::text AS "__r_created_by", "updated_by"::text AS "__r_updated_by", "row_version"::int8 AS "__r_row_version" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "id" = $3::uuid"#;
 
 /// The engine's page of 20 (`status` eq, `createdAt` descending; fetches 21 to see a next page).
-const LIST_SQL: &str = r#"SELECT "id"::uuid AS "__r_id", "invoice_number"::text AS "__r_invoice_number", "customer_id"::text AS "__r_customer_id", "total_amount"::text AS "__r_total_amount", "status"::text AS "__r_status", "due_date"::date AS "__r_due_date", "tenant_id"::text AS "__r_tenant_id", "realm_id"::text AS "__r_realm_id", "created_at"::timestamptz AS "__r_created_at", "updated_at"::timestamptz AS "__r_updated_at", "created_by"::text AS "__r_created_by", "updated_by"::text AS "__r_updated_by", "row_version"::int8 AS "__r_row_version", to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "__k", "id"::text AS "__id" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "status" = $3 ORDER BY "created_at" DESC, "id" DESC LIMIT $4"#;
+const LIST_SQL: &str = r#"SELECT "id"::uuid AS "__r_id", "invoice_number"::text AS "__r_invoice_number", "customer_id"::text AS "__r_customer_id", "total_amount"::text AS "__r_total_amount", "status"::text AS "__r_status", "due_date"::date AS "__r_due_date", "tenant_id"::text AS "__r_tenant_id", "realm_id"::text AS "__r_realm_id", "created_at"::timestamptz AS "__r_created_at", "updated_at"::timestamptz AS "__r_updated_at", "created_by"::text AS "__r_created_by", "updated_by"::text AS "__r_updated_by", "row_version"::int8 AS "__r_row_version", to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "__k", "id"::text AS "__id" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "status" = $3 ORDER BY "created_at" DESC, "id" DESC LIMIT 21"#;
 
 /// The engine's count for the same filter.
 const COUNT_SQL: &str = r#"SELECT COUNT(*) AS "count" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "status" = $3"#;
@@ -299,7 +299,6 @@ async fn hand_list(pool: &PgPool, actor: &Actor, count: bool) -> (Vec<String>, O
         .bind(&actor.tenant_id)
         .bind(&actor.realm_id)
         .bind("sent")
-        .bind(21_i64)
         .fetch_all(pool)
         .await
         .unwrap();

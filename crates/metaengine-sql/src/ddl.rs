@@ -84,6 +84,23 @@ pub fn analyze_table(dialect: Dialect, table: &str) -> String {
     }
 }
 
+/// The row count of a data table as its last analysis found it, one row `"rows"` (none or `NULL`
+/// before any), with the table bound as `$1` / `?1`: [`qualified_table`] on PostgreSQL (read
+/// from `pg_class.reltuples`, -1 before an analysis), the table's name on SQLite (the first
+/// number of its `sqlite_stat1` row).
+pub fn analyzed_rows(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => {
+            "SELECT CASE WHEN reltuples < 0 THEN NULL ELSE reltuples::int8 END AS \"rows\" \
+             FROM pg_class WHERE oid = to_regclass($1)"
+        }
+        Dialect::Sqlite => {
+            "SELECT CAST(substr(stat, 1, instr(stat || ' ', ' ') - 1) AS INTEGER) AS \"rows\" \
+             FROM sqlite_stat1 WHERE tbl = ?1 LIMIT 1"
+        }
+    }
+}
+
 /// `SELECT EXISTS (SELECT 1 FROM table)`: whether the data table holds any row.
 pub fn has_rows(dialect: Dialect, table: &str) -> String {
     format!(

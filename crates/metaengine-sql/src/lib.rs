@@ -19,8 +19,8 @@ pub mod query;
 
 pub use checks::{data_check, storage_type, stores_as};
 pub use ddl::{
-    analyze_table, column_type, drop_column, drop_table, has_rows, literal, qualified_table,
-    render_plan,
+    analyze_table, analyzed_rows, column_type, drop_column, drop_table, has_rows, literal,
+    qualified_table, render_plan,
 };
 
 /// The collation SQLite compares decimal columns with (they hold canonical text): numeric order,

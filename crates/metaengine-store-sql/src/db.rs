@@ -208,6 +208,15 @@ impl Row {
         .map_err(database)
     }
 
+    /// A nullable integer column.
+    pub(crate) fn opt_int(&self, c: impl Column) -> StoreResult<Option<i64>> {
+        match self {
+            Row::Postgres(r) => r.try_get(c),
+            Row::Sqlite(r) => r.try_get(c),
+        }
+        .map_err(database)
+    }
+
     /// A boolean column.
     pub(crate) fn bool(&self, c: impl Column) -> StoreResult<bool> {
         match self {
@@ -295,6 +304,24 @@ impl Tx {
                 .map(|r| r.rows_affected()),
         }
         .map_err(database)
+    }
+
+    /// PostgreSQL's `COPY … FROM STDIN` with `data`; the rows it loaded. Refused on SQLite,
+    /// which has no `COPY` (the statement builder gives SQLite none).
+    pub(crate) async fn copy_in(&mut self, sql: &str, data: &[u8]) -> StoreResult<u64> {
+        match self {
+            Tx::Postgres(tx) => {
+                let mut copy = tx.copy_in_raw(sql).await.map_err(database)?;
+                if let Err(e) = copy.send(data).await {
+                    // Ends the COPY (the server answers with the error); the transaction is
+                    // rolled back when dropped.
+                    let _ = copy.abort("send failed").await;
+                    return Err(database(e));
+                }
+                copy.finish().await.map_err(database)
+            }
+            Tx::Sqlite(_) => Err(StoreError::Database("SQLite has no COPY".into())),
+        }
     }
 
     /// Every row of a query.

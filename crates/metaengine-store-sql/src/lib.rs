@@ -575,10 +575,26 @@ impl Store for SqlStore {
         }
     }
 
-    async fn analyze_records(&self, model: &CompiledModel) -> StoreResult<()> {
-        let sql = metaengine_sql::analyze_table(self.dialect(), &model.table_name);
+    async fn analyze_records(&self, model: &CompiledModel) -> StoreResult<u64> {
+        let dialect = self.dialect();
+        let sql = metaengine_sql::analyze_table(dialect, &model.table_name);
         // The simple protocol: PostgreSQL's VACUUM is refused in a transaction block.
-        self.pool.execute_simple(&sql).await
+        self.pool.execute_simple(&sql).await?;
+        let table = match dialect {
+            Dialect::Postgres => metaengine_sql::qualified_table(dialect, &model.table_name),
+            Dialect::Sqlite => model.table_name.clone(),
+        };
+        let rows = self
+            .pool
+            .fetch_optional(
+                &db::query(metaengine_sql::analyzed_rows(dialect)).bind(db::Bind::Text(&table)),
+            )
+            .await?;
+        let rows = match rows {
+            Some(row) => row.opt_int("rows")?,
+            None => None,
+        };
+        Ok(rows.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
     }
 
     async fn update_record(

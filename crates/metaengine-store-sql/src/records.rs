@@ -165,7 +165,8 @@ pub(crate) async fn insert(
         .ok_or_else(|| crate::db::database(sqlx::Error::RowNotFound))
 }
 
-/// Many new records of one entity with multi-row inserts, in one transaction with `audits`.
+/// Many new records of one entity (an import's batch), in one transaction with `audits`: with
+/// `COPY` on PostgreSQL, multi-row inserts on SQLite.
 pub(crate) async fn insert_many(
     pool: &Pool,
     sql: &MetaSql,
@@ -174,23 +175,25 @@ pub(crate) async fn insert_many(
     batch: RecordBatch<'_>,
     audits: &[NewAudit],
 ) -> StoreResult<u64> {
-    let now = Timestamp::now().to_rfc3339();
-    let statements = QueryBuilder::new(dialect, model).insert_many(
-        batch.scope,
-        batch.actor,
-        &now,
-        batch.rows,
-    )?;
-    if statements.is_empty() {
+    if batch.rows.is_empty() {
         return Ok(0);
     }
-    let mut tx = pool.begin_write().await?;
+    let now = Timestamp::now().to_rfc3339();
+    let builder = QueryBuilder::new(dialect, model);
+    let unique = |e| unique_or(e, StoreError::Unique(model.entity.clone()));
     let mut inserted = 0;
-    for statement in &statements {
-        inserted += tx
-            .execute(&data_query(statement))
-            .await
-            .map_err(|e| unique_or(e, StoreError::Unique(model.entity.clone())))?;
+    let mut tx;
+    if let Some(copies) = builder.copy_rows(batch.scope, batch.actor, &now, batch.rows)? {
+        tx = pool.begin_write().await?;
+        for copy in &copies {
+            inserted += tx.copy_in(&copy.sql, &copy.data).await.map_err(unique)?;
+        }
+    } else {
+        let statements = builder.insert_many(batch.scope, batch.actor, &now, batch.rows)?;
+        tx = pool.begin_write().await?;
+        for statement in &statements {
+            inserted += tx.execute(&data_query(statement)).await.map_err(unique)?;
+        }
     }
     crate::audit::insert(&mut tx, sql, audits).await?;
     tx.commit().await?;

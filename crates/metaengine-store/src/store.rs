@@ -368,10 +368,11 @@ pub trait Store: Send + Sync + 'static {
         audits: &[NewAudit],
     ) -> StoreResult<BatchOutcome>;
 
-    /// Refreshes the planner's statistics of the entity's data table (`ANALYZE`). PostgreSQL's
-    /// autovacuum may be off or late, and SQLite has none: without statistics the planners pick
-    /// the wrong index for a get or a filtered list of a freshly filled table.
-    async fn analyze_records(&self, model: &CompiledModel) -> StoreResult<()>;
+    /// Refreshes the planner's statistics of the entity's data table (`ANALYZE`) and returns the
+    /// number of rows the analysis found (an estimate on PostgreSQL). PostgreSQL's autovacuum may
+    /// be off or late, and SQLite has none: without statistics the planners pick the wrong index
+    /// for a get or a filtered list of a freshly filled table.
+    async fn analyze_records(&self, model: &CompiledModel) -> StoreResult<u64>;
 
     /// Updates a record (optionally only at `expected_row_version`) with its audit rows; `None`
     /// when no row matched (missing, or another row version).

@@ -286,7 +286,7 @@ impl DataService {
         };
         match self.store.insert_records(model, batch, &audits).await {
             Ok(n) => {
-                self.statistics.wrote(&model.model, n);
+                self.statistics.loaded(&model.model, n);
                 Ok(n)
             }
             Err(e @ StoreError::Unique(_)) => Err(e.into()),
@@ -419,10 +419,10 @@ impl Importer {
         while !self.running.is_empty() {
             done.push(self.wait_oldest().await?);
         }
-        if !self.options.dry_run && done.iter().any(|r| r.imported > 0) {
+        if !self.options.dry_run {
             // A bulk load changes the table's statistics: refresh them before the importer
-            // returns (a CLI import exits right after).
-            self.data.analyze(&self.entity).await;
+            // returns (a CLI import exits right after), if it wrote enough to matter.
+            self.data.analyze_if_due(&self.entity).await;
         }
         Ok(done)
     }

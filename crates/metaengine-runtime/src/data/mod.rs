@@ -427,19 +427,13 @@ impl DataService {
         Ok(n)
     }
 
-    /// Refreshes the planner's statistics of `entity`'s table now (after a bulk write); a
-    /// failure is logged, not returned: statistics are an optimisation.
-    pub async fn analyze(&self, entity: &str) {
-        let result = match self.model(entity).await {
-            Ok(model) => self
-                .store
-                .analyze_records(&model.model)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, entity, "analyze failed");
+    /// Refreshes the planner's statistics of `entity`'s table now if the rows written since its
+    /// last analysis call for it (the end of a bulk load); a failure is logged, not returned:
+    /// statistics are an optimisation.
+    pub async fn analyze_if_due(&self, entity: &str) {
+        match self.model(entity).await {
+            Ok(model) => self.statistics.analyze_if_due(&model.model).await,
+            Err(e) => tracing::warn!(error = %e, entity, "analyze failed"),
         }
     }
 

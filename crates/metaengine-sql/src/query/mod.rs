@@ -92,6 +92,7 @@
 //! same way: [`QueryError::InvalidId`] should be answered like a missing record (404).
 
 mod column;
+mod copy;
 mod cursor;
 mod prebuilt;
 mod record;
@@ -110,6 +111,7 @@ mod tests_more;
 #[cfg(test)]
 mod tests_row_filter;
 
+pub use copy::CopyIn;
 pub use cursor::{Cursor, decode_cursor, encode_cursor};
 pub use record::{RecordColumn, RecordColumns, RecordShape};
 

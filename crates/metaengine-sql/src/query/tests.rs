@@ -105,7 +105,7 @@ fn list_with_scope_row_filter_filters_order_and_offset() {
     assert_eq!(
         s.sql,
         format!(
-            r#"SELECT {PG_RECORD}, to_char("due_date", 'YYYY-MM-DD') AS "__k", "id"::text AS "__id" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND (("created_by" = $3 AND "created_by" IS NOT NULL)) AND "status" = $4 AND "total_amount" >= $5::numeric ORDER BY "due_date" DESC NULLS LAST, "id" DESC LIMIT $6 OFFSET $7"#
+            r#"SELECT {PG_RECORD}, to_char("due_date", 'YYYY-MM-DD') AS "__k", "id"::text AS "__id" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND (("created_by" = $3 AND "created_by" IS NOT NULL)) AND "status" = $4 AND "total_amount" >= $5::numeric ORDER BY "due_date" DESC NULLS LAST, "id" DESC LIMIT 21 OFFSET $6"#
         )
     );
     assert_eq!(
@@ -116,7 +116,6 @@ fn list_with_scope_row_filter_filters_order_and_offset() {
             text("u1"),
             text("paid"),
             text("100.50"),
-            SqlValue::Int(21),
             SqlValue::Int(40)
         ]
     );
@@ -124,10 +123,10 @@ fn list_with_scope_row_filter_filters_order_and_offset() {
     assert_eq!(
         s.sql,
         format!(
-            r#"SELECT {LITE_RECORD}, "due_date" AS "__k", "id" AS "__id" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND "total_amount" COLLATE "decimal" >= ?5 ORDER BY "due_date" DESC, "id" DESC LIMIT ?6 OFFSET ?7"#
+            r#"SELECT {LITE_RECORD}, "due_date" AS "__k", "id" AS "__id" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND "total_amount" COLLATE "decimal" >= ?5 ORDER BY "due_date" DESC, "id" DESC LIMIT 21 OFFSET ?6"#
         )
     );
-    assert_eq!(s.binds.len(), 7);
+    assert_eq!(s.binds.len(), 6);
 }
 
 #[test]
@@ -192,7 +191,7 @@ fn keyset_ascending_on_a_system_column() {
     );
     assert_eq!(
         tail(&s),
-        r#""core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND ("created_at" > $3::timestamptz OR ("created_at" = $4::timestamptz AND "id" > $5::uuid)) ORDER BY "created_at", "id" LIMIT $6"#
+        r#""core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND ("created_at" > $3::timestamptz OR ("created_at" = $4::timestamptz AND "id" > $5::uuid)) ORDER BY "created_at", "id" LIMIT 21"#
     );
     assert_eq!(s.binds.get(4), Some(&text(ID1)));
     let s = keyset(
@@ -203,7 +202,7 @@ fn keyset_ascending_on_a_system_column() {
     );
     assert_eq!(
         tail(&s),
-        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("created_at" > ?3 OR ("created_at" = ?4 AND "id" > ?5)) ORDER BY "created_at", "id" LIMIT ?6"#
+        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("created_at" > ?3 OR ("created_at" = ?4 AND "id" > ?5)) ORDER BY "created_at", "id" LIMIT 21"#
     );
 }
 
@@ -217,12 +216,12 @@ fn keyset_descending_and_by_id() {
     );
     assert_eq!(
         tail(&s),
-        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("updated_at" < ?3 OR ("updated_at" = ?4 AND "id" < ?5)) ORDER BY "updated_at" DESC, "id" DESC LIMIT ?6"#
+        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("updated_at" < ?3 OR ("updated_at" = ?4 AND "id" < ?5)) ORDER BY "updated_at" DESC, "id" DESC LIMIT 21"#
     );
     let s = keyset(Dialect::Postgres, "id", true, Some(ID1));
     assert_eq!(
         tail(&s),
-        r#""core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "id" < $3::uuid ORDER BY "id" DESC LIMIT $4"#
+        r#""core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "id" < $3::uuid ORDER BY "id" DESC LIMIT 21"#
     );
 }
 
@@ -232,17 +231,17 @@ fn keyset_on_a_nullable_column() {
     let s = keyset(Dialect::Postgres, "dueDate", false, day);
     assert_eq!(
         tail(&s),
-        r#""core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND ("due_date" > $3::date OR ("due_date" = $4::date AND "id" > $5::uuid)) ORDER BY "due_date" NULLS FIRST, "id" LIMIT $6"#
+        r#""core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND ("due_date" > $3::date OR ("due_date" = $4::date AND "id" > $5::uuid)) ORDER BY "due_date" NULLS FIRST, "id" LIMIT 21"#
     );
     let s = keyset(Dialect::Sqlite, "dueDate", true, day);
     assert_eq!(
         tail(&s),
-        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("due_date" < ?3 OR ("due_date" = ?4 AND "id" < ?5) OR "due_date" IS NULL) ORDER BY "due_date" DESC, "id" DESC LIMIT ?6"#
+        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("due_date" < ?3 OR ("due_date" = ?4 AND "id" < ?5) OR "due_date" IS NULL) ORDER BY "due_date" DESC, "id" DESC LIMIT 21"#
     );
     let s = keyset(Dialect::Sqlite, "dueDate", false, None);
     assert_eq!(
         tail(&s),
-        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("due_date" IS NOT NULL OR "id" > ?3) ORDER BY "due_date", "id" LIMIT ?4"#
+        r#""ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND ("due_date" IS NOT NULL OR "id" > ?3) ORDER BY "due_date", "id" LIMIT 21"#
     );
     let s = keyset(Dialect::Postgres, "dueDate", true, None);
     assert!(

@@ -432,6 +432,28 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
     }
     assert_eq!(numbers_in(s, &m, T1).await.len(), 3);
 
+    // Values holding the bulk format's separators (PostgreSQL's COPY: tab, newline, backslash,
+    // `\N`) come back exactly, one record each, in the caller's scope only.
+    let awkward = "t2\tr1\n\\N\r\\\tend";
+    let tricky = invoice(awkward, "2", "draft");
+    let rows = [NewRow {
+        id: &ids[7],
+        values: &tricky,
+    }];
+    assert_eq!(
+        s.insert_records(&m, batch(T1, &rows), std::slice::from_ref(&created))
+            .await
+            .unwrap(),
+        1
+    );
+    let stored: Value =
+        serde_json::from_str(&s.get_record(&m, T1, &id(107), None).await.unwrap().unwrap())
+            .unwrap();
+    assert_eq!(stored["invoiceNumber"], awkward);
+    assert_eq!(stored["tenantId"], "t1");
+    assert_eq!(numbers_in(s, &m, T1).await.len(), 4);
+    assert_eq!(numbers_in(s, &m, T2).await.len(), 1);
+
     // A duplicate inside the batch, or against a stored record: nothing of the batch is written.
     let c = invoice("B-5", "1", "draft");
     for duplicate in [&c, &a] {
@@ -455,7 +477,7 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
                 .unwrap()
                 .is_none()
         );
-        assert_eq!(numbers_in(s, &m, T1).await.len(), 3);
+        assert_eq!(numbers_in(s, &m, T1).await.len(), 4);
     }
 
     // More values than one statement may bind (SQLite's limit): several statements, one batch.
@@ -484,7 +506,7 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
     );
     assert_eq!(
         s.count_records(&m, T1, &RowFilter::All, &[]).await.unwrap(),
-        3
+        4
     );
 
     // One audit row per batch written; none for the refused ones.
@@ -495,7 +517,7 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
         })
         .await
         .unwrap();
-    assert_eq!(data.meta.total, 4);
+    assert_eq!(data.meta.total, 5);
 
     // Many audit rows at once (the batched writer's flush): multi-row inserts, every row kept.
     let reads: Vec<crate::NewAudit> = (0..2_500)

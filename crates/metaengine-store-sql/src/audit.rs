@@ -13,7 +13,39 @@ use crate::rows;
 pub const AUDIT_ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Values of one audit row, in the column order of [`MetaSql::insert_audit`].
-const COLUMNS: usize = 12;
+pub(crate) const COLUMNS: usize = 12;
+
+/// A new row id and event id for each of `count` audit rows.
+pub(crate) fn new_ids(count: usize) -> Vec<(Id, String)> {
+    (0..count)
+        .map(|_| (Id::new_v7(), Id::new_v7().to_string()))
+        .collect()
+}
+
+/// The values of `audits`, [`COLUMNS`] per row in the column order of
+/// [`MetaSql::insert_audit`], with the ids of [`new_ids`] and the time `now`.
+pub(crate) fn binds<'a>(
+    audits: &'a [NewAudit],
+    ids: &'a [(Id, String)],
+    now: Timestamp,
+) -> impl Iterator<Item = Bind<'a>> {
+    audits.iter().zip(ids).flat_map(move |(a, (id, event_id))| {
+        [
+            Bind::Id(*id),
+            Bind::Text(event_id),
+            Bind::Text(a.event_type.as_str()),
+            Bind::Time(now),
+            Bind::Text(&a.actor.user_id),
+            Bind::Text(&a.actor.tenant_id),
+            Bind::Text(&a.actor.realm_id),
+            Bind::Text(a.event_type.action()),
+            Bind::Text(&a.resource),
+            Bind::OptJson(a.details.as_ref()),
+            Bind::Text(a.result.as_str()),
+            Bind::OptText(a.error_message.as_deref()),
+        ]
+    })
+}
 
 /// Writes audit rows with multi-row inserts of up to [`AUDIT_ROWS_PER_STATEMENT`] rows (the
 /// batched writer's flushes, an import's batches): one round trip per chunk. A single row (every
@@ -31,28 +63,12 @@ pub(crate) async fn insert(tx: &mut Tx, sql: &MetaSql, audits: &[NewAudit]) -> S
             }
             text.push(')');
         }
-        let ids: Vec<(Id, String)> = chunk
-            .iter()
-            .map(|_| (Id::new_v7(), Id::new_v7().to_string()))
-            .collect();
-        let now = Timestamp::now();
-        let mut q = query(&text).persistent(chunk.len() == 1);
-        for (a, (id, event_id)) in chunk.iter().zip(&ids) {
-            q = q.bind_all([
-                Bind::Id(*id),
-                Bind::Text(event_id),
-                Bind::Text(a.event_type.as_str()),
-                Bind::Time(now),
-                Bind::Text(&a.actor.user_id),
-                Bind::Text(&a.actor.tenant_id),
-                Bind::Text(&a.actor.realm_id),
-                Bind::Text(a.event_type.action()),
-                Bind::Text(&a.resource),
-                Bind::OptJson(a.details.as_ref()),
-                Bind::Text(a.result.as_str()),
-                Bind::OptText(a.error_message.as_deref()),
-            ]);
-        }
+        let ids = new_ids(chunk.len());
+        let q = query(&text).persistent(chunk.len() == 1).bind_all(binds(
+            chunk,
+            &ids,
+            Timestamp::now(),
+        ));
         tx.execute(&q).await?;
     }
     Ok(())

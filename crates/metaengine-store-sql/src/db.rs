@@ -410,6 +410,11 @@ impl Pool {
         .map_err(database)
     }
 
+    /// Whether this is PostgreSQL's pool.
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Pool::Postgres(_))
+    }
+
     /// Runs statement text with the simple protocol (no parameters, no prepared statement): for
     /// statements refused in a transaction block, such as `VACUUM`.
     pub(crate) async fn execute_simple(&self, sql: &str) -> StoreResult<()> {

@@ -4,6 +4,7 @@
 //! caller's tenant and realm.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use futures_util::TryStreamExt as _;
 use metaengine_core::CompiledModel;
@@ -121,6 +122,56 @@ pub(crate) async fn exists(
 /// record the statement returns, if any (none: the row was not there, or not at the expected row
 /// version).
 pub(crate) async fn write(
+    pool: &Pool,
+    sql: &MetaSql,
+    model: &CompiledModel,
+    statement: &Statement,
+    audits: &[NewAudit],
+) -> StoreResult<Option<String>> {
+    if audits.is_empty() || !pool.is_postgres() {
+        return write_in_transaction(pool, sql, model, statement, audits).await;
+    }
+    // PostgreSQL: the write and its audit rows in ONE statement (a data-modifying `WITH`, atomic
+    // on its own), one round trip instead of four (`BEGIN`, the write, the audit rows, `COMMIT`).
+    // The audit rows are inserted only if the write returned its row.
+    let first = statement.binds.len();
+    let mut text = format!(
+        "WITH \"__w\" AS ({}), \"__a\" AS ({} ",
+        statement.sql, sql.insert_audit
+    );
+    for row in 0..audits.len() {
+        text.push_str(if row == 0 {
+            "SELECT "
+        } else {
+            " UNION ALL SELECT "
+        });
+        for column in 0..crate::audit::COLUMNS {
+            let sep = if column == 0 { "" } else { ", " };
+            let _ = write!(
+                text,
+                "{sep}${}",
+                first + row * crate::audit::COLUMNS + column + 1
+            );
+        }
+        text.push_str(" WHERE EXISTS (SELECT 1 FROM \"__w\")");
+    }
+    text.push_str(") SELECT * FROM \"__w\"");
+    let ids = crate::audit::new_ids(audits.len());
+    let q = query(&text)
+        .bind_all(statement.binds.iter().map(Bind::from))
+        .bind_all(crate::audit::binds(audits, &ids, Timestamp::now()));
+    match pool
+        .fetch_optional(&q)
+        .await
+        .map_err(|e| unique_or(e, StoreError::Unique(model.entity.clone())))?
+    {
+        Some(row) => Ok(Some(record_json(&row, &statement.record)?)),
+        None => Ok(None),
+    }
+}
+
+/// [`write`] as a transaction of its statements (SQLite).
+async fn write_in_transaction(
     pool: &Pool,
     sql: &MetaSql,
     model: &CompiledModel,

@@ -264,24 +264,44 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
         (updated["status"].clone(), updated["rowVersion"].clone()),
         (json!("paid"), json!(2))
     );
+    // A write that changes nothing writes no audit row either (on PostgreSQL the write and its
+    // audit rows are one statement).
+    let update_audit = [audit(EventType::DataUpdate, "Invoice")];
     let stale = s
-        .update_record(&m, write(T1, &ids[1], change), Some(1), &[])
+        .update_record(&m, write(T1, &ids[1], change), Some(1), &update_audit)
         .await
         .unwrap();
     assert!(stale.is_none(), "a stale row version changes nothing");
     assert!(
-        s.update_record(&m, write(T2, &ids[1], change), None, &[])
+        s.update_record(&m, write(T2, &ids[1], change), None, &update_audit)
             .await
             .unwrap()
             .is_none()
     );
 
     assert!(
-        s.delete_record(&m, T1, &id(1), Some(1), &[])
-            .await
-            .unwrap()
-            .is_none()
+        s.delete_record(
+            &m,
+            T1,
+            &id(1),
+            Some(1),
+            &[audit(EventType::DataDelete, "Invoice")]
+        )
+        .await
+        .unwrap()
+        .is_none()
     );
+    for (event, rows) in [(EventType::DataUpdate, 1), (EventType::DataDelete, 0)] {
+        let query = AuditQuery {
+            event_types: vec![event],
+            ..AuditQuery::default()
+        };
+        assert_eq!(
+            s.query_audit(&query).await.unwrap().meta.total,
+            rows,
+            "{event:?}"
+        );
+    }
     assert!(
         s.delete_record(&m, T2, &id(1), None, &[])
             .await

@@ -8,7 +8,9 @@
 //! - The two databases differ in a handful of places only, all behind `db.rs` (binding of ids and
 //!   timestamps, how a write transaction starts), `changes.rs` (how other processes hear of
 //!   a model change) and `record_json.rs` (a record's JSON: built by SQLite, written here from
-//!   PostgreSQL's columns); the SQL text of the engine's tables is [`MetaSql`], data statements come
+//!   PostgreSQL's columns); besides, `records.rs` takes two PostgreSQL-only fast paths, chosen
+//!   there: an import's batch with `COPY`, and a single write with its audit rows as one
+//!   statement (SQLite keeps multi-row inserts and a transaction); the SQL text of the engine's tables is [`MetaSql`], data statements come
 //!   from the one query builder (`metaengine_sql::query`).
 //! - Changes to one entity are serialized by locking its `meta_entities` row (`FOR UPDATE` on
 //!   PostgreSQL; SQLite's one writer with `BEGIN IMMEDIATE`), so concurrent activations queue up

@@ -29,7 +29,7 @@ pub(crate) async fn notify(tx: &mut Tx, sql: &MetaSql, entity: &str) -> StoreRes
 pub(crate) async fn watch(pool: &Pool) -> StoreResult<mpsc::Receiver<ModelChange>> {
     match pool {
         Pool::Postgres(p) => listen(p).await,
-        Pool::Sqlite(p) => poll(p).await,
+        Pool::Sqlite(p, _) => poll(p).await,
     }
 }
 

@@ -45,7 +45,7 @@ use sqlx::migrate::Migrator;
 use tokio::sync::mpsc;
 
 pub use audit::AUDIT_ROWS_PER_STATEMENT;
-pub use db::Pool;
+pub use db::{Pool, WriteGate};
 pub use meta_sql::{MODEL_CHANGES_CHANNEL, MetaSql};
 
 use crate::db::{Bind, query};
@@ -65,7 +65,7 @@ impl SqlStore {
     pub fn new(pool: Pool, migrator: &'static Migrator) -> Self {
         let sql = match pool {
             Pool::Postgres(_) => MetaSql::postgres(),
-            Pool::Sqlite(_) => MetaSql::sqlite(),
+            Pool::Sqlite(..) => MetaSql::sqlite(),
         };
         Self {
             pool,
@@ -83,14 +83,14 @@ impl SqlStore {
     pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
         match &self.pool {
             Pool::Postgres(p) => Some(p),
-            Pool::Sqlite(_) => None,
+            Pool::Sqlite(..) => None,
         }
     }
 
     /// The SQLite pool, when the store is on SQLite.
     pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
         match &self.pool {
-            Pool::Sqlite(p) => Some(p),
+            Pool::Sqlite(p, _) => Some(p),
             Pool::Postgres(_) => None,
         }
     }
@@ -99,7 +99,7 @@ impl SqlStore {
     pub fn dialect(&self) -> Dialect {
         match self.pool {
             Pool::Postgres(_) => Dialect::Postgres,
-            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Sqlite(..) => Dialect::Sqlite,
         }
     }
 
@@ -167,7 +167,7 @@ impl Store for SqlStore {
     fn backend(&self) -> Backend {
         match self.pool {
             Pool::Postgres(_) => Backend::Postgres,
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite(..) => Backend::Sqlite,
         }
     }
 
@@ -175,7 +175,7 @@ impl Store for SqlStore {
         let before = self.applied_migrations().await.unwrap_or_default();
         let run = match &self.pool {
             Pool::Postgres(p) => self.migrator.run(p).await,
-            Pool::Sqlite(p) => self.migrator.run(p).await,
+            Pool::Sqlite(p, _) => self.migrator.run(p).await,
         };
         run.map_err(|e| StoreError::Migrate(Box::new(e)))?;
         let after = self.applied_migrations().await?;

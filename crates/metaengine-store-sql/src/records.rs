@@ -120,7 +120,15 @@ pub(crate) async fn exists(
 
 /// Runs a record write (insert, update, delete) with its audit rows in one transaction; the
 /// record the statement returns, if any (none: the row was not there, or not at the expected row
-/// version).
+/// version). The audit rows are written only with the record.
+///
+/// One command to the database either way, besides SQLite's `BEGIN` and `COMMIT`:
+/// - PostgreSQL: the write and its audit rows in ONE statement (a data-modifying `WITH`, atomic
+///   on its own), instead of four round trips (`BEGIN`, the write, the audit rows, `COMMIT`).
+/// - SQLite: the write, then the audit rows' insert guarded by `changes() > 0`, as two statements
+///   of one query text in the write transaction. sqlx's SQLite driver hands every command to the
+///   connection's worker thread and back; on a single create those thread switches cost more than
+///   the statements themselves.
 pub(crate) async fn write(
     pool: &Pool,
     sql: &MetaSql,
@@ -128,18 +136,62 @@ pub(crate) async fn write(
     statement: &Statement,
     audits: &[NewAudit],
 ) -> StoreResult<Option<String>> {
-    if audits.is_empty() || !pool.is_postgres() {
-        return write_in_transaction(pool, sql, model, statement, audits).await;
+    let unique = |e| unique_or(e, StoreError::Unique(model.entity.clone()));
+    if audits.is_empty() {
+        return match pool
+            .fetch_optional(&data_query(statement))
+            .await
+            .map_err(unique)?
+        {
+            Some(row) => Ok(Some(record_json(&row, &statement.record)?)),
+            None => Ok(None),
+        };
     }
-    // PostgreSQL: the write and its audit rows in ONE statement (a data-modifying `WITH`, atomic
-    // on its own), one round trip instead of four (`BEGIN`, the write, the audit rows, `COMMIT`).
-    // The audit rows are inserted only if the write returned its row.
     let first = statement.binds.len();
-    let mut text = format!(
-        "WITH \"__w\" AS ({}), \"__a\" AS ({} ",
-        statement.sql, sql.insert_audit
-    );
-    for row in 0..audits.len() {
+    let postgres = pool.is_postgres();
+    let text = if postgres {
+        let guard = "EXISTS (SELECT 1 FROM \"__w\")";
+        format!(
+            "WITH \"__w\" AS ({}), \"__a\" AS ({} {}) SELECT * FROM \"__w\"",
+            statement.sql,
+            sql.insert_audit,
+            audit_select(first, audits.len(), guard)
+        )
+    } else {
+        let guard = "changes() > 0";
+        format!(
+            "{}; {} {}",
+            statement.sql,
+            sql.insert_audit,
+            audit_select(first, audits.len(), guard)
+        )
+    };
+    let ids = crate::audit::new_ids(audits.len());
+    let q = query(&text)
+        .bind_all(statement.binds.iter().map(Bind::from))
+        .bind_all(crate::audit::binds(audits, &ids, Timestamp::now()));
+    let row = if postgres {
+        pool.fetch_optional(&q).await.map_err(unique)?
+    } else {
+        let mut tx = pool.begin_write().await?;
+        // Both statements must run to their end: `fetch_all`, not `fetch_optional`, which
+        // would stop the command after the record's row, before the audit rows.
+        let rows = tx.fetch_all(&q).await.map_err(unique)?;
+        tx.commit().await?;
+        rows.into_iter().next()
+    };
+    match row {
+        Some(row) => Ok(Some(record_json(&row, &statement.record)?)),
+        None => Ok(None),
+    }
+}
+
+/// `SELECT <the audit row's values> WHERE <guard>`, once per audit row joined by `UNION ALL`:
+/// the rows of an `INSERT INTO meta_audit (…)` whose values are bound from placeholder
+/// `first + 1` on, [`crate::audit::COLUMNS`] per row.
+fn audit_select(first: usize, rows: usize, guard: &str) -> String {
+    let mut text = String::with_capacity(rows * (crate::audit::COLUMNS * 6 + 40));
+    for row in 0..rows {
         text.push_str(if row == 0 {
             "SELECT "
         } else {
@@ -153,45 +205,9 @@ pub(crate) async fn write(
                 first + row * crate::audit::COLUMNS + column + 1
             );
         }
-        text.push_str(" WHERE EXISTS (SELECT 1 FROM \"__w\")");
+        let _ = write!(text, " WHERE {guard}");
     }
-    text.push_str(") SELECT * FROM \"__w\"");
-    let ids = crate::audit::new_ids(audits.len());
-    let q = query(&text)
-        .bind_all(statement.binds.iter().map(Bind::from))
-        .bind_all(crate::audit::binds(audits, &ids, Timestamp::now()));
-    match pool
-        .fetch_optional(&q)
-        .await
-        .map_err(|e| unique_or(e, StoreError::Unique(model.entity.clone())))?
-    {
-        Some(row) => Ok(Some(record_json(&row, &statement.record)?)),
-        None => Ok(None),
-    }
-}
-
-/// [`write`] as a transaction of its statements (SQLite).
-async fn write_in_transaction(
-    pool: &Pool,
-    sql: &MetaSql,
-    model: &CompiledModel,
-    statement: &Statement,
-    audits: &[NewAudit],
-) -> StoreResult<Option<String>> {
-    let mut tx = pool.begin().await?;
-    let row = tx
-        .fetch_optional(&data_query(statement))
-        .await
-        .map_err(|e| unique_or(e, StoreError::Unique(model.entity.clone())))?;
-    let record = match row {
-        Some(row) => Some(record_json(&row, &statement.record)?),
-        None => None,
-    };
-    if record.is_some() {
-        crate::audit::insert(&mut tx, sql, audits).await?;
-    }
-    tx.commit().await?;
-    Ok(record)
+    text
 }
 
 /// A new record, with its audit rows.

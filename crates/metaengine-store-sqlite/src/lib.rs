@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use metaengine_store::{StoreError, StoreResult};
-use metaengine_store_sql::{Pool, SqlStore};
+use metaengine_store_sql::{Pool, SqlStore, WriteGate};
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -61,8 +61,12 @@ impl SqliteStore {
         }
         // An in-memory database exists once per connection: keep exactly one.
         let max = if in_memory { 1 } else { max_connections.max(1) };
+        // No ping before handing out a connection (sqlx's default pings on every acquire): the
+        // database is in this process, and each ping is a round trip to the connection's worker
+        // thread, about a fifth of a get's CPU.
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(database)?;
@@ -73,6 +77,6 @@ impl SqliteStore {
     /// [`decimal` collation](metaengine_sql::SQLITE_DECIMAL_COLLATION), as
     /// [`SqliteStore::connect`]'s do: statements that compare decimal columns use it.
     pub fn from_pool(pool: SqlitePool) -> SqlStore {
-        SqlStore::new(Pool::Sqlite(pool), &MIGRATOR)
+        SqlStore::new(Pool::Sqlite(pool, WriteGate::default()), &MIGRATOR)
     }
 }

@@ -338,12 +338,22 @@ pub enum DataCommand {
         /// Do not count the total.
         #[arg(long)]
         no_count: bool,
+        /// Related records to add under each record's `expand` (comma-separated):
+        /// `customerId`, `customerId.accountManagerId`, `Invoice_via_customerId`.
+        #[arg(long, value_delimiter = ',')]
+        expand: Vec<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Print one record as JSON.
-    Get { entity: String, id: String },
+    Get {
+        entity: String,
+        id: String,
+        /// Related records to add under the record's `expand` (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        expand: Vec<String>,
+    },
     /// Print how many records match the filters.
     Count {
         entity: String,

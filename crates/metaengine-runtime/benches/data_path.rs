@@ -223,7 +223,7 @@ async fn check_sql(env: &Env, id: &str) {
         tenant_id: "t042",
         realm_id: "r1",
     };
-    let get = builder.get(scope, id, None).unwrap();
+    let get = builder.get(scope, id, None, &[]).unwrap();
     assert_eq!(get.sql, GET_SQL, "GET_SQL must be the engine's statement");
     let filters = [Filter {
         field: "status".into(),
@@ -244,6 +244,7 @@ async fn check_sql(env: &Env, id: &str) {
             limit: 20,
             offset: 0,
             after: None,
+            expand: &[],
         })
         .unwrap();
     assert_eq!(
@@ -356,7 +357,7 @@ async fn call(env: &Env, op: Op, engine: bool, samples: &[(Actor, String)], i: u
     let started = Instant::now();
     match (op, engine) {
         (Op::Get, true) => {
-            std::hint::black_box(env.data.get(actor, "Invoice", id).await.unwrap());
+            std::hint::black_box(env.data.get(actor, "Invoice", id, &[]).await.unwrap());
         }
         (Op::Get, false) => {
             std::hint::black_box(hand_get(&env.pool, actor, id).await);
@@ -495,7 +496,7 @@ async fn run(rows: usize) {
     assert!(!samples.is_empty(), "no rows to sample");
     check_sql(&env, &samples[0].1).await;
     for (actor, id) in samples.iter().take(20) {
-        let (engine, _) = env.data.get(actor, "Invoice", id).await.unwrap();
+        let (engine, _) = env.data.get(actor, "Invoice", id, &[]).await.unwrap();
         let json = |s: &str| serde_json::from_str::<Value>(s).unwrap();
         assert_eq!(json(&engine), json(&hand_get(&env.pool, actor, id).await));
         let page = env

@@ -65,6 +65,7 @@ fn list<'a>(filters: &'a [Filter], order: &'a Order) -> ListQuery<'a> {
         limit: 20,
         offset: 0,
         after: None,
+        expand: &[],
     }
 }
 
@@ -103,6 +104,7 @@ fn bench_query(c: &mut Criterion) {
                 black_box(SCOPE),
                 black_box("0190f1a2-3b4c-7d5e-8f60-718293a4b5c6"),
                 None,
+                &[],
             )
         })
     });

@@ -32,7 +32,7 @@ use metaengine_core::ident::table_name;
 use metaengine_core::plan::MigrationStep;
 use metaengine_core::policy::RowFilter;
 use metaengine_sql::Dialect;
-use metaengine_sql::query::{Filter, ListQuery, Scope};
+use metaengine_sql::query::{Expansion, Filter, ListQuery, Scope};
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{
     Activation, ActivationAudits, ActivationPlan, AuditQuery, AuditRow, Backend, BatchOutcome,
@@ -529,8 +529,18 @@ impl Store for SqlStore {
         scope: Scope<'_>,
         id: &str,
         row_filter: Option<&RowFilter>,
+        expand: &[Expansion<'_>],
     ) -> StoreResult<Option<String>> {
-        records::get(&self.pool, self.dialect(), model, scope, id, row_filter).await
+        records::get(
+            &self.pool,
+            self.dialect(),
+            model,
+            scope,
+            id,
+            row_filter,
+            expand,
+        )
+        .await
     }
 
     async fn record_exists(

@@ -10,7 +10,7 @@ use std::io::Write as _;
 
 use chrono::{DateTime, Datelike as _, NaiveDate, Timelike as _, Utc};
 use metaengine_core::FieldType;
-use metaengine_sql::query::{RecordColumn, RecordColumns};
+use metaengine_sql::query::{RecordColumn, RecordColumns, Statement};
 use metaengine_store::{StoreError, StoreResult};
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
@@ -32,6 +32,34 @@ pub(crate) fn record_json(row: &Row, record: &RecordColumns) -> StoreResult<Stri
             ))
         }
     }
+}
+
+/// The record a row of `statement` carries, with the expansions the statement returns in
+/// columns of their own (PostgreSQL; see [`Statement::expand`]) written under its `"expand"`.
+pub(crate) fn expanded_record_json(row: &Row, statement: &Statement) -> StoreResult<String> {
+    let mut record = record_json(row, &statement.record)?;
+    let (Row::Postgres(r), RecordColumns::Columns(shape)) = (row, &statement.record) else {
+        return Ok(record);
+    };
+    if statement.expand.is_empty() {
+        return Ok(record);
+    }
+    // `record` ends with the object's `}`: the expansions go before it.
+    record.pop();
+    record.push_str(",\"expand\":{");
+    for (i, key) in statement.expand.iter().enumerate() {
+        if i > 0 {
+            record.push(',');
+        }
+        // Keys are field and entity names (letters, digits, `_`): nothing to escape.
+        record.push('"');
+        record.push_str(key);
+        record.push_str("\":");
+        let value: Option<&str> = r.try_get(shape.len() + i).map_err(database)?;
+        record.push_str(value.unwrap_or("null"));
+    }
+    record.push_str("}}");
+    Ok(record)
 }
 
 /// The record carried by the first `shape.len()` columns of a PostgreSQL row.

@@ -10,7 +10,9 @@ use futures_util::TryStreamExt as _;
 use metaengine_core::CompiledModel;
 use metaengine_core::policy::RowFilter;
 use metaengine_sql::Dialect;
-use metaengine_sql::query::{Cursor, Filter, ListQuery, NewRow, QueryBuilder, Scope, Statement};
+use metaengine_sql::query::{
+    Cursor, Expansion, Filter, ListQuery, NewRow, QueryBuilder, Scope, Statement,
+};
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{
     BatchOutcome, BatchWrite, NewAudit, RecordPage, RecordWrite, StoreError, StoreResult, Timestamp,
@@ -18,7 +20,7 @@ use metaengine_store::{
 
 use crate::db::{Bind, Pool, Query, query, unique_violation};
 use crate::meta_sql::MetaSql;
-use crate::record_json::record_json;
+use crate::record_json::{expanded_record_json, record_json};
 
 /// A data statement with its values bound.
 pub(crate) fn data_query(statement: &Statement) -> Query<'_> {
@@ -54,7 +56,7 @@ pub(crate) async fn list(
             more = true;
             break;
         }
-        let record = record_json(&row, &statement.record)?;
+        let record = expanded_record_json(&row, &statement)?;
         bytes = bytes.saturating_add(record.len());
         if !records.is_empty() && bytes > max_bytes {
             more = true;
@@ -95,10 +97,11 @@ pub(crate) async fn get(
     scope: Scope<'_>,
     id: &str,
     row_filter: Option<&RowFilter>,
+    expand: &[Expansion<'_>],
 ) -> StoreResult<Option<String>> {
-    let statement = QueryBuilder::new(dialect, model).get(scope, id, row_filter)?;
+    let statement = QueryBuilder::new(dialect, model).get(scope, id, row_filter, expand)?;
     match pool.fetch_optional(&data_query(&statement)).await? {
-        Some(row) => Ok(Some(record_json(&row, &statement.record)?)),
+        Some(row) => Ok(Some(expanded_record_json(&row, &statement)?)),
         None => Ok(None),
     }
 }

@@ -5,7 +5,7 @@ use metaengine_core::CompiledModel;
 use metaengine_core::SqlValue;
 use metaengine_core::plan::MigrationPlan;
 use metaengine_core::policy::RowFilter;
-use metaengine_sql::query::{Cursor, Filter, ListQuery, NewRow, Scope};
+use metaengine_sql::query::{Cursor, Expansion, Filter, ListQuery, NewRow, Scope};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -325,13 +325,15 @@ pub trait Store: Send + Sync + 'static {
         filters: &[Filter],
     ) -> StoreResult<u64>;
 
-    /// One record (JSON text), if it exists in the scope and passes the row filter.
+    /// One record (JSON text), if it exists in the scope and passes the row filter, with
+    /// `expand`'s records under its `"expand"` (read by the same statement).
     async fn get_record(
         &self,
         model: &CompiledModel,
         scope: Scope<'_>,
         id: &str,
         row_filter: Option<&RowFilter>,
+        expand: &[Expansion<'_>],
     ) -> StoreResult<Option<String>>;
 
     /// Whether a record exists in the scope (reference checks).

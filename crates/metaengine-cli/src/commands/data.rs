@@ -38,6 +38,7 @@ async fn execute(data: &DataService, actor: &Actor, cmd: DataCommand) -> anyhow:
             fields,
             after,
             no_count,
+            expand,
             json,
         } => {
             let req = ListRequest {
@@ -49,6 +50,7 @@ async fn execute(data: &DataService, actor: &Actor, cmd: DataCommand) -> anyhow:
                 filters: parse_filters(&query.filters)?,
                 after,
                 count: !no_count,
+                expand,
             };
             let list = data.list(actor, &entity, &req).await?;
             if json {
@@ -81,8 +83,8 @@ async fn execute(data: &DataService, actor: &Actor, cmd: DataCommand) -> anyhow:
             }
             println!("{footer}");
         }
-        DataCommand::Get { entity, id } => {
-            let (text, _) = data.get(actor, &entity, &id).await?;
+        DataCommand::Get { entity, id, expand } => {
+            let (text, _) = data.get(actor, &entity, &id, &expand).await?;
             print_record(&text)?;
         }
         DataCommand::Count { entity, query } => {

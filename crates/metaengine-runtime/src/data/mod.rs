@@ -9,6 +9,7 @@
 
 mod batch;
 mod error;
+mod expand;
 mod import;
 mod record_locks;
 mod references;
@@ -28,6 +29,7 @@ use serde_json::{Map, Value, json};
 
 pub use batch::{BatchDone, BatchOp};
 pub use error::{DataError, DataResult};
+pub use expand::{MAX_EXPAND_PATHS, parse_expand};
 pub use import::{
     BatchReport, DEFAULT_BATCH_SIZE, ImportOptions, ImportRow, Importer, RejectedRow,
 };
@@ -91,6 +93,9 @@ pub struct ListRequest {
     pub after: Option<String>,
     /// Whether to count the total (`count=exact`, the default) or not (`count=none`).
     pub count: bool,
+    /// The `expand` paths (SPEC §13): `customerId`, `customerId.accountManagerId`,
+    /// `Invoice_via_customerId`.
+    pub expand: Vec<String>,
 }
 
 /// One `filter[field][op]=value` as the client wrote it; the entity's validator types it.
@@ -368,6 +373,8 @@ impl DataService {
             None => None,
         };
         let row_filter = self.readable_rows(&model, actor).await?;
+        let resolved = self.resolve_expand(&model, actor, &req.expand).await?;
+        let expand = expand::expansions(&resolved);
         let query = ListQuery {
             scope: scope(actor),
             row_filter: &row_filter,
@@ -377,6 +384,7 @@ impl DataService {
             limit: page_size,
             offset: u64::from(page - 1) * u64::from(page_size),
             after: cursor.as_ref(),
+            expand: &expand,
         };
         let records = self
             .store
@@ -461,7 +469,7 @@ impl DataService {
             || DataError::NotFound(format!("no `{}` record with id `{id}`", model.entity));
         let text = self
             .store
-            .get_record(model, scope(actor), id, None)
+            .get_record(model, scope(actor), id, None, &[])
             .await?
             .ok_or_else(missing)?;
         let record = parse_record(&text)?;
@@ -476,14 +484,28 @@ impl DataService {
         Ok((text, record))
     }
 
-    /// One record (JSON text) and its row version (the `ETag`).
-    pub async fn get(&self, actor: &Actor, entity: &str, id: &str) -> DataResult<(String, i64)> {
+    /// One record (JSON text) with the records `expand` names under its `"expand"`, and its
+    /// row version (the `ETag`).
+    pub async fn get(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: &str,
+        expand: &[String],
+    ) -> DataResult<(String, i64)> {
         let model = self.model(entity).await?;
         let missing =
             || DataError::NotFound(format!("no `{}` record with id `{id}`", model.entity));
+        let resolved = self.resolve_expand(&model, actor, expand).await?;
         let text = self
             .store
-            .get_record(&model, scope(actor), id, None)
+            .get_record(
+                &model,
+                scope(actor),
+                id,
+                None,
+                &expand::expansions(&resolved),
+            )
             .await?
             .ok_or_else(missing)?;
         let record = LazyRecord::new(&text);

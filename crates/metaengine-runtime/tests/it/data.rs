@@ -160,7 +160,7 @@ async fn tenants_and_realms_never_see_each_other(store: Arc<dyn Store>) {
     );
 
     for other in [&a2, &a1b] {
-        let missing = e.data.get(other, "Invoice", &id).await.unwrap_err();
+        let missing = e.data.get(other, "Invoice", &id, &[]).await.unwrap_err();
         assert!(matches!(missing, DataError::NotFound(_)));
         assert!(matches!(
             e.data
@@ -308,7 +308,7 @@ async fn one_of_two_concurrent_updates_wins(store: Arc<dyn Store>) {
         .create(&a, "Invoice", &invoice("INV-1", "1"))
         .await
         .unwrap();
-    let (_, version) = e.data.get(&a, "Invoice", &id).await.unwrap();
+    let (_, version) = e.data.get(&a, "Invoice", &id, &[]).await.unwrap();
     let mut tasks = Vec::new();
     for status in ["sent", "paid"] {
         let (e, a, id) = (e.clone(), a.clone(), id.clone());
@@ -335,7 +335,7 @@ async fn one_of_two_concurrent_updates_wins(store: Arc<dyn Store>) {
             .iter()
             .any(|r| matches!(r, Err(DataError::PreconditionFailed { .. })))
     );
-    let (_, after) = e.data.get(&a, "Invoice", &id).await.unwrap();
+    let (_, after) = e.data.get(&a, "Invoice", &id, &[]).await.unwrap();
     assert_eq!(after, version + 1);
     let stale = e
         .data
@@ -379,7 +379,7 @@ async fn policies_guard_every_operation(store: Arc<dyn Store>) {
         .unwrap();
     // A paid invoice is not readable by guests: exactly like a missing one, and left out of lists.
     assert!(matches!(
-        e.data.get(&guest, "Invoice", &id).await.unwrap_err(),
+        e.data.get(&guest, "Invoice", &id, &[]).await.unwrap_err(),
         DataError::NotFound(_)
     ));
     assert!(
@@ -546,7 +546,7 @@ async fn row_filter_values_keep_their_type_across_versions(store: Arc<dyn Store>
         assert_eq!(e.data.count(&reader, "Meter", &[]).await.unwrap(), 2);
     }
     for (id, visible) in ids.iter().zip([true, true, false, false]) {
-        assert_eq!(e.data.get(&reader, "Meter", id).await.is_ok(), visible);
+        assert_eq!(e.data.get(&reader, "Meter", id, &[]).await.is_ok(), visible);
     }
 
     // Nothing readable: list and count are both forbidden.
@@ -624,7 +624,7 @@ async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
     assert_eq!(serde_json::from_str::<Value>(u).unwrap()["rowVersion"], 2);
     assert_eq!(done[3], BatchDone::Deleted);
     assert_eq!(count(&e).await, 2);
-    assert!(e.data.get(&user, "Invoice", &gone).await.is_err());
+    assert!(e.data.get(&user, "Invoice", &gone, &[]).await.is_err());
 
     // A failure anywhere writes nothing, and says which operation and where.
     let in_batch = |err: DataError| match err {

@@ -97,12 +97,14 @@ fn lists(dialect: Dialect, model: &metaengine_core::CompiledModel) -> Vec<(Strin
                 limit: 20,
                 offset: 0,
                 after: None,
+                expand: &[],
             };
             let dir = if descending { "desc" } else { "asc" };
             out.push((format!("{field} {dir}"), b.list(&q).unwrap()));
             if field == "dueDate" {
                 let after = ListQuery {
                     after: Some(&cursor),
+                    expand: &[],
                     ..q
                 };
                 out.push((format!("{field} {dir} after"), b.list(&after).unwrap()));
@@ -118,6 +120,7 @@ fn lists(dialect: Dialect, model: &metaengine_core::CompiledModel) -> Vec<(Strin
         limit: 20,
         offset: 0,
         after: None,
+        expand: &[],
     };
     out.push(("default order".into(), b.list(&default).unwrap()));
     out
@@ -125,7 +128,7 @@ fn lists(dialect: Dialect, model: &metaengine_core::CompiledModel) -> Vec<(Strin
 
 fn get(dialect: Dialect, model: &metaengine_core::CompiledModel) -> Statement {
     QueryBuilder::new(dialect, model)
-        .get(SCOPE, "0190f1a2-3b4c-7d5e-8f60-718293a4b5c6", None)
+        .get(SCOPE, "0190f1a2-3b4c-7d5e-8f60-718293a4b5c6", None, &[])
         .unwrap()
 }
 

@@ -423,6 +423,7 @@ async fn agree(dialect: Dialect, store: &dyn Store, pool: Pool) {
             limit: 100,
             offset: 0,
             after: None,
+            expand: &[],
         };
         let page = store
             .list_records(&model, &query, usize::MAX)

@@ -8,7 +8,7 @@ use crate::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metaengine_core::record::parse_filter_key;
-use metaengine_runtime::{FilterParam, ListRequest};
+use metaengine_runtime::{FilterParam, ListRequest, parse_expand};
 
 use crate::extract::{Caller, JsonBody, QueryPairs};
 use crate::problem::{ApiError, ApiResult};
@@ -52,7 +52,7 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
 }
 
 const LIST_PARAMS: &[&str] = &[
-    "page", "pageSize", "orderBy", "orderDir", "fields", "after", "count",
+    "page", "pageSize", "orderBy", "orderDir", "fields", "after", "count", "expand",
 ];
 
 /// `(field, op)` of a `filter[field][op]` key, an error for a malformed `filter…` key, or
@@ -127,6 +127,7 @@ fn list_request(query: &QueryPairs) -> ApiResult<ListRequest> {
         filters: filters(query, LIST_PARAMS)?,
         after: query.get("after").map(str::to_owned),
         count,
+        expand: query.get("expand").map(parse_expand).unwrap_or_default(),
     })
 }
 
@@ -154,13 +155,22 @@ pub async fn count(
     Ok(json_text(StatusCode::OK, format!("{{\"count\":{n}}}")))
 }
 
-/// `GET /api/data/{entity}/{id}`: one record with its `ETag`.
+/// `GET /api/data/{entity}/{id}` (`expand` optional): one record with its `ETag`.
 pub async fn get(
     State(state): State<SharedState>,
     Caller(actor): Caller,
     Path((entity, id)): Path<(String, String)>,
+    query: QueryPairs,
 ) -> ApiResult<Response> {
-    let (text, row_version) = state.data.get(&actor, &entity, &id).await?;
+    // No filters on a get: only `expand`.
+    if let Some((key, _)) = query.0.iter().find(|(key, _)| key != "expand") {
+        return Err(ApiError::bad_request(
+            "",
+            format!("unknown query parameter `{key}` (expected: expand)"),
+        ));
+    }
+    let expand = query.get("expand").map(parse_expand).unwrap_or_default();
+    let (text, row_version) = state.data.get(&actor, &entity, &id, &expand).await?;
     Ok(record_response(StatusCode::OK, text, row_version))
 }
 

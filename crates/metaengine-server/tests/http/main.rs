@@ -23,5 +23,6 @@ mod ops;
 mod pages;
 mod policies;
 mod races;
+mod relations;
 mod scenario;
 mod tenants;

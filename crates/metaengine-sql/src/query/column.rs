@@ -78,7 +78,7 @@ const PG_DATETIME: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#;
 
 /// A date or datetime column as the API writes it, on PostgreSQL (`2026-11-26`,
 /// `2026-11-26T21:24:42.123Z`): the text a cursor keeps for them.
-fn pg_date_text(col: &Col<'_>) -> String {
+pub(super) fn pg_date_text(col: &Col<'_>) -> String {
     let q = quote_ident(col.column);
     if col.ty == FieldType::Date {
         format!("to_char({q}, 'YYYY-MM-DD')")

@@ -94,6 +94,7 @@
 mod column;
 mod copy;
 mod cursor;
+mod expand;
 mod prebuilt;
 mod record;
 mod render;
@@ -113,6 +114,7 @@ mod tests_row_filter;
 
 pub use copy::CopyIn;
 pub use cursor::{Cursor, decode_cursor, encode_cursor};
+pub use expand::{Expansion, Link, MAX_EXPAND_DEPTH, REVERSE_LIMIT};
 pub use record::{RecordColumn, RecordColumns, RecordShape};
 
 use crate::Dialect;
@@ -137,6 +139,17 @@ pub struct Statement {
     pub binds: Vec<SqlValue>,
     /// How each row carries the record, if the statement returns records.
     pub record: RecordColumns,
+    /// PostgreSQL: the keys of the expansions (SPEC §13), one JSON text column each (or `NULL`)
+    /// right after the record's columns, to be written under the record's `"expand"`. Empty
+    /// on SQLite, whose record JSON holds its expansions already.
+    pub expand: Vec<String>,
+}
+
+impl Statement {
+    fn with_expand(mut self, expand: Vec<String>) -> Self {
+        self.expand = expand;
+        self
+    }
 }
 
 /// The filters of a list or count are parsed (and their values converted) by the record rules of
@@ -171,6 +184,8 @@ pub struct ListQuery<'a> {
     pub offset: u64,
     /// Continue after this cursor (keyset, no `OFFSET`).
     pub after: Option<&'a Cursor>,
+    /// Records to expand under each record's `"expand"` (SPEC §13).
+    pub expand: &'a [Expansion<'a>],
 }
 
 /// One record of a batch insert ([`QueryBuilder::insert_many`]): its id (a new UUIDv7) and its

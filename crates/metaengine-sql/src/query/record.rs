@@ -121,7 +121,7 @@ const JSON_CHUNK: usize = 50;
 /// The record as one JSON object on SQLite: `json_object` with at most [`JSON_CHUNK`] pairs per
 /// call, later chunks added with `json_insert` (not `json_patch`, which would drop `null`
 /// members).
-fn sqlite_json(cols: &[Col<'_>]) -> String {
+pub(super) fn sqlite_json(cols: &[Col<'_>]) -> String {
     let object = |chunk: &[Col<'_>], key: &dyn Fn(&str) -> String| {
         chunk
             .iter()

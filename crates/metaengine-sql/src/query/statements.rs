@@ -4,6 +4,7 @@ use super::column::{
     Col, ID, checked, is_datetime, is_uuid, key_text, record_columns, resolve, write_param,
 };
 use super::cursor::cursor_key;
+use super::expand::{Expansion, alias, expansion_values, record_object};
 use super::prebuilt::prebuilt;
 use super::record::{RecordColumns, record_select};
 use super::render::{
@@ -47,6 +48,7 @@ impl QueryBuilder<'_> {
             sql,
             binds: binds.values,
             record,
+            expand: Vec::new(),
         })
     }
 
@@ -81,6 +83,7 @@ impl QueryBuilder<'_> {
                 field_type: order.ty,
             });
         }
+        let mut cols = record_columns(self.model);
         let (record, record_shape) = match q.fields {
             None => self.all_columns(),
             Some(names) => {
@@ -88,20 +91,18 @@ impl QueryBuilder<'_> {
                 for name in names {
                     chosen.insert(resolve(self.model, name)?.name);
                 }
-                let cols: Vec<Col<'_>> = record_columns(self.model)
-                    .into_iter()
-                    .filter(|c| c.column == ID.column || chosen.contains(c.name))
-                    .collect();
+                cols.retain(|c| c.column == ID.column || chosen.contains(c.name));
                 let (list, record) = record_select(self.dialect, &cols);
                 (list.into(), record)
             }
         };
         let mut binds = Binds::new(self.dialect);
+        let (record, expand, from) =
+            self.expanded(&mut binds, q.scope, record, &record_shape, &cols, q.expand)?;
         let mut sql = format!(
-            "SELECT {record}, {} AS \"__k\", {} AS \"__id\" FROM {}",
+            "SELECT {record}, {} AS \"__k\", {} AS \"__id\" FROM {from}",
             key_text(self.dialect, &order),
             key_text(self.dialect, &ID),
-            self.table()
         );
         sql.push_str(&self.where_clause(&mut binds, q.scope, q.row_filter, q.filters)?);
         if let Some(cursor) = q.after {
@@ -126,7 +127,7 @@ impl QueryBuilder<'_> {
             let offset = binds.bind(SqlValue::Int(offset));
             sql.push_str(&format!(" OFFSET {offset}"));
         }
-        Self::finish(sql, binds, record_shape)
+        Self::finish(sql, binds, record_shape).map(|s| s.with_expand(expand))
     }
 
     /// The number of records a list with the same scope, row filter and filters would show:
@@ -151,26 +152,66 @@ impl QueryBuilder<'_> {
         }
     }
 
-    /// One record by id: `SELECT record … WHERE scope AND id [AND (row filter)]`.
+    /// One record by id: `SELECT record [, expansions] … WHERE scope AND id [AND (row
+    /// filter)]`.
     pub fn get(
         &self,
         scope: Scope<'_>,
         id: &str,
         row_filter: Option<&RowFilter>,
+        expand: &[Expansion<'_>],
     ) -> Result<Statement, QueryError> {
         Self::check_id(id)?;
         let mut binds = Binds::new(self.dialect);
         let (record, record_shape) = self.all_columns();
+        let cols = record_columns(self.model);
+        let (record, expand, from) =
+            self.expanded(&mut binds, scope, record, &record_shape, &cols, expand)?;
         let mut sql = format!(
-            "SELECT {record} FROM {} WHERE {} AND {}",
-            self.table(),
+            "SELECT {record} FROM {from} WHERE {} AND {}",
             scope_condition(&mut binds, scope),
             id_condition(&mut binds, id)
         );
         if let Some(row_filter) = row_filter {
             sql.push_str(&row_filter_condition(&mut binds, self.model, row_filter)?);
         }
-        Self::finish(sql, binds, record_shape)
+        Self::finish(sql, binds, record_shape).map(|s| s.with_expand(expand))
+    }
+
+    /// The record's select list, the keys of the expansion columns that follow it (PostgreSQL)
+    /// and the `FROM` table, with `expansions` added: on PostgreSQL one JSON text column
+    /// `"__x<n>"` per expansion after the record's columns, on SQLite inside the record's JSON.
+    /// The table is aliased `"__e0"` when there are expansions, for their subqueries to refer
+    /// to (see the `expand` module).
+    fn expanded(
+        &self,
+        binds: &mut Binds,
+        scope: Scope<'_>,
+        record: Arc<str>,
+        shape: &RecordColumns,
+        cols: &[Col<'_>],
+        expansions: &[Expansion<'_>],
+    ) -> Result<(Arc<str>, Vec<String>, String), QueryError> {
+        if expansions.is_empty() {
+            return Ok((record, Vec::new(), self.table().to_string()));
+        }
+        let values = expansion_values(binds, scope, self.model, 0, expansions)?;
+        let from = format!("{} AS {}", self.table(), alias(0));
+        Ok(match shape {
+            RecordColumns::Columns(_) => {
+                let mut list = record.to_string();
+                let mut keys = Vec::with_capacity(values.len());
+                for (i, (key, value)) in values.into_iter().enumerate() {
+                    list.push_str(&format!(", {value} AS \"__x{i}\""));
+                    keys.push(key);
+                }
+                (list.into(), keys, from)
+            }
+            _ => {
+                let object = record_object(self.dialect, cols, &values);
+                (format!("{object} AS \"record\"").into(), Vec::new(), from)
+            }
+        })
     }
 
     /// Whether a record exists (reference checks): `SELECT 1 … WHERE scope AND id`.

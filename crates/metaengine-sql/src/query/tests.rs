@@ -54,6 +54,7 @@ pub(super) fn list_query<'a>(row_filter: &'a RowFilter) -> ListQuery<'a> {
         limit: 20,
         offset: 0,
         after: None,
+        expand: &[],
     }
 }
 
@@ -171,6 +172,7 @@ fn keyset(dialect: Dialect, field: &str, descending: bool, key: Option<&str>) ->
         fields: Some(&[]),
         offset: 99,
         after: Some(&cursor),
+        expand: &[],
         ..list_query(&rf)
     };
     QueryBuilder::new(dialect, &m).list(&q).unwrap()
@@ -260,7 +262,7 @@ fn keyset_on_a_nullable_column() {
 #[test]
 fn get_exists_and_delete() {
     let m = invoice();
-    let s = pg(&m).get(scope(), ID1, None).unwrap();
+    let s = pg(&m).get(scope(), ID1, None, &[]).unwrap();
     assert_eq!(
         s.sql,
         format!(
@@ -268,7 +270,7 @@ fn get_exists_and_delete() {
         )
     );
     assert_eq!(s.binds, [text("acme"), text("main"), text(ID1)]);
-    let s = lite(&m).get(scope(), ID1, Some(&mine())).unwrap();
+    let s = lite(&m).get(scope(), ID1, Some(&mine()), &[]).unwrap();
     assert_eq!(
         s.sql,
         format!(
@@ -305,7 +307,7 @@ fn a_malformed_id_is_an_error() {
         "'; DROP TABLE x; --",
         "0190F1A2-3B4C-7D5E-8F60-718293A4B5C6",
     ] {
-        let err = pg(&m).get(scope(), id, None).unwrap_err();
+        let err = pg(&m).get(scope(), id, None, &[]).unwrap_err();
         assert_eq!(err, QueryError::InvalidId { id: id.to_owned() });
         assert!(lite(&m).exists(scope(), id).is_err());
         assert!(lite(&m).delete(scope(), id, None).is_err());
@@ -495,6 +497,7 @@ fn cursor_keys_are_checked_like_filter_values() {
         let q = ListQuery {
             order: Some(&order),
             after: Some(&cursor),
+            expand: &[],
             ..list_query(&rf)
         };
         for dialect in [Dialect::Postgres, Dialect::Sqlite] {

@@ -63,6 +63,7 @@ fn a_wide_record_is_chunked_on_sqlite_and_one_column_per_key_on_postgres() {
             },
             ID1,
             None,
+            &[],
         )
         .unwrap()
         .sql;
@@ -202,6 +203,7 @@ fn cursors_that_do_not_fit_the_order_are_refused() {
         let q = ListQuery {
             order: Some(&order),
             after: Some(&c),
+            expand: &[],
             ..list_query(&rf)
         };
         pg(&m).list(&q)

@@ -150,7 +150,12 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
     assert!(record["createdAt"].as_str().unwrap().ends_with('Z'));
 
     // Another tenant neither sees it nor collides with its unique value.
-    assert!(s.get_record(&m, T2, &id(1), None).await.unwrap().is_none());
+    assert!(
+        s.get_record(&m, T2, &id(1), None, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(!s.record_exists(&m, T2, &id(1)).await.unwrap());
     assert!(s.record_exists(&m, T1, &id(1)).await.unwrap());
     s.insert_record(&m, write(T2, &ids[2], values), &[])
@@ -192,6 +197,7 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
         limit: 2,
         offset: 0,
         after: None,
+        expand: &[],
     };
     let first = s.list_records(&m, &query, usize::MAX).await.unwrap();
     let numbers = |records: &[String]| -> Vec<String> {
@@ -219,6 +225,7 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
         let budgeted = ListQuery {
             limit: 10,
             after: after.as_ref(),
+            expand: &[],
             ..query
         };
         let page = s.list_records(&m, &budgeted, 1).await.unwrap();
@@ -319,7 +326,12 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(deleted.is_some());
-    assert!(s.get_record(&m, T1, &id(1), None).await.unwrap().is_none());
+    assert!(
+        s.get_record(&m, T1, &id(1), None, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Audit rows were written with the writes that happened, not with the refused ones.
     let data = s
@@ -359,6 +371,7 @@ async fn numbers_in(s: &dyn Store, m: &CompiledModel, scope: Scope<'_>) -> Vec<V
         limit: 100,
         offset: 0,
         after: None,
+        expand: &[],
     };
     s.list_records(m, &query, usize::MAX)
         .await
@@ -418,7 +431,7 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
         "an absent field is null"
     );
     assert!(
-        s.get_record(&m, T1, &id(101), None)
+        s.get_record(&m, T1, &id(101), None, &[])
             .await
             .unwrap()
             .is_some()
@@ -432,7 +445,7 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
     assert!(numbers_in(s, &m, T2).await.is_empty());
     assert!(numbers_in(s, &m, other_realm).await.is_empty());
     assert!(
-        s.get_record(&m, T2, &id(100), None)
+        s.get_record(&m, T2, &id(100), None, &[])
             .await
             .unwrap()
             .is_none()
@@ -466,9 +479,13 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
             .unwrap(),
         1
     );
-    let stored: Value =
-        serde_json::from_str(&s.get_record(&m, T1, &id(107), None).await.unwrap().unwrap())
-            .unwrap();
+    let stored: Value = serde_json::from_str(
+        &s.get_record(&m, T1, &id(107), None, &[])
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(stored["invoiceNumber"], awkward);
     assert_eq!(stored["tenantId"], "t1");
     assert_eq!(numbers_in(s, &m, T1).await.len(), 4);
@@ -492,7 +509,7 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
             .await;
         assert!(matches!(refused, Err(StoreError::Unique(_))), "{refused:?}");
         assert!(
-            s.get_record(&m, T1, &id(105), None)
+            s.get_record(&m, T1, &id(105), None, &[])
                 .await
                 .unwrap()
                 .is_none()
@@ -596,7 +613,7 @@ pub async fn records_keep_every_value_exactly(store: Arc<dyn Store>) {
     )
     .unwrap();
     let read = s
-        .get_record(&m, scope, &awkward_id, None)
+        .get_record(&m, scope, &awkward_id, None, &[])
         .await
         .unwrap()
         .unwrap();
@@ -651,7 +668,7 @@ pub async fn records_keep_every_value_exactly(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let stored = s
-        .get_record(&wide, scope, &wide_id, None)
+        .get_record(&wide, scope, &wide_id, None, &[])
         .await
         .unwrap()
         .unwrap();

@@ -1,0 +1,169 @@
+//! The `expand` parameter of list and get (SPEC §13): its dotted paths resolved against the
+//! active models into the tree the query builder turns into subqueries of the page's own
+//! statement, each level with the caller's read policies of its entity.
+//!
+//! A path segment is a reference field of the entity at its level (`customerId`: forward, the
+//! record it points at) or `<Entity>_via_<field>` (reverse: the records of `Entity` whose
+//! reference `field` points at this one). Paths sharing a prefix share its node
+//! (`customerId,customerId.accountManagerId` expands the customer once, with its manager).
+//! Anything else, a path deeper than [`MAX_EXPAND_DEPTH`], or an entity without an active
+//! version is `400 unknown_field`.
+
+use std::sync::Arc;
+
+use metaengine_core::ErrorCode;
+use metaengine_core::FieldType;
+use metaengine_core::policy::{Action, RowFilter};
+use metaengine_sql::query::{Expansion, Link, MAX_EXPAND_DEPTH};
+
+use super::{DataError, DataResult, DataService};
+use crate::actor::Actor;
+use crate::cache::{ActiveModel, CacheError};
+
+/// Most paths one `expand` may name.
+pub const MAX_EXPAND_PATHS: usize = 10;
+
+/// One expansion resolved against the active models; owns what the query builder's
+/// [`Expansion`] borrows.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    key: String,
+    reverse: bool,
+    field: String,
+    target: Arc<ActiveModel>,
+    row_filter: RowFilter,
+    nested: Vec<Resolved>,
+}
+
+impl Resolved {
+    /// The builder's view of it.
+    pub(crate) fn expansion(&self) -> Expansion<'_> {
+        Expansion {
+            key: &self.key,
+            link: if self.reverse {
+                Link::Reverse { field: &self.field }
+            } else {
+                Link::Forward { field: &self.field }
+            },
+            target: &self.target.model,
+            row_filter: &self.row_filter,
+            nested: self.nested.iter().map(Resolved::expansion).collect(),
+        }
+    }
+}
+
+/// The builder's view of resolved expansions.
+pub(crate) fn expansions(resolved: &[Resolved]) -> Vec<Expansion<'_>> {
+    resolved.iter().map(Resolved::expansion).collect()
+}
+
+/// The paths of an `expand` parameter (`a,b.c`) as a list; empty entries are ignored.
+pub fn parse_expand(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `400 unknown_field` for an `expand` that cannot be resolved.
+fn unknown(message: String) -> DataError {
+    DataError::bad_request_with(ErrorCode::UnknownField, "expand", message)
+}
+
+impl DataService {
+    /// Resolves `paths` for records of `model`, as `actor` may read them.
+    pub(crate) async fn resolve_expand(
+        &self,
+        model: &ActiveModel,
+        actor: &Actor,
+        paths: &[String],
+    ) -> DataResult<Vec<Resolved>> {
+        if paths.len() > MAX_EXPAND_PATHS {
+            return Err(DataError::bad_request(
+                "expand",
+                format!("`expand` names at most {MAX_EXPAND_PATHS} paths"),
+            ));
+        }
+        let mut roots: Vec<Resolved> = Vec::new();
+        for path in paths {
+            let segments: Vec<&str> = path.split('.').collect();
+            if segments.len() > MAX_EXPAND_DEPTH {
+                return Err(unknown(format!(
+                    "`expand` path `{path}` is deeper than {MAX_EXPAND_DEPTH} levels"
+                )));
+            }
+            let mut level = &mut roots;
+            let mut parent: Option<Arc<ActiveModel>> = None;
+            for segment in segments {
+                let index = match level.iter().position(|r| r.key == segment) {
+                    Some(i) => i,
+                    None => {
+                        let owner = parent.as_deref().unwrap_or(model);
+                        let node = self.resolve_segment(owner, actor, segment, path).await?;
+                        level.push(node);
+                        level.len() - 1
+                    }
+                };
+                let Some(node) = level.get_mut(index) else {
+                    return Err(DataError::Internal("expansion node vanished".into()));
+                };
+                parent = Some(node.target.clone());
+                level = &mut node.nested;
+            }
+        }
+        Ok(roots)
+    }
+
+    /// One segment of an `expand` path on records of `owner`.
+    async fn resolve_segment(
+        &self,
+        owner: &ActiveModel,
+        actor: &Actor,
+        segment: &str,
+        path: &str,
+    ) -> DataResult<Resolved> {
+        let not_found = || {
+            unknown(format!(
+                "`expand` path `{path}`: `{segment}` is neither a reference field of `{}` nor \
+                 `<Entity>_via_<field>` of a reference to it",
+                owner.model.entity
+            ))
+        };
+        let (target_entity, field, reverse) = match owner.model.field(segment) {
+            Some(f) if f.field_type == FieldType::Reference => {
+                let to = f.validator.reference_to.clone().ok_or_else(not_found)?;
+                (to, segment.to_owned(), false)
+            }
+            Some(_) => return Err(not_found()),
+            None => {
+                let (entity, field) = segment.split_once("_via_").ok_or_else(not_found)?;
+                (entity.to_owned(), field.to_owned(), true)
+            }
+        };
+        let target = match self.cache.active_model(&target_entity).await {
+            Ok(target) => target,
+            Err(CacheError::Store(e)) => return Err(e.into()),
+            Err(CacheError::Redis(e)) => return Err(DataError::Internal(e.to_string())),
+            Err(_) => return Err(not_found()),
+        };
+        if reverse {
+            let points_back = target.model.field(&field).is_some_and(|f| {
+                f.field_type == FieldType::Reference
+                    && f.validator.reference_to.as_deref() == Some(owner.model.entity.as_str())
+            });
+            if !points_back {
+                return Err(not_found());
+            }
+        }
+        let row_filter = self.gate.row_filter(&target, Action::Read, actor);
+        Ok(Resolved {
+            key: segment.to_owned(),
+            reverse,
+            field,
+            target,
+            row_filter,
+            nested: Vec::new(),
+        })
+    }
+}

@@ -548,8 +548,9 @@ impl Store for SqlStore {
         model: &CompiledModel,
         scope: Scope<'_>,
         id: &str,
+        row_filter: &RowFilter,
     ) -> StoreResult<bool> {
-        records::exists(&self.pool, self.dialect(), model, scope, id).await
+        records::exists(&self.pool, self.dialect(), model, scope, id, row_filter).await
     }
 
     async fn insert_record(

@@ -106,15 +106,16 @@ pub(crate) async fn get(
     }
 }
 
-/// Whether a record exists in the scope.
+/// Whether a record exists in the scope and passes the row filter.
 pub(crate) async fn exists(
     pool: &Pool,
     dialect: Dialect,
     model: &CompiledModel,
     scope: Scope<'_>,
     id: &str,
+    row_filter: &RowFilter,
 ) -> StoreResult<bool> {
-    let statement = QueryBuilder::new(dialect, model).exists(scope, id)?;
+    let statement = QueryBuilder::new(dialect, model).exists(scope, id, row_filter)?;
     Ok(pool
         .fetch_optional(&data_query(&statement))
         .await?

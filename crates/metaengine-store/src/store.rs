@@ -336,12 +336,14 @@ pub trait Store: Send + Sync + 'static {
         expand: &[Expansion<'_>],
     ) -> StoreResult<Option<String>>;
 
-    /// Whether a record exists in the scope (reference checks).
+    /// Whether a record exists in the scope and passes the row filter (reference checks: the
+    /// caller's read policies of the target).
     async fn record_exists(
         &self,
         model: &CompiledModel,
         scope: Scope<'_>,
         id: &str,
+        row_filter: &RowFilter,
     ) -> StoreResult<bool>;
 
     /// Inserts a record and its audit rows in one transaction (`Unique` on a duplicate value).

@@ -1,11 +1,14 @@
 //! THE reference check of every write path (single writes, the batch route, import): each
-//! reference of a record must name a record of its entity in the caller's tenant and realm.
+//! reference of a record must name a record of its entity in the caller's tenant and realm that
+//! the caller may read (the target's read policies, SPEC §13). A missing and an unreadable
+//! target get the same answer, so a reference never reveals a record the caller cannot see.
 //! [`KnownRecords`] carries what a multi-record write already knows: the records it creates
 //! itself (a batch may refer to a record created earlier in it) and the lookups already made (an
 //! import of thousands of rows usually refers to few targets).
 
 use std::collections::{HashMap, HashSet};
 
+use metaengine_core::policy::Action;
 use metaengine_core::{Problem, SqlValue};
 
 use super::{DataResult, DataService, scope};
@@ -56,8 +59,9 @@ impl DataService {
                 None => {
                     let exists = match self.cache.active_model(reference.entity).await {
                         Ok(target) => {
+                            let readable = self.gate.row_filter(&target, Action::Read, actor);
                             self.store
-                                .record_exists(&target, scope(actor), reference.id)
+                                .record_exists(&target, scope(actor), reference.id, &readable)
                                 .await?
                         }
                         Err(CacheError::Store(e)) => return Err(e.into()),

@@ -69,7 +69,9 @@ async fn define_all(server: &TestServer) {
                     { "name": "amount", "type": "decimal", "precision": 12, "scale": 2 },
                     { "name": "customerId", "type": "reference", "referenceTo": "Customer" }
                 ],
-                "policies": [admins, everyone] }),
+                "policies": [admins, everyone,
+                    { "name": "users-create", "effect": "allow", "action": "create",
+                      "conditions": [{ "field": "user.role", "operator": "eq", "value": "user" }] }] }),
     )
     .await;
 }

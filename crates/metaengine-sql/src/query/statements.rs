@@ -214,16 +214,23 @@ impl QueryBuilder<'_> {
         })
     }
 
-    /// Whether a record exists (reference checks): `SELECT 1 … WHERE scope AND id`.
-    pub fn exists(&self, scope: Scope<'_>, id: &str) -> Result<Statement, QueryError> {
+    /// Whether a record exists (reference checks): `SELECT 1 … WHERE scope AND id [AND (row
+    /// filter)]`.
+    pub fn exists(
+        &self,
+        scope: Scope<'_>,
+        id: &str,
+        row_filter: &RowFilter,
+    ) -> Result<Statement, QueryError> {
         Self::check_id(id)?;
         let mut binds = Binds::new(self.dialect);
-        let sql = format!(
+        let mut sql = format!(
             "SELECT 1 FROM {} WHERE {} AND {}",
             self.table(),
             scope_condition(&mut binds, scope),
             id_condition(&mut binds, id)
         );
+        sql.push_str(&row_filter_condition(&mut binds, self.model, row_filter)?);
         Self::finish(sql, binds, RecordColumns::None)
     }
 

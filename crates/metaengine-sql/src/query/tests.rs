@@ -1,7 +1,7 @@
 //! Exact SQL of every statement, on both dialects.
 
 use super::*;
-use metaengine_core::policy::{CompareOp, Predicate};
+use metaengine_core::policy::{CompareOp, Predicate, RowFilter};
 use metaengine_core::record::Comparison;
 use metaengine_core::{EntitySchema, compile};
 use serde_json::json;
@@ -277,7 +277,7 @@ fn get_exists_and_delete() {
             r#"SELECT {LITE_RECORD} FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND "id" = ?3 AND (("created_by" = ?4 AND "created_by" IS NOT NULL))"#
         )
     );
-    let s = pg(&m).exists(scope(), ID1).unwrap();
+    let s = pg(&m).exists(scope(), ID1, &RowFilter::All).unwrap();
     assert_eq!(
         s.sql,
         r#"SELECT 1 FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND "id" = $3::uuid"#
@@ -309,7 +309,7 @@ fn a_malformed_id_is_an_error() {
     ] {
         let err = pg(&m).get(scope(), id, None, &[]).unwrap_err();
         assert_eq!(err, QueryError::InvalidId { id: id.to_owned() });
-        assert!(lite(&m).exists(scope(), id).is_err());
+        assert!(lite(&m).exists(scope(), id, &RowFilter::All).is_err());
         assert!(lite(&m).delete(scope(), id, None).is_err());
     }
 }

@@ -50,6 +50,6 @@ impl PostgresStore {
 
     /// A store on an existing pool.
     pub fn from_pool(pool: PgPool) -> SqlStore {
-        SqlStore::new(Pool::Postgres(pool), &MIGRATOR)
+        SqlStore::new(Pool::postgres(pool), &MIGRATOR)
     }
 }

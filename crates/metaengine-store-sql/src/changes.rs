@@ -10,7 +10,7 @@ use sqlx::postgres::{PgListener, PgPool};
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::mpsc;
 
-use crate::db::{Bind, Pool, Tx, database, query};
+use crate::db::{Bind, Db, Pool, Tx, database, query};
 use crate::meta_sql::{MODEL_CHANGES_CHANNEL, MetaSql};
 
 /// How often SQLite is polled for model changes made by other processes.
@@ -27,9 +27,9 @@ pub(crate) async fn notify(tx: &mut Tx, sql: &MetaSql, entity: &str) -> StoreRes
 
 /// The model changes other processes make, as they happen.
 pub(crate) async fn watch(pool: &Pool) -> StoreResult<mpsc::Receiver<ModelChange>> {
-    match pool {
-        Pool::Postgres(p) => listen(p).await,
-        Pool::Sqlite(p, _) => poll(p).await,
+    match pool.db() {
+        Db::Postgres(p) => listen(p).await,
+        Db::Sqlite(p, _) => poll(p).await,
     }
 }
 

@@ -18,6 +18,7 @@ use sqlx::query::Query as SqlxQuery;
 use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
 use sqlx::{ColumnIndex, Postgres, Row as _, Sqlite, Transaction};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
@@ -49,9 +50,18 @@ pub(crate) fn sql_state(e: &StoreError) -> Option<String> {
     }
 }
 
-/// A connection pool on one of the two databases.
+/// A connection pool on one of the two databases, with a count of the statements run on it
+/// outside transactions (every read of the data API: a test proves with it that a list with
+/// expansions is one statement).
 #[derive(Debug, Clone)]
-pub enum Pool {
+pub struct Pool {
+    db: Db,
+    statements: Arc<AtomicU64>,
+}
+
+/// The database behind a [`Pool`].
+#[derive(Debug, Clone)]
+pub enum Db {
     /// PostgreSQL.
     Postgres(PgPool),
     /// SQLite, with the gate its write transactions queue at.
@@ -408,11 +418,42 @@ impl Tx {
 }
 
 impl Pool {
+    /// A pool on PostgreSQL.
+    pub fn postgres(pool: PgPool) -> Pool {
+        Pool::new(Db::Postgres(pool))
+    }
+
+    /// A pool on SQLite, with its own [`WriteGate`].
+    pub fn sqlite(pool: SqlitePool) -> Pool {
+        Pool::new(Db::Sqlite(pool, WriteGate::default()))
+    }
+
+    fn new(db: Db) -> Pool {
+        Pool {
+            db,
+            statements: Arc::default(),
+        }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Statements run on this pool outside transactions so far.
+    pub fn statements_run(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    fn counted(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A transaction that only reads, or writes without serializing with other writers first.
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
-        match self {
-            Pool::Postgres(p) => p.begin().await.map(Tx::Postgres),
-            Pool::Sqlite(p, _) => p.begin().await.map(|tx| Tx::Sqlite(tx, None)),
+        match &self.db {
+            Db::Postgres(p) => p.begin().await.map(Tx::Postgres),
+            Db::Sqlite(p, _) => p.begin().await.map(|tx| Tx::Sqlite(tx, None)),
         }
         .map_err(database)
     }
@@ -421,9 +462,9 @@ impl Pool {
     /// statements); SQLite takes its one write lock up front (`BEGIN IMMEDIATE`), which avoids
     /// the deadlock-prone read-to-write upgrade of a deferred transaction.
     pub(crate) async fn begin_write(&self) -> StoreResult<Tx> {
-        match self {
-            Pool::Postgres(p) => p.begin().await.map(Tx::Postgres),
-            Pool::Sqlite(p, gate) => {
+        match &self.db {
+            Db::Postgres(p) => p.begin().await.map(Tx::Postgres),
+            Db::Sqlite(p, gate) => {
                 let turn = gate.enter().await.map_err(database)?;
                 p.begin_with("BEGIN IMMEDIATE")
                     .await
@@ -435,36 +476,39 @@ impl Pool {
 
     /// Runs a statement outside any transaction.
     pub(crate) async fn execute(&self, q: &Query<'_>) -> StoreResult<u64> {
-        match self {
-            Pool::Postgres(p) => q.postgres().execute(p).await.map(|r| r.rows_affected()),
-            Pool::Sqlite(p, _) => q.sqlite().execute(p).await.map(|r| r.rows_affected()),
+        self.counted();
+        match &self.db {
+            Db::Postgres(p) => q.postgres().execute(p).await.map(|r| r.rows_affected()),
+            Db::Sqlite(p, _) => q.sqlite().execute(p).await.map(|r| r.rows_affected()),
         }
         .map_err(database)
     }
 
     /// Whether this is PostgreSQL's pool.
     pub(crate) fn is_postgres(&self) -> bool {
-        matches!(self, Pool::Postgres(_))
+        matches!(self.db, Db::Postgres(_))
     }
 
     /// Runs statement text with the simple protocol (no parameters, no prepared statement): for
     /// statements refused in a transaction block, such as `VACUUM`.
     pub(crate) async fn execute_simple(&self, sql: &str) -> StoreResult<()> {
-        match self {
-            Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-            Pool::Sqlite(p, _) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+        self.counted();
+        match &self.db {
+            Db::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+            Db::Sqlite(p, _) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
         }
         .map_err(database)
     }
 
     /// Every row of a query.
     pub(crate) async fn fetch_all(&self, q: &Query<'_>) -> StoreResult<Vec<Row>> {
-        match self {
-            Pool::Postgres(p) => {
+        self.counted();
+        match &self.db {
+            Db::Postgres(p) => {
                 let rows = q.postgres().fetch_all(p).await;
                 rows.map(|rows| rows.into_iter().map(Row::Postgres).collect())
             }
-            Pool::Sqlite(p, _) => {
+            Db::Sqlite(p, _) => {
                 let rows = q.sqlite().fetch_all(p).await;
                 rows.map(|rows| rows.into_iter().map(Row::Sqlite).collect())
             }
@@ -474,13 +518,14 @@ impl Pool {
 
     /// The first row of a query, if any.
     pub(crate) async fn fetch_optional(&self, q: &Query<'_>) -> StoreResult<Option<Row>> {
-        match self {
-            Pool::Postgres(p) => q
+        self.counted();
+        match &self.db {
+            Db::Postgres(p) => q
                 .postgres()
                 .fetch_optional(p)
                 .await
                 .map(|r| r.map(Row::Postgres)),
-            Pool::Sqlite(p, _) => q
+            Db::Sqlite(p, _) => q
                 .sqlite()
                 .fetch_optional(p)
                 .await
@@ -498,14 +543,15 @@ impl Pool {
 
     /// The rows of a query one at a time, as the database sends them.
     pub(crate) fn fetch<'a>(&'a self, q: &Query<'a>) -> BoxStream<'a, StoreResult<Row>> {
-        match self {
-            Pool::Postgres(p) => Box::pin(
+        self.counted();
+        match &self.db {
+            Db::Postgres(p) => Box::pin(
                 q.postgres()
                     .fetch(p)
                     .map_ok(Row::Postgres)
                     .map_err(database),
             ),
-            Pool::Sqlite(p, _) => {
+            Db::Sqlite(p, _) => {
                 Box::pin(q.sqlite().fetch(p).map_ok(Row::Sqlite).map_err(database))
             }
         }

@@ -45,7 +45,7 @@ use sqlx::migrate::Migrator;
 use tokio::sync::mpsc;
 
 pub use audit::AUDIT_ROWS_PER_STATEMENT;
-pub use db::{Pool, WriteGate};
+pub use db::{Db, Pool, WriteGate};
 pub use meta_sql::{MODEL_CHANGES_CHANNEL, MetaSql};
 
 use crate::db::{Bind, query};
@@ -63,9 +63,9 @@ impl SqlStore {
     /// A store on `pool`, whose engine tables `migrator` creates and migrates (the backend
     /// crate's embedded migrations for that database).
     pub fn new(pool: Pool, migrator: &'static Migrator) -> Self {
-        let sql = match pool {
-            Pool::Postgres(_) => MetaSql::postgres(),
-            Pool::Sqlite(..) => MetaSql::sqlite(),
+        let sql = match pool.db() {
+            Db::Postgres(_) => MetaSql::postgres(),
+            Db::Sqlite(..) => MetaSql::sqlite(),
         };
         Self {
             pool,
@@ -81,25 +81,25 @@ impl SqlStore {
 
     /// The PostgreSQL pool, when the store is on PostgreSQL.
     pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
-        match &self.pool {
-            Pool::Postgres(p) => Some(p),
-            Pool::Sqlite(..) => None,
+        match self.pool.db() {
+            Db::Postgres(p) => Some(p),
+            Db::Sqlite(..) => None,
         }
     }
 
     /// The SQLite pool, when the store is on SQLite.
     pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
-        match &self.pool {
-            Pool::Sqlite(p, _) => Some(p),
-            Pool::Postgres(_) => None,
+        match self.pool.db() {
+            Db::Sqlite(p, _) => Some(p),
+            Db::Postgres(_) => None,
         }
     }
 
     /// The SQL dialect of the database.
     pub fn dialect(&self) -> Dialect {
-        match self.pool {
-            Pool::Postgres(_) => Dialect::Postgres,
-            Pool::Sqlite(..) => Dialect::Sqlite,
+        match self.pool.db() {
+            Db::Postgres(_) => Dialect::Postgres,
+            Db::Sqlite(..) => Dialect::Sqlite,
         }
     }
 
@@ -164,18 +164,22 @@ fn database_row_missing() -> StoreError {
 
 #[async_trait]
 impl Store for SqlStore {
+    fn statements_run(&self) -> u64 {
+        self.pool.statements_run()
+    }
+
     fn backend(&self) -> Backend {
-        match self.pool {
-            Pool::Postgres(_) => Backend::Postgres,
-            Pool::Sqlite(..) => Backend::Sqlite,
+        match self.pool.db() {
+            Db::Postgres(_) => Backend::Postgres,
+            Db::Sqlite(..) => Backend::Sqlite,
         }
     }
 
     async fn migrate(&self) -> StoreResult<usize> {
         let before = self.applied_migrations().await.unwrap_or_default();
-        let run = match &self.pool {
-            Pool::Postgres(p) => self.migrator.run(p).await,
-            Pool::Sqlite(p, _) => self.migrator.run(p).await,
+        let run = match self.pool.db() {
+            Db::Postgres(p) => self.migrator.run(p).await,
+            Db::Sqlite(p, _) => self.migrator.run(p).await,
         };
         run.map_err(|e| StoreError::Migrate(Box::new(e)))?;
         let after = self.applied_migrations().await?;

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use metaengine_store::{StoreError, StoreResult};
-use metaengine_store_sql::{Pool, SqlStore, WriteGate};
+use metaengine_store_sql::{Pool, SqlStore};
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -77,6 +77,6 @@ impl SqliteStore {
     /// [`decimal` collation](metaengine_sql::SQLITE_DECIMAL_COLLATION), as
     /// [`SqliteStore::connect`]'s do: statements that compare decimal columns use it.
     pub fn from_pool(pool: SqlitePool) -> SqlStore {
-        SqlStore::new(Pool::Sqlite(pool, WriteGate::default()), &MIGRATOR)
+        SqlStore::new(Pool::sqlite(pool), &MIGRATOR)
     }
 }

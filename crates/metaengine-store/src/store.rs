@@ -199,6 +199,10 @@ pub trait Store: Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
 
+    /// Statements run outside transactions so far (every read of the data API is one of them): a
+    /// diagnostic, with which tests count the statements of a request.
+    fn statements_run(&self) -> u64;
+
     /// Applies the embedded migrations that are not applied yet; returns how many were applied.
     async fn migrate(&self) -> StoreResult<usize>;
 

@@ -17,5 +17,6 @@ mod data;
 mod gate;
 mod plans;
 mod registry;
+mod relations;
 mod row_filter;
 mod tenants;

@@ -21,7 +21,7 @@ pub use audit_writer::{AuditWriter, AuditWriterConfig};
 pub use cache::{ActiveModel, CacheConfig, CacheError, ModelCache};
 pub use data::{
     BatchDone, BatchOp, DEFAULT_MAX_PAGE_BYTES, DataError, DataLimits, DataService, FilterParam,
-    ListPage, ListRequest, MAX_EXPAND_PATHS, parse_expand,
+    ListPage, ListRequest, MAX_EXPAND_DEPTH, MAX_EXPAND_PATHS, REVERSE_LIMIT, parse_expand,
 };
 pub use error::{RegistryError, RegistryResult};
 pub use gate::PolicyGate;

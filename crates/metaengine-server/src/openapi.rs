@@ -12,6 +12,7 @@ use metaengine_core::ident::{
     VERSION_LABEL_PATTERN,
 };
 use metaengine_core::schema::FieldType;
+use metaengine_runtime::{MAX_EXPAND_DEPTH, REVERSE_LIMIT};
 use metaengine_store::PageRequest;
 use serde_json::{Map, Value, json};
 use utoipa::PartialSchema;
@@ -685,14 +686,75 @@ fn record_schemas(model: &CompiledModel) -> (Value, Value, Value) {
     (record, input, patch)
 }
 
+/// The entity a reference field points at.
+fn reference(f: &CompiledField) -> Option<&str> {
+    if f.field_type == FieldType::Reference {
+        f.validator.reference_to.as_deref()
+    } else {
+        None
+    }
+}
+
+/// The first-level `expand` values of records of `model` (SPEC §13) among the active `models`,
+/// each with the schema of what it adds under `expand`: a reference field (the target record or
+/// null) and `<Entity>_via_<field>` for each reference to `model` (an array of those records).
+fn expansions(model: &CompiledModel, models: &[&CompiledModel]) -> Vec<(String, Value)> {
+    let active = |entity: &str| models.iter().any(|m| m.entity == entity);
+    let mut out = Vec::new();
+    for field in &model.fields {
+        if let Some(to) = reference(field).filter(|to| active(to)) {
+            out.push((
+                field.name.clone(),
+                json!({ "anyOf": [schema_ref(to), { "type": "null" }] }),
+            ));
+        }
+    }
+    for other in models {
+        for field in &other.fields {
+            if reference(field) == Some(model.entity.as_str()) {
+                out.push((
+                    format!("{}_via_{}", other.entity, field.name),
+                    json!({ "type": "array", "maxItems": REVERSE_LIMIT, "items": schema_ref(&other.entity) }),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The `expand` query parameter of a list or get of an entity with these expansions.
+fn expand_param(expansions: &[(String, Value)]) -> Value {
+    let names: Vec<&str> = expansions.iter().map(|(k, _)| k.as_str()).collect();
+    json!({
+        "name": "expand", "in": "query", "required": false,
+        "description": format!(
+            "Related records to add under `expand`, comma-separated; dots nest up to {MAX_EXPAND_DEPTH} levels \
+             (`customerId.accountManagerId`). First-level values: {}.",
+            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+        ),
+        "schema": { "type": "string", "minLength": 1 },
+    })
+}
+
 fn entity_paths(
     model: &CompiledModel,
+    models: &[&CompiledModel],
     max_page_size: u32,
     paths: &mut Map<String, Value>,
     schemas: &mut Map<String, Value>,
 ) {
     let name = &model.entity;
-    let (record, input, patch) = record_schemas(model);
+    let (mut record, input, patch) = record_schemas(model);
+    let expansions = expansions(model, models);
+    if !expansions.is_empty()
+        && let Some(props) = record.get_mut("properties").and_then(Value::as_object_mut)
+    {
+        let expand: Map<String, Value> = expansions.iter().cloned().collect();
+        props.insert(
+            "expand".into(),
+            json!({ "type": "object", "description": "What `expand` asked for", "properties": expand }),
+        );
+    }
     schemas.insert(name.clone(), record);
     schemas.insert(format!("{name}Input"), input);
     schemas.insert(format!("{name}Patch"), patch);
@@ -710,11 +772,37 @@ fn entity_paths(
     paths.insert(count.clone(), json!({
         "get": operation(max_page_size, format!("count{name}"), name, &format!("Count {name} records"), &count, &[], None, "200", Some(schema_ref("Count"))),
     }));
+    let mut get = operation(
+        max_page_size,
+        format!("get{name}"),
+        name,
+        &format!("Get a {name} record"),
+        &item,
+        &[],
+        None,
+        "200",
+        Some(schema_ref(name)),
+    );
+    if let Some(collection) = paths.get_mut(&collection) {
+        add_param(collection.pointer_mut("/get"), expand_param(&expansions));
+    }
+    add_param(Some(&mut get), expand_param(&expansions));
     paths.insert(item.clone(), json!({
-        "get": operation(max_page_size, format!("get{name}"), name, &format!("Get a {name} record"), &item, &[], None, "200", Some(schema_ref(name))),
+        "get": get,
         "patch": operation(max_page_size, format!("update{name}"), name, &format!("Update a {name} record (If-Match: its ETag)"), &item, &[], Some(schema_ref(&format!("{name}Patch"))), "200", Some(schema_ref(name))),
         "delete": operation(max_page_size, format!("delete{name}"), name, &format!("Delete a {name} record"), &item, &[], None, "204", None),
     }));
+}
+
+/// Appends `param` to an operation's `parameters`.
+fn add_param(operation: Option<&mut Value>, param: Value) {
+    let Some(operation) = operation.and_then(Value::as_object_mut) else {
+        return;
+    };
+    let params = operation.entry("parameters").or_insert_with(|| json!([]));
+    if let Value::Array(list) = params {
+        list.push(param);
+    }
 }
 
 fn ops_paths(paths: &mut Map<String, Value>) {
@@ -768,6 +856,7 @@ pub async fn document(state: &SharedState) -> ApiResult<Value> {
     ops_paths(&mut paths);
     let mut schemas = static_schemas();
     let mut page = 1;
+    let mut active = Vec::new();
     loop {
         let entities = state
             .store
@@ -776,7 +865,7 @@ pub async fn document(state: &SharedState) -> ApiResult<Value> {
             .map_err(|e| ApiError::internal_error(&e))?;
         for entity in entities.data.iter().filter(|e| e.active_version.is_some()) {
             match state.cache.active_model(&entity.name).await {
-                Ok(model) => entity_paths(&model.model, max_page_size, &mut paths, &mut schemas),
+                Ok(model) => active.push(model),
                 Err(e) => {
                     tracing::warn!(entity = %entity.name, error = %e, "entity left out of the OpenAPI document")
                 }
@@ -786,6 +875,10 @@ pub async fn document(state: &SharedState) -> ApiResult<Value> {
             break;
         }
         page += 1;
+    }
+    let models: Vec<&CompiledModel> = active.iter().map(|m| &m.model).collect();
+    for model in &models {
+        entity_paths(model, &models, max_page_size, &mut paths, &mut schemas);
     }
     Ok(json!({
         "openapi": "3.1.0",

@@ -551,9 +551,7 @@ impl Pool {
                     .map_ok(Row::Postgres)
                     .map_err(database),
             ),
-            Db::Sqlite(p, _) => {
-                Box::pin(q.sqlite().fetch(p).map_ok(Row::Sqlite).map_err(database))
-            }
+            Db::Sqlite(p, _) => Box::pin(q.sqlite().fetch(p).map_ok(Row::Sqlite).map_err(database)),
         }
     }
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use metaengine_core::ErrorCode;
 use metaengine_core::FieldType;
 use metaengine_core::policy::{Action, RowFilter};
-use metaengine_sql::query::{Expansion, Link, MAX_EXPAND_DEPTH};
+use metaengine_sql::query::{Expansion, Link};
+pub use metaengine_sql::query::{MAX_EXPAND_DEPTH, REVERSE_LIMIT};
 
 use super::{DataError, DataResult, DataService};
 use crate::actor::Actor;

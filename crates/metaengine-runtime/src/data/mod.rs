@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 
 pub use batch::{BatchDone, BatchOp};
 pub use error::{DataError, DataResult};
-pub use expand::{MAX_EXPAND_PATHS, parse_expand};
+pub use expand::{MAX_EXPAND_DEPTH, MAX_EXPAND_PATHS, REVERSE_LIMIT, parse_expand};
 pub use import::{
     BatchReport, DEFAULT_BATCH_SIZE, ImportOptions, ImportRow, Importer, RejectedRow,
 };

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use metaengine_runtime::{
-    AccessConfig, Actor, AuditWriter, AuditWriterConfig, BatchDone, BatchOp, CacheConfig, DataLimits,
-    DataService, ListRequest, ModelCache, PolicyGate, Registry,
+    AccessConfig, Actor, AuditWriter, AuditWriterConfig, BatchDone, BatchOp, CacheConfig,
+    DataLimits, DataService, ListRequest, ModelCache, PolicyGate, Registry,
 };
 use metaengine_store::Store;
 use serde_json::{Value, json};
@@ -132,10 +132,15 @@ async fn one_statement_per_list_or_get_with_expansions(store: Arc<dyn Store>) {
 
         let expand = vec!["Invoice_via_customerId".to_owned(), "managerId".to_owned()];
         let before = store.statements_run();
-        let (text, _) = data.get(&a, "Customer", &customers[0], &expand).await.unwrap();
+        let (text, _) = data
+            .get(&a, "Customer", &customers[0], &expand)
+            .await
+            .unwrap();
         assert_eq!(store.statements_run() - before, 1, "a get, {size} invoices");
         let record: Value = serde_json::from_str(&text).unwrap();
-        let theirs = record["expand"]["Invoice_via_customerId"].as_array().unwrap();
+        let theirs = record["expand"]["Invoice_via_customerId"]
+            .as_array()
+            .unwrap();
         // The first 100 by id: ids are UUIDv7, so in creation order here.
         let mut expected: Vec<&String> = invoices.iter().step_by(2).collect();
         expected.sort();

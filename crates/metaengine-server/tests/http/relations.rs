@@ -203,6 +203,28 @@ async fn forward_and_reverse_expansions_in_scope_and_policy(store: Arc<dyn Store
     assert_eq!(r.status, 200, "{:#}", r.body);
     assert_eq!(r.body["data"], json!([]));
 
+    // The OpenAPI document types the expansions, for generated clients.
+    let doc = server.get("/openapi.json", &admin).await.body;
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["Invoice"]["properties"]["expand"]["properties"]["customerId"]["anyOf"][0]["$ref"],
+        "#/components/schemas/Customer"
+    );
+    assert_eq!(
+        schemas["Customer"]["properties"]["expand"]["properties"]["Invoice_via_customerId"]["items"]
+            ["$ref"],
+        "#/components/schemas/Invoice"
+    );
+    let params = doc["paths"]["/api/data/Customer/{id}"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let expand = params.iter().find(|p| p["name"] == "expand").unwrap();
+    let text = expand["description"].as_str().unwrap();
+    assert!(
+        text.contains("accountManagerId, Invoice_via_customerId"),
+        "{text}"
+    );
+
     // Bad expansions: 400 unknown_field, naming the parameter.
     for bad in [
         "nope",

@@ -156,8 +156,16 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
             .unwrap()
             .is_none()
     );
-    assert!(!s.record_exists(&m, T2, &id(1), &RowFilter::All).await.unwrap());
-    assert!(s.record_exists(&m, T1, &id(1), &RowFilter::All).await.unwrap());
+    assert!(
+        !s.record_exists(&m, T2, &id(1), &RowFilter::All)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.record_exists(&m, T1, &id(1), &RowFilter::All)
+            .await
+            .unwrap()
+    );
     s.insert_record(&m, write(T2, &ids[2], values), &[])
         .await
         .unwrap();

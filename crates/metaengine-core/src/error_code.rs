@@ -66,6 +66,8 @@ codes! {
     BreakingChanges => "breaking_changes",
     /// The record changed since the client read it (`If-Match`).
     StaleRowVersion => "stale_row_version",
+    /// The record cannot be deleted: other records refer to it (SPEC §13, `onDelete: restrict`).
+    StillReferenced => "still_referenced",
     /// Another change got there first, or the change is refused in the current state.
     Conflict => "conflict",
     /// The body is larger than the limit.

@@ -119,6 +119,10 @@ impl From<StoreError> for RegistryError {
                 Self::conflict(ErrorCode::VersionNotActive, e_text)
             }
             StoreError::Concurrent(_) => Self::conflict(ErrorCode::Conflict, e_text),
+            StoreError::StillReferenced { .. } => {
+                Self::conflict(ErrorCode::StillReferenced, e_text)
+            }
+            StoreError::MissingReference(_) => Self::conflict(ErrorCode::Conflict, e_text),
             StoreError::Migrate(_)
             | StoreError::Database(_)
             | StoreError::Query(_)

@@ -126,6 +126,11 @@ pub fn problem_type(code: ErrorCode) -> (&'static str, &'static str, StatusCode)
             "Entity has records",
             StatusCode::CONFLICT,
         ),
+        C::StillReferenced => (
+            "/problems/still-referenced",
+            "Record is still referenced",
+            StatusCode::CONFLICT,
+        ),
         C::BreakingChanges => (
             "/problems/breaking-changes",
             "Breaking changes",

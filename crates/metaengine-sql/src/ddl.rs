@@ -60,7 +60,15 @@ pub fn qualified_table(dialect: Dialect, table: &str) -> String {
 
 /// `DROP TABLE` for an entity's data table (entity deletion with `force`).
 pub fn drop_table(dialect: Dialect, table: &str) -> String {
-    format!("DROP TABLE IF EXISTS {}", qualified_table(dialect, table))
+    // PostgreSQL: `CASCADE` drops the foreign keys of other tables that point at this one (never
+    // the tables themselves). SQLite's reference triggers are dropped by the store first.
+    match dialect {
+        Dialect::Postgres => format!(
+            "DROP TABLE IF EXISTS {} CASCADE",
+            qualified_table(dialect, table)
+        ),
+        Dialect::Sqlite => format!("DROP TABLE IF EXISTS {}", qualified_table(dialect, table)),
+    }
 }
 
 /// `ALTER TABLE … DROP COLUMN` for a hidden column (`prune`).

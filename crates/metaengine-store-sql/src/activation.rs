@@ -3,10 +3,11 @@
 //! data checks the plan asks of the rows, and the mapping of a DDL failure.
 
 use metaengine_core::EntitySchema;
+use metaengine_core::FieldType;
 use metaengine_core::ident::{SYSTEM_COLUMNS, column_name, table_name};
 use metaengine_core::plan::{ColumnDef, MigrationStep, TableState, plan_migration};
 use metaengine_core::validate::Problem;
-use metaengine_sql::Dialect;
+use metaengine_sql::{Dialect, ReferenceLink, drop_reference, enforced_references};
 use metaengine_store::{ActivationPlan, EntityRow, StoreError, StoreResult, VersionRow};
 
 use crate::db::{Bind, Tx, query, sql_state, unique_violation};
@@ -246,4 +247,105 @@ pub(crate) async fn plan_locked(
         plan,
         statements,
     })
+}
+
+/// Every reference between the data tables of active versions (SPEC §13), read from their
+/// schemas: one [`ReferenceLink`] per reference field, whatever the target's state.
+pub(crate) async fn reference_links(
+    tx: &mut Tx,
+    sql: &MetaSql,
+) -> StoreResult<Vec<(String, String, ReferenceLink)>> {
+    let mut links = Vec::new();
+    for row in tx.fetch_all(&query(&sql.active_schemas)).await? {
+        let entity = row.text(0)?;
+        let schema: EntitySchema =
+            serde_json::from_value(row.json(1)?).map_err(|e| StoreError::Database(Box::new(e)))?;
+        for field in &schema.fields {
+            if let (FieldType::Reference, Some(to)) = (field.field_type, &field.reference_to) {
+                links.push((
+                    entity.clone(),
+                    field.name.clone(),
+                    ReferenceLink {
+                        table: table_name(&entity),
+                        column: column_name(&field.name),
+                        target: table_name(to),
+                    },
+                ));
+            }
+        }
+    }
+    Ok(links)
+}
+
+/// Makes the database enforce every reference from or to `entity`'s table whose two tables
+/// exist (a target never activated has none yet: its references are enforced when it is
+/// activated), and stop enforcing those of `entity`'s table its active version no longer has.
+/// A reference whose referring rows name missing records cannot be enforced: the activation is
+/// refused ([`StoreError::Breaking`]) with their count.
+pub(crate) async fn enforce_references(
+    tx: &mut Tx,
+    sql: &MetaSql,
+    dialect: Dialect,
+    entity: &str,
+    version: &str,
+) -> StoreResult<()> {
+    let table = table_name(entity);
+    let links = reference_links(tx, sql).await?;
+    let mut enforced = Vec::new();
+    for row in tx.fetch_all(&query(enforced_references(dialect))).await? {
+        enforced.push((row.text(0)?, row.text(1)?));
+    }
+    let wanted: Vec<String> = links
+        .iter()
+        .filter(|(_, _, l)| l.table == table)
+        .map(|(_, _, l)| l.name())
+        .collect();
+    for (name, on) in &enforced {
+        if *on == table && !wanted.contains(name) {
+            for statement in drop_reference(dialect, &table, name) {
+                tx.execute(&query(&statement)).await?;
+            }
+        }
+    }
+    for (owner, field, link) in &links {
+        if (link.table != table && link.target != table)
+            || enforced.iter().any(|(name, _)| *name == link.name())
+        {
+            continue;
+        }
+        if !table_exists(tx, sql, &link.table).await?
+            || !table_exists(tx, sql, &link.target).await?
+        {
+            continue;
+        }
+        let dangling = tx
+            .fetch_one(&query(&link.dangling_count(dialect)))
+            .await?
+            .int(0)?;
+        if dangling > 0 {
+            return Err(StoreError::Breaking {
+                entity: entity.to_owned(),
+                version: version.to_owned(),
+                errors: vec![Problem::new(
+                    "",
+                    format!(
+                        "{dangling} record(s) of `{owner}` refer through `{field}` to records \
+                         that do not exist; the reference cannot be enforced until they are \
+                         fixed"
+                    ),
+                )],
+            });
+        }
+        for statement in link.create(dialect) {
+            tx.execute(&query(&statement)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether data table `table` exists.
+async fn table_exists(tx: &mut Tx, sql: &MetaSql, table: &str) -> StoreResult<bool> {
+    tx.fetch_one(&query(&sql.table_exists).bind(Bind::Text(table)))
+        .await?
+        .bool(0)
 }

@@ -42,6 +42,39 @@ pub(crate) fn unique_violation(e: &StoreError) -> bool {
     matches!(sqlx_error(e), Some(sqlx::Error::Database(db)) if db.is_unique_violation())
 }
 
+/// A refusal of the database that enforces references (SPEC §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReferenceRefusal {
+    /// A delete of a record other records refer to.
+    StillReferenced,
+    /// A write naming a record that does not exist.
+    Missing,
+}
+
+/// What reference the database refused `e` for, if it is such a refusal: PostgreSQL's foreign
+/// key violation (`23503`; its message tells a delete of the target from a write of the
+/// reference), SQLite's reference triggers (their messages).
+pub(crate) fn reference_refusal(e: &StoreError) -> Option<ReferenceRefusal> {
+    let Some(sqlx::Error::Database(db)) = sqlx_error(e) else {
+        return None;
+    };
+    let message = db.message();
+    if db.code().as_deref() == Some("23503") {
+        return Some(if message.starts_with("update or delete") {
+            ReferenceRefusal::StillReferenced
+        } else {
+            ReferenceRefusal::Missing
+        });
+    }
+    if message.contains(metaengine_sql::SQLITE_STILL_REFERENCED) {
+        Some(ReferenceRefusal::StillReferenced)
+    } else if message.contains(metaengine_sql::SQLITE_MISSING) {
+        Some(ReferenceRefusal::Missing)
+    } else {
+        None
+    }
+}
+
 /// The SQLSTATE of a database's refusal, if `e` is one.
 pub(crate) fn sql_state(e: &StoreError) -> Option<String> {
     match sqlx_error(e) {

@@ -162,6 +162,23 @@ fn database_row_missing() -> StoreError {
     db::database(sqlx::Error::RowNotFound)
 }
 
+impl SqlStore {
+    /// How many records of the tenant refer to record `id` of data table `table`, through every
+    /// reference of the active versions.
+    async fn referrers(&self, table: &str, tenant: &str, id: &str) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let links = activation::reference_links(&mut tx, &self.sql).await?;
+        let mut count = 0u64;
+        for (_, _, link) in links.iter().filter(|(_, _, l)| l.target == table) {
+            let text = link.referrers_count(self.dialect());
+            let q = query(&text).bind_all([Bind::Text(tenant), Bind::Text(id)]);
+            count += u64::try_from(tx.fetch_one(&q).await?.int(0)?).unwrap_or(0);
+        }
+        tx.rollback().await?;
+        Ok(count)
+    }
+}
+
 #[async_trait]
 impl Store for SqlStore {
     fn statements_run(&self) -> u64 {
@@ -259,6 +276,17 @@ impl Store for SqlStore {
             .await?;
         let mut audit = audit.clone();
         if exists {
+            if dialect == Dialect::Sqlite {
+                // The reference triggers that name the table, on it or on others (PostgreSQL's
+                // foreign keys go with `DROP TABLE … CASCADE`).
+                let pattern = format!("%{}%", metaengine_core::ident::quote_ident(&table));
+                let q = query(metaengine_sql::SQLITE_TRIGGERS_NAMING).bind(Bind::Text(&pattern));
+                for row in tx.fetch_all(&q).await? {
+                    let name = metaengine_core::ident::quote_ident(&row.text(0)?);
+                    tx.execute(&query(&format!("DROP TRIGGER IF EXISTS {name}")))
+                        .await?;
+                }
+            }
             let drop = metaengine_sql::drop_table(dialect, &table);
             tx.execute(&query(&drop)).await?;
             if let Some(Value::Object(details)) = audit.details.as_mut() {
@@ -443,6 +471,7 @@ impl Store for SqlStore {
             Bind::Time(now),
         ]);
         tx.execute(&q).await?;
+        activation::enforce_references(&mut tx, &self.sql, self.dialect(), entity, version).await?;
         audit::insert(&mut tx, &self.sql, &audits(&plan)).await?;
         changes::notify(&mut tx, &self.sql, entity).await?;
         tx.commit().await?;
@@ -646,7 +675,15 @@ impl Store for SqlStore {
             id,
             expected_row_version,
         )?;
-        records::write(&self.pool, &self.sql, model, &statement, audits).await
+        match records::write(&self.pool, &self.sql, model, &statement, audits).await {
+            Err(StoreError::StillReferenced { entity, .. }) => Err(StoreError::StillReferenced {
+                count: self
+                    .referrers(&model.table_name, scope.tenant_id, id)
+                    .await?,
+                entity,
+            }),
+            other => other,
+        }
     }
 
     async fn append_audit(&self, events: &[NewAudit]) -> StoreResult<()> {

@@ -32,6 +32,8 @@ pub struct MetaSql {
     pub version_locked: String,
     /// The active version of entity $1.
     pub active_version: String,
+    /// `entity_name, schema` of every active version.
+    pub active_schemas: String,
     /// All versions of entity $1, oldest first.
     pub list_versions: String,
     /// Replaces the schema: $1 id, $2 schema.
@@ -139,6 +141,7 @@ impl MetaSql {
                 "SELECT * FROM {v} WHERE entity_name = $1 AND version = $2{lock}"
             ),
             active_version: format!("SELECT * FROM {v} WHERE entity_name = $1 AND is_active"),
+            active_schemas: format!("SELECT entity_name, schema FROM {v} WHERE is_active"),
             list_versions: format!(
                 "SELECT * FROM {v} WHERE entity_name = $1 ORDER BY created_at, id"
             ),

@@ -18,7 +18,7 @@ use metaengine_store::{
     BatchOutcome, BatchWrite, NewAudit, RecordPage, RecordWrite, StoreError, StoreResult, Timestamp,
 };
 
-use crate::db::{Bind, Pool, Query, query, unique_violation};
+use crate::db::{Bind, Pool, Query, ReferenceRefusal, query, reference_refusal, unique_violation};
 use crate::meta_sql::MetaSql;
 use crate::record_json::{expanded_record_json, record_json};
 
@@ -30,6 +30,20 @@ pub(crate) fn data_query(statement: &Statement) -> Query<'_> {
 /// `e`, or `on_unique` when `e` is a unique violation.
 pub(crate) fn unique_or(e: StoreError, on_unique: StoreError) -> StoreError {
     if unique_violation(&e) { on_unique } else { e }
+}
+
+/// A write's failure as the store reports it: a taken unique value, a delete of a record still
+/// referenced (its count is filled in by the caller, which can count), a reference to a record
+/// that does not exist; anything else as it is.
+pub(crate) fn write_refused(e: StoreError, entity: &str) -> StoreError {
+    match reference_refusal(&e) {
+        Some(ReferenceRefusal::StillReferenced) => StoreError::StillReferenced {
+            entity: entity.to_owned(),
+            count: 0,
+        },
+        Some(ReferenceRefusal::Missing) => StoreError::MissingReference(entity.to_owned()),
+        None => unique_or(e, StoreError::Unique(entity.to_owned())),
+    }
 }
 
 /// One page of records: at most `query.limit` of them and `max_bytes` of record text (a single
@@ -140,7 +154,7 @@ pub(crate) async fn write(
     statement: &Statement,
     audits: &[NewAudit],
 ) -> StoreResult<Option<String>> {
-    let unique = |e| unique_or(e, StoreError::Unique(model.entity.clone()));
+    let unique = |e| write_refused(e, &model.entity);
     if audits.is_empty() {
         return match pool
             .fetch_optional(&data_query(statement))
@@ -251,7 +265,7 @@ pub(crate) async fn insert_many(
     }
     let now = Timestamp::now().to_rfc3339();
     let builder = QueryBuilder::new(dialect, model);
-    let unique = |e| unique_or(e, StoreError::Unique(model.entity.clone()));
+    let unique = |e| write_refused(e, &model.entity);
     let mut inserted = 0;
     let mut tx;
     if let Some(copies) = builder.copy_rows(batch.scope, batch.actor, &now, batch.rows)? {
@@ -388,7 +402,7 @@ pub(crate) async fn batch(
             match tx.fetch_all(&data_query(statement)).await {
                 Ok(rows) => returned.extend(rows.into_iter().map(|row| (row, &statement.record))),
                 Err(e) => {
-                    let error = unique_or(e, StoreError::Unique(step.model.entity.clone()));
+                    let error = write_refused(e, &step.model.entity);
                     return Ok(BatchOutcome::Failed {
                         index: step.first,
                         error,

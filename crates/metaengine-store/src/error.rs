@@ -55,6 +55,19 @@ pub enum StoreError {
         /// Version label.
         version: String,
     },
+    /// Deleting the record is refused: `count` records of other entities (or of its own)
+    /// refer to it (SPEC §13, `onDelete: restrict`).
+    #[error("the `{entity}` record is still referenced by {count} record(s)")]
+    StillReferenced {
+        /// The deleted record's entity.
+        entity: String,
+        /// How many records refer to it.
+        count: u64,
+    },
+    /// A write is refused by the database: a record it refers to does not exist (deleted since
+    /// the engine checked it).
+    #[error("a record that `{0}` refers to does not exist")]
+    MissingReference(String),
     /// Someone else changed the row between read and write.
     #[error("`{0}` was changed concurrently; read it again and retry")]
     Concurrent(String),

@@ -119,6 +119,22 @@ impl From<StoreError> for DataError {
                 Self::NotFound(format!("no record with id `{id}`"))
             }
             StoreError::Query(QueryError::RowFilterField { .. }) => Self::Store(e),
+            StoreError::StillReferenced { entity, count } => Self::Conflict {
+                code: ErrorCode::StillReferenced,
+                message: format!(
+                    "the `{entity}` record is still referenced by {count} record(s); delete or \
+                     change them first"
+                ),
+            },
+            StoreError::MissingReference(entity) => Self::Invalid {
+                errors: vec![Problem::new(
+                    "",
+                    format!(
+                        "a record this `{entity}` record refers to does not exist (it was \
+                         deleted meanwhile)"
+                    ),
+                )],
+            },
             StoreError::Query(q) => {
                 let code = match q {
                     QueryError::UnknownField { .. } => ErrorCode::UnknownField,

@@ -1,12 +1,18 @@
-//! Expansions (SPEC §13) cost one statement: a list or get with forward and reverse expansions
-//! runs exactly one statement on the store, whether the table holds 20, 100 or 1,000 rows; a
-//! reverse expansion stops at 100 records, the smallest ids.
+//! Relations (SPEC §13) in the data service, on both backends:
+//! - expansions cost one statement: a list or get with forward and reverse expansions runs
+//!   exactly one statement on the store, whether the table holds 20, 100 or 1,000 rows; a reverse
+//!   expansion stops at 100 records, the smallest ids;
+//! - references are enforced by the database: a referenced record cannot be deleted (409
+//!   `still_referenced` with the count), an activation that cannot enforce a reference over the
+//!   rows already there is refused with their count, and 50 concurrent "delete the customer" /
+//!   "create an invoice for it" pairs leave no dangling reference.
 
 use std::sync::Arc;
 
+use metaengine_core::ErrorCode;
 use metaengine_runtime::{
     AccessConfig, Actor, AuditWriter, AuditWriterConfig, BatchDone, BatchOp, CacheConfig,
-    DataLimits, DataService, ListRequest, ModelCache, PolicyGate, Registry,
+    DataLimits, DataService, ListRequest, ModelCache, PolicyGate, Registry, RegistryError,
 };
 use metaengine_store::Store;
 use serde_json::{Value, json};
@@ -22,6 +28,11 @@ fn admin() -> Actor {
 
 /// Manager ← Customer ← Invoice, and the data service.
 async fn env(store: Arc<dyn Store>) -> DataService {
+    env_with_registry(store).await.0
+}
+
+/// [`env`] with its registry.
+async fn env_with_registry(store: Arc<dyn Store>) -> (DataService, Registry) {
     let registry = Registry::new(store.clone(), AccessConfig::default());
     let a = admin();
     let all = json!([{ "name": "all", "effect": "allow", "action": "*" }]);
@@ -50,6 +61,11 @@ async fn env(store: Arc<dyn Store>) -> DataService {
             .unwrap();
         registry.activate(&a, entity, "v1").await.unwrap();
     }
+    (service(store).await, registry)
+}
+
+/// A data service with a cache of its own (it sees every model activated before).
+async fn service(store: Arc<dyn Store>) -> DataService {
     let cache = ModelCache::new(store.clone(), CacheConfig::default())
         .await
         .unwrap();
@@ -151,4 +167,165 @@ async fn one_statement_per_list_or_get_with_expansions(store: Arc<dyn Store>) {
     }
 }
 
-crate::on_both_backends!(one_statement_per_list_or_get_with_expansions);
+async fn references_are_enforced_by_the_database(store: Arc<dyn Store>) {
+    let (data, registry) = env_with_registry(store.clone()).await;
+    let a = admin();
+    let customer = create(&data, "Customer", vec![json!({ "name": "Acme" })]).await;
+    let invoices = create(
+        &data,
+        "Invoice",
+        (0..3)
+            .map(|i| json!({ "number": i, "customerId": customer[0] }))
+            .collect(),
+    )
+    .await;
+    // Deleting a referenced record: 409 still_referenced, with how many refer to it.
+    let e = data
+        .delete(&a, "Customer", &customer[0], None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StillReferenced, "{e:?}");
+    assert!(e.to_string().contains("3 record(s)"), "{e}");
+    // The same delete inside a batch is refused the same way, and nothing is written.
+    let e = data
+        .batch(
+            &a,
+            &[
+                BatchOp::Delete {
+                    entity: "Invoice".into(),
+                    id: invoices[0].clone(),
+                    if_match: None,
+                },
+                BatchOp::Delete {
+                    entity: "Customer".into(),
+                    id: customer[0].clone(),
+                    if_match: None,
+                },
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StillReferenced, "{e:?}");
+    assert!(data.get(&a, "Invoice", &invoices[0], &[]).await.is_ok());
+    // Once nothing refers to it, it goes.
+    for id in &invoices {
+        data.delete(&a, "Invoice", id, None).await.unwrap();
+    }
+    data.delete(&a, "Customer", &customer[0], None)
+        .await
+        .unwrap();
+
+    // An entity dropped by force leaves its referrers dangling; activating it again cannot
+    // enforce the reference until they are fixed, and says how many there are.
+    let customer = create(&data, "Customer", vec![json!({ "name": "Bolt" })]).await;
+    let invoice = create(
+        &data,
+        "Invoice",
+        vec![json!({ "number": 7, "customerId": customer[0] })],
+    )
+    .await;
+    registry.delete_entity(&a, "Customer", true).await.unwrap();
+    registry.create_entity(&a, "Customer", None).await.unwrap();
+    registry
+        .create_version(
+            &a,
+            "Customer",
+            "v1",
+            json!({ "fields": [{ "name": "name", "type": "string" }],
+                    "policies": [{ "name": "all", "effect": "allow", "action": "*" }] }),
+        )
+        .await
+        .unwrap();
+    match registry.activate(&a, "Customer", "v1").await {
+        Err(RegistryError::Conflict { code, message, .. }) => {
+            assert_eq!(code, ErrorCode::BreakingChanges);
+            assert!(
+                message.contains("1 record(s) of `Invoice` refer through `customerId`"),
+                "{message}"
+            );
+        }
+        other => panic!("activation not refused: {other:?}"),
+    }
+    data.delete(&a, "Invoice", &invoice[0], None).await.unwrap();
+    registry.activate(&a, "Customer", "v1").await.unwrap();
+    // And the reference is enforced again (a service that has not seen the old Customer).
+    let data = service(store).await;
+    let customer = create(&data, "Customer", vec![json!({ "name": "Cork" })]).await;
+    create(
+        &data,
+        "Invoice",
+        vec![json!({ "number": 8, "customerId": customer[0] })],
+    )
+    .await;
+    let e = data
+        .delete(&a, "Customer", &customer[0], None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StillReferenced, "{e:?}");
+}
+
+/// 50 customers; for each, at the same time, one task deletes it and another creates an invoice
+/// for it. Whichever wins, no invoice is left pointing at a customer that is gone.
+async fn concurrent_deletes_and_references_leave_nothing_dangling(store: Arc<dyn Store>) {
+    let data = Arc::new(env(store).await);
+    let a = admin();
+    let customers = create(
+        &data,
+        "Customer",
+        (0..50)
+            .map(|i| json!({ "name": format!("c{i}") }))
+            .collect(),
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for (i, id) in customers.iter().enumerate() {
+        let (d1, d2, a1, a2) = (data.clone(), data.clone(), a.clone(), a.clone());
+        let (id1, id2) = (id.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            d1.delete(&a1, "Customer", &id1, None).await.is_ok()
+        }));
+        tasks.push(tokio::spawn(async move {
+            d2.create(&a2, "Invoice", &json!({ "number": i, "customerId": id2 }))
+                .await
+                .is_ok()
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let deleted = outcomes.iter().step_by(2).filter(|ok| **ok).count();
+    let created = outcomes.iter().skip(1).step_by(2).filter(|ok| **ok).count();
+    // Each pair: exactly one of the two succeeds (a delete after the invoice exists is refused;
+    // an invoice after the delete names a missing customer).
+    for pair in outcomes.chunks(2) {
+        assert!(pair[0] != pair[1], "pair outcomes {pair:?}");
+    }
+    let page = data
+        .list(
+            &a,
+            "Invoice",
+            &ListRequest {
+                page_size: Some(100),
+                expand: vec!["customerId".into()],
+                ..ListRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.records.len(), created);
+    for text in &page.records {
+        let record: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            record["expand"]["customerId"]["id"], record["customerId"],
+            "dangling: {record}"
+        );
+    }
+    assert_eq!(deleted + created, 50);
+}
+
+crate::on_both_backends!(
+    one_statement_per_list_or_get_with_expansions,
+    references_are_enforced_by_the_database,
+    concurrent_deletes_and_references_leave_nothing_dangling
+);

@@ -226,7 +226,7 @@ fn table_maintenance_statements_quote_every_identifier() {
     use crate::{drop_column, drop_table, has_rows};
     assert_eq!(
         drop_table(Dialect::Postgres, "ent_invoice"),
-        r#"DROP TABLE IF EXISTS "core"."ent_invoice""#
+        r#"DROP TABLE IF EXISTS "core"."ent_invoice" CASCADE"#
     );
     assert_eq!(
         drop_column(Dialect::Sqlite, "ent_invoice", "notes"),

@@ -245,13 +245,16 @@ async fn check_sql(env: &Env, id: &str) {
             offset: 0,
             after: None,
             expand: &[],
+            related: &[],
         })
         .unwrap();
     assert_eq!(
         list.sql, LIST_SQL,
         "LIST_SQL must be the engine's statement"
     );
-    let count = builder.count(scope, &RowFilter::All, &filters).unwrap();
+    let count = builder
+        .count(scope, &RowFilter::All, &filters, &[])
+        .unwrap();
     assert_eq!(
         count.sql, COUNT_SQL,
         "COUNT_SQL must be the engine's statement"

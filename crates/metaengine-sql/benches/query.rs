@@ -66,6 +66,7 @@ fn list<'a>(filters: &'a [Filter], order: &'a Order) -> ListQuery<'a> {
         offset: 0,
         after: None,
         expand: &[],
+        related: &[],
     }
 }
 

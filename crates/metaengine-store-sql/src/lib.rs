@@ -32,7 +32,7 @@ use metaengine_core::ident::table_name;
 use metaengine_core::plan::MigrationStep;
 use metaengine_core::policy::RowFilter;
 use metaengine_sql::Dialect;
-use metaengine_sql::query::{Expansion, Filter, ListQuery, Scope};
+use metaengine_sql::query::{Expansion, Filter, ListQuery, Related, Scope};
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{
     Activation, ActivationAudits, ActivationPlan, AuditQuery, AuditRow, Backend, BatchOutcome,
@@ -544,6 +544,7 @@ impl Store for SqlStore {
         scope: Scope<'_>,
         row_filter: &RowFilter,
         filters: &[Filter],
+        related: &[Related<'_>],
     ) -> StoreResult<u64> {
         records::count(
             &self.pool,
@@ -552,6 +553,7 @@ impl Store for SqlStore {
             scope,
             row_filter,
             filters,
+            related,
         )
         .await
     }

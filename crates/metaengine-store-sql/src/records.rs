@@ -11,7 +11,7 @@ use metaengine_core::CompiledModel;
 use metaengine_core::policy::RowFilter;
 use metaengine_sql::Dialect;
 use metaengine_sql::query::{
-    Cursor, Expansion, Filter, ListQuery, NewRow, QueryBuilder, Scope, Statement,
+    Cursor, Expansion, Filter, ListQuery, NewRow, QueryBuilder, Related, Scope, Statement,
 };
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{
@@ -94,8 +94,9 @@ pub(crate) async fn count(
     scope: Scope<'_>,
     row_filter: &RowFilter,
     filters: &[Filter],
+    related: &[Related<'_>],
 ) -> StoreResult<u64> {
-    let statement = QueryBuilder::new(dialect, model).count(scope, row_filter, filters)?;
+    let statement = QueryBuilder::new(dialect, model).count(scope, row_filter, filters, related)?;
     let count = pool
         .fetch_one(&data_query(&statement))
         .await?

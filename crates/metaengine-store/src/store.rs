@@ -5,7 +5,7 @@ use metaengine_core::CompiledModel;
 use metaengine_core::SqlValue;
 use metaengine_core::plan::MigrationPlan;
 use metaengine_core::policy::RowFilter;
-use metaengine_sql::query::{Cursor, Expansion, Filter, ListQuery, NewRow, Scope};
+use metaengine_sql::query::{Cursor, Expansion, Filter, ListQuery, NewRow, Related, Scope};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -327,6 +327,7 @@ pub trait Store: Send + Sync + 'static {
         scope: Scope<'_>,
         row_filter: &RowFilter,
         filters: &[Filter],
+        related: &[Related<'_>],
     ) -> StoreResult<u64>;
 
     /// One record (JSON text), if it exists in the scope and passes the row filter, with

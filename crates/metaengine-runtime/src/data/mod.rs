@@ -13,6 +13,7 @@ mod expand;
 mod import;
 mod record_locks;
 mod references;
+mod related;
 mod statistics;
 
 use std::sync::Arc;
@@ -299,7 +300,14 @@ impl DataService {
         self.audit.record(event).await;
     }
 
-    fn filters(&self, model: &ActiveModel, raw: &[FilterParam]) -> DataResult<Vec<Filter>> {
+    /// The filters of a list or count: on the entity's own fields, and across its references
+    /// (`filter[customerId.name][eq]=…`, see [`related`]).
+    async fn filters(
+        &self,
+        model: &ActiveModel,
+        actor: &Actor,
+        raw: &[FilterParam],
+    ) -> DataResult<(Vec<Filter>, Vec<related::RelatedFilter>)> {
         if raw.len() > self.limits.max_filters {
             return Err(DataError::bad_request(
                 "",
@@ -307,9 +315,28 @@ impl DataService {
             ));
         }
         let mut filters = Vec::with_capacity(raw.len());
+        let mut across = Vec::new();
         let mut problems = Vec::new();
         let mut code = ErrorCode::InvalidFilter;
         for f in raw {
+            if let Some((reference, field)) = f.field.split_once('.') {
+                let done = self
+                    .related_filter(
+                        model,
+                        actor,
+                        (reference, field),
+                        (&f.operator, &f.value),
+                        &mut across,
+                    )
+                    .await;
+                if let Err((rejected, problem)) = done {
+                    if rejected == ErrorCode::UnknownField {
+                        code = ErrorCode::UnknownField;
+                    }
+                    problems.push(problem);
+                }
+                continue;
+            }
             match model.validator.filter(&f.field, &f.operator, &f.value) {
                 Ok(f) => filters.push(f),
                 Err(rejected) => {
@@ -322,7 +349,7 @@ impl DataService {
             }
         }
         if problems.is_empty() {
-            Ok(filters)
+            Ok((filters, across))
         } else {
             Err(DataError::BadRequest {
                 code,
@@ -344,7 +371,8 @@ impl DataService {
         req: &ListRequest,
     ) -> DataResult<ListPage> {
         let model = self.model(entity).await?;
-        let filters = self.filters(&model, &req.filters)?;
+        let (filters, across) = self.filters(&model, actor, &req.filters).await?;
+        let related = related::related(&across);
         let page_size = req.page_size.unwrap_or(self.limits.default_page_size);
         if page_size == 0 || page_size > self.limits.max_page_size {
             return Err(DataError::bad_request(
@@ -385,6 +413,7 @@ impl DataService {
             offset: u64::from(page - 1) * u64::from(page_size),
             after: cursor.as_ref(),
             expand: &expand,
+            related: &related,
         };
         let records = self
             .store
@@ -393,7 +422,7 @@ impl DataService {
         let total = if req.count {
             Some(
                 self.store
-                    .count_records(&model, scope(actor), &row_filter, &filters)
+                    .count_records(&model, scope(actor), &row_filter, &filters, &related)
                     .await?,
             )
         } else {
@@ -425,11 +454,17 @@ impl DataService {
         raw_filters: &[FilterParam],
     ) -> DataResult<u64> {
         let model = self.model(entity).await?;
-        let filters = self.filters(&model, raw_filters)?;
+        let (filters, across) = self.filters(&model, actor, raw_filters).await?;
         let row_filter = self.readable_rows(&model, actor).await?;
         let n = self
             .store
-            .count_records(&model, scope(actor), &row_filter, &filters)
+            .count_records(
+                &model,
+                scope(actor),
+                &row_filter,
+                &filters,
+                &related::related(&across),
+            )
             .await?;
         self.read_audit(actor, entity, json!({ "count": n })).await;
         Ok(n)

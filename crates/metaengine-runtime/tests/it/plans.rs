@@ -98,6 +98,7 @@ fn lists(dialect: Dialect, model: &metaengine_core::CompiledModel) -> Vec<(Strin
                 offset: 0,
                 after: None,
                 expand: &[],
+                related: &[],
             };
             let dir = if descending { "desc" } else { "asc" };
             out.push((format!("{field} {dir}"), b.list(&q).unwrap()));
@@ -105,6 +106,7 @@ fn lists(dialect: Dialect, model: &metaengine_core::CompiledModel) -> Vec<(Strin
                 let after = ListQuery {
                     after: Some(&cursor),
                     expand: &[],
+                    related: &[],
                     ..q
                 };
                 out.push((format!("{field} {dir} after"), b.list(&after).unwrap()));
@@ -121,6 +123,7 @@ fn lists(dialect: Dialect, model: &metaengine_core::CompiledModel) -> Vec<(Strin
         offset: 0,
         after: None,
         expand: &[],
+        related: &[],
     };
     out.push(("default order".into(), b.list(&default).unwrap()));
     out
@@ -254,7 +257,12 @@ async fn postgres_lists_are_served_in_index_order() {
     // also vacuumed the freshly filled table (autovacuum may be off), so no row is fetched from
     // the heap to check its visibility.
     let count = QueryBuilder::new(Dialect::Postgres, &model)
-        .count(SCOPE, &metaengine_core::policy::RowFilter::All, &paid())
+        .count(
+            SCOPE,
+            &metaengine_core::policy::RowFilter::All,
+            &paid(),
+            &[],
+        )
         .unwrap();
     let sql = format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {}", count.sql);
     let q = bind_all!(sqlx::query_scalar::<_, String>(&sql), &count.binds);

@@ -439,6 +439,7 @@ async fn agree(dialect: Dialect, store: &dyn Store, pool: Pool) {
             offset: 0,
             after: None,
             expand: &[],
+            related: &[],
         };
         let page = store
             .list_records(&model, &query, usize::MAX)

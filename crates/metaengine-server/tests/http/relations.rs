@@ -192,6 +192,103 @@ async fn forward_and_reverse_expansions_in_scope_and_policy(store: Arc<dyn Store
         .await;
     assert_eq!(r.body["expand"]["customerId"]["region"], "north");
 
+    // Filters across the reference, one level, with the target's policies applied.
+    let numbers = |r: &crate::support::Answer| -> Vec<String> {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["number"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let r = server
+        .get(
+            "/api/data/Invoice?filter[customerId.name][eq]=Acme&orderBy=number",
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    assert_eq!(numbers(&r), ["I-0", "I-2", "I-3"]);
+    assert_eq!(r.body["meta"]["total"], 3);
+    let r = server
+        .get(
+            "/api/data/Invoice?filter[customerId.region][startswith]=so&filter[customerId.name][ne]=x",
+            &admin,
+        )
+        .await;
+    assert_eq!(numbers(&r), ["I-1"]);
+    let r = server
+        .get(
+            "/api/data/Invoice/count?filter[customerId.accountManagerId][isnull]=false",
+            &admin,
+        )
+        .await;
+    assert_eq!(r.body["count"], 3, "{:#}", r.body);
+    // The user cannot read the south customer: filtering on it finds nothing.
+    let r = server
+        .get(
+            "/api/data/Invoice?filter[customerId.region][eq]=south",
+            &user,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    assert_eq!(numbers(&r), Vec::<String>::new());
+    for bad in ["customerId.nope", "number.name", "ghost.name"] {
+        let r = server
+            .get(&format!("/api/data/Invoice?filter[{bad}][eq]=x"), &admin)
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {:#}", r.body);
+        assert_eq!(r.body["code"], "unknown_field", "{bad}: {:#}", r.body);
+    }
+    let r = server
+        .get("/api/data/Invoice?filter[customerId.amount][eq]=1", &admin)
+        .await;
+    assert_eq!(r.status, 400, "{:#}", r.body);
+
+    // Writes: a reference to a customer the user may not read is refused exactly like one to a
+    // customer that does not exist (422 at the field, the same message but for the id).
+    let r = server
+        .post(
+            "/api/data/Invoice",
+            &user,
+            json!({ "number": "U-1", "customerId": north }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.body);
+    let hidden = server
+        .post(
+            "/api/data/Invoice",
+            &user,
+            json!({ "number": "U-2", "customerId": south }),
+        )
+        .await;
+    assert_eq!(hidden.status, 422, "{:#}", hidden.body);
+    let ghost = "01900000-0000-7000-8000-000000000000";
+    let missing = server
+        .post(
+            "/api/data/Invoice",
+            &user,
+            json!({ "number": "U-3", "customerId": ghost }),
+        )
+        .await;
+    assert_eq!(missing.status, 422, "{:#}", missing.body);
+    assert_eq!(hidden.body["errors"][0]["pointer"], "/customerId");
+    let detail = |a: &crate::support::Answer, id: &str| {
+        a.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .replace(id, "ID")
+    };
+    assert_eq!(detail(&hidden, &south), detail(&missing, ghost));
+    server
+        .call(
+            Method::DELETE,
+            &format!("/api/data/Invoice/{}", r.body["id"].as_str().unwrap()),
+            Some(&admin),
+            None,
+        )
+        .await;
+
     // Another realm of the same tenant sees its own records only, expansions included.
     let other_realm = token("o", "default", "other", &["admin"]);
     let r = server

@@ -186,6 +186,24 @@ pub struct ListQuery<'a> {
     pub after: Option<&'a Cursor>,
     /// Records to expand under each record's `"expand"` (SPEC §13).
     pub expand: &'a [Expansion<'a>],
+    /// Filters on the records the rows refer to (`filter[customerId.name][eq]=…`).
+    pub related: &'a [Related<'a>],
+}
+
+/// Filters on the record a reference field points at (SPEC §13, `filter[customerId.name][eq]=…`):
+/// a row matches when its reference names a record of `target` in the caller's scope that the
+/// caller may read (`row_filter`) and that passes every one of `filters` (typed by the target's
+/// validator).
+#[derive(Debug, Clone)]
+pub struct Related<'a> {
+    /// The reference field of the listed entity.
+    pub field: &'a str,
+    /// The referenced entity's model.
+    pub target: &'a CompiledModel,
+    /// The target's rows the caller may read.
+    pub row_filter: &'a RowFilter,
+    /// Filters on the target's fields.
+    pub filters: &'a [Filter],
 }
 
 /// One record of a batch insert ([`QueryBuilder::insert_many`]): its id (a new UUIDv7) and its

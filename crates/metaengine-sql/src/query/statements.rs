@@ -11,7 +11,10 @@ use super::render::{
     Binds, filter_condition, id_condition, keyset_condition, order_by, scope_condition,
 };
 use super::row_filter::row_filter_condition;
-use super::{Filter, ListQuery, MAX_BINDS, NewRow, QueryBuilder, QueryError, Scope, Statement};
+use super::{
+    Filter, ListQuery, MAX_BINDS, NewRow, QueryBuilder, QueryError, Related, Scope, Statement,
+};
+use crate::qualified_table;
 use metaengine_core::ident::{SYSTEM_COLUMNS, quote_ident};
 use metaengine_core::policy::RowFilter;
 use metaengine_core::{FieldType, SqlValue};
@@ -52,19 +55,48 @@ impl QueryBuilder<'_> {
         })
     }
 
-    /// `WHERE tenant AND realm [AND (row filter)] [AND filter]…`.
+    /// `WHERE tenant AND realm [AND (row filter)] [AND filter]… [AND ref IN (SELECT "id" FROM
+    /// target WHERE scope AND (target's row filter) AND filter…)]…`.
     fn where_clause(
         &self,
         binds: &mut Binds,
         scope: Scope<'_>,
         row_filter: &RowFilter,
         filters: &[Filter],
+        related: &[Related<'_>],
     ) -> Result<String, QueryError> {
         let mut sql = format!(" WHERE {}", scope_condition(binds, scope));
         sql.push_str(&row_filter_condition(binds, self.model, row_filter)?);
         for filter in filters {
             sql.push_str(" AND ");
             sql.push_str(&filter_condition(binds, self.model, filter)?);
+        }
+        for r in related {
+            let field = self
+                .model
+                .field(r.field)
+                .filter(|f| {
+                    f.field_type == FieldType::Reference
+                        && f.validator.reference_to.as_deref() == Some(r.target.entity.as_str())
+                })
+                .ok_or_else(|| QueryError::UnknownField {
+                    field: r.field.to_owned(),
+                })?;
+            // Unqualified names inside the subquery are the target's columns.
+            let mut inner = format!(
+                "SELECT \"id\" FROM {} AS \"__f\" WHERE {}",
+                qualified_table(self.dialect, &r.target.table_name),
+                scope_condition(binds, scope)
+            );
+            inner.push_str(&row_filter_condition(binds, r.target, r.row_filter)?);
+            for filter in r.filters {
+                inner.push_str(" AND ");
+                inner.push_str(&filter_condition(binds, r.target, filter)?);
+            }
+            sql.push_str(&format!(
+                " AND {} IN ({inner})",
+                quote_ident(&field.column_name)
+            ));
         }
         Ok(sql)
     }
@@ -104,7 +136,13 @@ impl QueryBuilder<'_> {
             key_text(self.dialect, &order),
             key_text(self.dialect, &ID),
         );
-        sql.push_str(&self.where_clause(&mut binds, q.scope, q.row_filter, q.filters)?);
+        sql.push_str(&self.where_clause(
+            &mut binds,
+            q.scope,
+            q.row_filter,
+            q.filters,
+            q.related,
+        )?);
         if let Some(cursor) = q.after {
             let (key, id) = cursor_key(&order, cursor)?;
             sql.push_str(" AND ");
@@ -137,10 +175,11 @@ impl QueryBuilder<'_> {
         scope: Scope<'_>,
         row_filter: &RowFilter,
         filters: &[Filter],
+        related: &[Related<'_>],
     ) -> Result<Statement, QueryError> {
         let mut binds = Binds::new(self.dialect);
         let mut sql = format!("SELECT COUNT(*) AS \"count\" FROM {}", self.table());
-        sql.push_str(&self.where_clause(&mut binds, scope, row_filter, filters)?);
+        sql.push_str(&self.where_clause(&mut binds, scope, row_filter, filters, related)?);
         Self::finish(sql, binds, RecordColumns::None)
     }
 

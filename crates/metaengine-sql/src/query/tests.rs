@@ -55,6 +55,7 @@ pub(super) fn list_query<'a>(row_filter: &'a RowFilter) -> ListQuery<'a> {
         offset: 0,
         after: None,
         expand: &[],
+        related: &[],
     }
 }
 
@@ -133,26 +134,30 @@ fn list_with_scope_row_filter_filters_order_and_offset() {
 #[test]
 fn row_filter_all_and_nothing() {
     let m = invoice();
-    let s = pg(&m).count(scope(), &RowFilter::Nothing, &[]).unwrap();
+    let s = pg(&m)
+        .count(scope(), &RowFilter::Nothing, &[], &[])
+        .unwrap();
     assert_eq!(
         s.sql,
         r#"SELECT COUNT(*) AS "count" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND FALSE"#
     );
-    let s = lite(&m).count(scope(), &RowFilter::Nothing, &[]).unwrap();
+    let s = lite(&m)
+        .count(scope(), &RowFilter::Nothing, &[], &[])
+        .unwrap();
     assert!(s.sql.ends_with(r#""realm_id" = ?2 AND 0"#), "{}", s.sql);
-    let s = lite(&m).count(scope(), &RowFilter::All, &[]).unwrap();
+    let s = lite(&m).count(scope(), &RowFilter::All, &[], &[]).unwrap();
     assert!(s.sql.ends_with(r#""realm_id" = ?2"#), "{}", s.sql);
 }
 
 #[test]
 fn count_with_filters() {
     let m = invoice();
-    let s = pg(&m).count(scope(), &mine(), &filters()).unwrap();
+    let s = pg(&m).count(scope(), &mine(), &filters(), &[]).unwrap();
     assert_eq!(
         s.sql,
         r#"SELECT COUNT(*) AS "count" FROM "core"."ent_invoice" WHERE "tenant_id" = $1 AND "realm_id" = $2 AND (("created_by" = $3 AND "created_by" IS NOT NULL)) AND "status" = $4 AND "total_amount" >= $5::numeric"#
     );
-    let s = lite(&m).count(scope(), &mine(), &filters()).unwrap();
+    let s = lite(&m).count(scope(), &mine(), &filters(), &[]).unwrap();
     assert_eq!(
         s.sql,
         r#"SELECT COUNT(*) AS "count" FROM "ent_invoice" WHERE "tenant_id" = ?1 AND "realm_id" = ?2 AND (("created_by" = ?3 AND "created_by" IS NOT NULL)) AND "status" = ?4 AND "total_amount" COLLATE "decimal" >= ?5"#
@@ -173,6 +178,7 @@ fn keyset(dialect: Dialect, field: &str, descending: bool, key: Option<&str>) ->
         offset: 99,
         after: Some(&cursor),
         expand: &[],
+        related: &[],
         ..list_query(&rf)
     };
     QueryBuilder::new(dialect, &m).list(&q).unwrap()
@@ -498,6 +504,7 @@ fn cursor_keys_are_checked_like_filter_values() {
             order: Some(&order),
             after: Some(&cursor),
             expand: &[],
+            related: &[],
             ..list_query(&rf)
         };
         for dialect in [Dialect::Postgres, Dialect::Sqlite] {

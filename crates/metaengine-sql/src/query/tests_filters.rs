@@ -20,7 +20,7 @@ fn render(filter: Filter) -> [(String, Vec<SqlValue>); 2] {
     let m = invoice();
     let filters = [filter];
     [pg(&m), lite(&m)].map(|b| {
-        let s = b.count(scope(), &RowFilter::All, &filters).unwrap();
+        let s = b.count(scope(), &RowFilter::All, &filters, &[]).unwrap();
         let cond = s.sql.split_once(r#""realm_id" = "#).unwrap().1;
         let cond = cond.split_once(" AND ").unwrap().1.to_owned();
         (cond, s.binds.into_iter().skip(2).collect())
@@ -123,7 +123,7 @@ fn text_operators_and_isnull() {
 fn error(filter: Filter) -> String {
     let m = invoice();
     let errs = [pg(&m), lite(&m)]
-        .map(|b| b.count(scope(), &RowFilter::All, std::slice::from_ref(&filter)));
+        .map(|b| b.count(scope(), &RowFilter::All, std::slice::from_ref(&filter), &[]));
     let [Err(a), Err(b)] = errs else {
         panic!("accepted: {filter:?}")
     };

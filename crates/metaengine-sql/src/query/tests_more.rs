@@ -136,7 +136,8 @@ fn values_render_per_type() {
                     realm_id: "r"
                 },
                 &rf,
-                &filters
+                &filters,
+                &[],
             )
             .is_err()
     );
@@ -204,6 +205,7 @@ fn cursors_that_do_not_fit_the_order_are_refused() {
             order: Some(&order),
             after: Some(&c),
             expand: &[],
+            related: &[],
             ..list_query(&rf)
         };
         pg(&m).list(&q)

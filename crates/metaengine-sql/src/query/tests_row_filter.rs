@@ -32,7 +32,7 @@ fn cmp(field: &str, op: CompareOp, value: Value) -> Predicate {
 fn render(dialect: Dialect, p: Predicate) -> (String, Vec<SqlValue>) {
     let m = model();
     let s = QueryBuilder::new(dialect, &m)
-        .count(scope(), &RowFilter::Where(p), &[])
+        .count(scope(), &RowFilter::Where(p), &[], &[])
         .unwrap();
     let at = s.sql.find("AND (").expect("a row filter");
     let end = s.sql.rfind(')').unwrap();
@@ -139,7 +139,7 @@ fn an_unknown_field_is_an_error_never_text() {
     let m = model();
     let p = cmp(r#"x" = "x"#, CompareOp::Eq, json!(1));
     let err = QueryBuilder::new(Dialect::Postgres, &m)
-        .count(scope(), &RowFilter::Where(p), &[])
+        .count(scope(), &RowFilter::Where(p), &[], &[])
         .unwrap_err();
     assert!(matches!(err, QueryError::RowFilterField { .. }), "{err:?}");
 }

@@ -206,6 +206,7 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
         offset: 0,
         after: None,
         expand: &[],
+        related: &[],
     };
     let first = s.list_records(&m, &query, usize::MAX).await.unwrap();
     let numbers = |records: &[String]| -> Vec<String> {
@@ -234,6 +235,7 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
             limit: 10,
             after: after.as_ref(),
             expand: &[],
+            related: &[],
             ..query
         };
         let page = s.list_records(&m, &budgeted, 1).await.unwrap();
@@ -245,17 +247,19 @@ pub async fn records_round_trip_inside_their_scope(store: Arc<dyn Store>) {
     }
     assert_eq!(pages, [["INV-1"], ["INV-4"], ["INV-6"]]);
     assert_eq!(
-        s.count_records(&m, T1, &RowFilter::All, &drafts)
+        s.count_records(&m, T1, &RowFilter::All, &drafts, &[])
             .await
             .unwrap(),
         3
     );
     assert_eq!(
-        s.count_records(&m, T2, &RowFilter::All, &[]).await.unwrap(),
+        s.count_records(&m, T2, &RowFilter::All, &[], &[])
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
-        s.count_records(&m, T1, &RowFilter::Nothing, &[])
+        s.count_records(&m, T1, &RowFilter::Nothing, &[], &[])
             .await
             .unwrap(),
         0
@@ -380,6 +384,7 @@ async fn numbers_in(s: &dyn Store, m: &CompiledModel, scope: Scope<'_>) -> Vec<V
         offset: 0,
         after: None,
         expand: &[],
+        related: &[],
     };
     s.list_records(m, &query, usize::MAX)
         .await
@@ -546,11 +551,15 @@ pub async fn record_batches_insert_all_or_nothing_inside_their_scope(store: Arc<
         4_000
     );
     assert_eq!(
-        s.count_records(&m, T2, &RowFilter::All, &[]).await.unwrap(),
+        s.count_records(&m, T2, &RowFilter::All, &[], &[])
+            .await
+            .unwrap(),
         4_001
     );
     assert_eq!(
-        s.count_records(&m, T1, &RowFilter::All, &[]).await.unwrap(),
+        s.count_records(&m, T1, &RowFilter::All, &[], &[])
+            .await
+            .unwrap(),
         4
     );
 

@@ -34,6 +34,7 @@ pub(crate) struct Resolved {
     target: Arc<ActiveModel>,
     row_filter: RowFilter,
     nested: Vec<Resolved>,
+    fields: Option<Vec<String>>,
 }
 
 impl Resolved {
@@ -49,6 +50,7 @@ impl Resolved {
             target: &self.target.model,
             row_filter: &self.row_filter,
             nested: self.nested.iter().map(Resolved::expansion).collect(),
+            fields: self.fields.as_deref(),
         }
     }
 }
@@ -56,6 +58,48 @@ impl Resolved {
 /// The builder's view of resolved expansions.
 pub(crate) fn expansions(resolved: &[Resolved]) -> Vec<Expansion<'_>> {
     resolved.iter().map(Resolved::expansion).collect()
+}
+
+/// Splits a list's `fields` into the record's own (plain names) and the selections within
+/// expansions (`customerId.name`: the expansion `customerId`, field `name`), which go on the
+/// resolved nodes; a dotted name whose expansion is not asked for is `400 unknown_field`.
+pub(crate) fn select_fields(
+    fields: Option<&[String]>,
+    resolved: &mut [Resolved],
+) -> Result<Option<Vec<String>>, DataError> {
+    let Some(fields) = fields else {
+        return Ok(None);
+    };
+    let mut own = Vec::new();
+    for name in fields {
+        let Some((path, field)) = name.rsplit_once('.') else {
+            own.push(name.clone());
+            continue;
+        };
+        let segments: Vec<&str> = path.split('.').collect();
+        let node = node_mut(resolved, &segments).ok_or_else(|| {
+            DataError::bad_request_with(
+                ErrorCode::UnknownField,
+                "fields",
+                format!("`fields` names `{name}`, but `expand` does not ask for `{path}`"),
+            )
+        })?;
+        node.fields
+            .get_or_insert_with(Vec::new)
+            .push(field.to_owned());
+    }
+    Ok(Some(own))
+}
+
+/// The node at `path` (keys from the top).
+fn node_mut<'r>(level: &'r mut [Resolved], path: &[&str]) -> Option<&'r mut Resolved> {
+    let (first, rest) = path.split_first()?;
+    let node = level.iter_mut().find(|r| r.key == *first)?;
+    if rest.is_empty() {
+        Some(node)
+    } else {
+        node_mut(&mut node.nested, rest)
+    }
 }
 
 /// The paths of an `expand` parameter (`a,b.c`) as a list; empty entries are ignored.
@@ -165,6 +209,7 @@ impl DataService {
             target,
             row_filter,
             nested: Vec::new(),
+            fields: None,
         })
     }
 }

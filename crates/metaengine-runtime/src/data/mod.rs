@@ -401,14 +401,15 @@ impl DataService {
             None => None,
         };
         let row_filter = self.readable_rows(&model, actor).await?;
-        let resolved = self.resolve_expand(&model, actor, &req.expand).await?;
+        let mut resolved = self.resolve_expand(&model, actor, &req.expand).await?;
+        let fields = expand::select_fields(req.fields.as_deref(), &mut resolved)?;
         let expand = expand::expansions(&resolved);
         let query = ListQuery {
             scope: scope(actor),
             row_filter: &row_filter,
             filters: &filters,
             order: order.as_ref(),
-            fields: req.fields.as_deref(),
+            fields: fields.as_deref(),
             limit: page_size,
             offset: u64::from(page - 1) * u64::from(page_size),
             after: cursor.as_ref(),

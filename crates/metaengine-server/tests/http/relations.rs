@@ -192,6 +192,41 @@ async fn forward_and_reverse_expansions_in_scope_and_policy(store: Arc<dyn Store
         .await;
     assert_eq!(r.body["expand"]["customerId"]["region"], "north");
 
+    // `fields` reaches into expansions (`id` always comes).
+    let r = server
+        .get(
+            "/api/data/Invoice?expand=customerId.accountManagerId&fields=number,customerId.name,customerId.accountManagerId.name&orderBy=number&count=none",
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    let first = &r.body["data"][0];
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(first), ["expand", "id", "number"]);
+    assert_eq!(
+        keys(&first["expand"]["customerId"]),
+        ["expand", "id", "name"]
+    );
+    assert_eq!(
+        keys(&first["expand"]["customerId"]["expand"]["accountManagerId"]),
+        ["id", "name"]
+    );
+    for bad in [
+        "fields=customerId.name",
+        "expand=customerId&fields=customerId.nope",
+        "expand=customerId&fields=accountManagerId.name",
+    ] {
+        let r = server
+            .get(&format!("/api/data/Invoice?{bad}"), &admin)
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {:#}", r.body);
+        assert_eq!(r.body["code"], "unknown_field", "{bad}: {:#}", r.body);
+    }
+
     // Filters across the reference, one level, with the target's policies applied.
     let numbers = |r: &crate::support::Answer| -> Vec<String> {
         r.body["data"]

@@ -22,7 +22,7 @@
 //! the tree; the builder checks that every link is a reference between the two models, so a
 //! wrong tree is a [`QueryError`], never SQL text.
 
-use super::column::{Col, is_textual, pg_date_text, record_columns};
+use super::column::{Col, is_textual, pg_date_text, record_columns, resolve};
 use super::record::sqlite_json;
 use super::render::{Binds, scope_condition};
 use super::row_filter::row_filter_condition;
@@ -67,6 +67,9 @@ pub struct Expansion<'a> {
     pub row_filter: &'a RowFilter,
     /// Expansions of the target's records.
     pub nested: Vec<Expansion<'a>>,
+    /// Selection within the target's records (`fields=customerId.name`): their keys besides
+    /// `id`; `None` for all.
+    pub fields: Option<&'a [String]>,
 }
 
 /// The alias of the table at `depth` (the page's own table is depth 0).
@@ -137,7 +140,16 @@ fn subquery(
         }
     };
     let nested = expansion_values(binds, scope, e.target, depth + 1, &e.nested)?;
-    let object = record_object(dialect, &record_columns(e.target), &nested);
+    let mut cols = record_columns(e.target);
+    if let Some(names) = e.fields {
+        for name in names {
+            resolve(e.target, name).map_err(|_| QueryError::UnknownField {
+                field: format!("{}.{name}", e.key),
+            })?;
+        }
+        cols.retain(|c| c.column == "id" || names.iter().any(|n| n == c.name));
+    }
+    let object = record_object(dialect, &cols, &nested);
     let scope = scope_condition(binds, scope);
     let rows = row_filter_condition(binds, e.target, e.row_filter)?;
     let from = format!("FROM {table} AS {own} WHERE {scope} AND {link}{rows}");

@@ -140,6 +140,9 @@ pub struct FieldDef {
     /// The entity a `reference` field points to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_to: Option<String>,
+    /// What deleting the referenced record does to this one (SPEC §13); `None` is `restrict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_delete: Option<OnDelete>,
     /// Total digits of a `decimal` field (default [`DEFAULT_DECIMAL_PRECISION`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<u32>,
@@ -170,6 +173,7 @@ impl FieldDef {
             pattern: None,
             enum_values: None,
             reference_to: None,
+            on_delete: None,
             precision: None,
             scale: None,
         }
@@ -213,6 +217,32 @@ macro_rules! named_enum {
             }
         }
     };
+}
+
+/// What deleting a record does to the records that refer to it (a reference field's
+/// `onDelete`, SPEC §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OnDelete {
+    /// The delete is refused while they exist (409 `still_referenced`).
+    #[default]
+    Restrict,
+    /// Their reference is cleared (an optional field only).
+    SetNull,
+    /// They are deleted too.
+    Cascade,
+}
+
+impl OnDelete {
+    /// The rule named `name` (`restrict`, `setNull`, `cascade`).
+    pub fn parse(name: &str) -> Option<OnDelete> {
+        match name {
+            "restrict" => Some(OnDelete::Restrict),
+            "setNull" => Some(OnDelete::SetNull),
+            "cascade" => Some(OnDelete::Cascade),
+            _ => None,
+        }
+    }
 }
 
 /// Type of a field.

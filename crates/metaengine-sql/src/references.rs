@@ -99,18 +99,71 @@ impl ReferenceLink {
         )
     }
 
-    /// `SELECT count(*)` of the referring rows of the record `$2` of tenant `$1`.
-    pub fn referrers_count(&self, dialect: Dialect) -> String {
-        let cast = if dialect == Dialect::Postgres {
-            "::uuid"
+    /// The ids (as text) of the referring rows of record `$2` of tenant `$1`.
+    pub fn referrer_ids(&self, dialect: Dialect) -> String {
+        format!(
+            "SELECT \"id\"{} FROM {} WHERE \"tenant_id\" = $1 AND {} = $2{}",
+            text_cast(dialect),
+            qualified_table(dialect, &self.table),
+            quote_ident(&self.column),
+            uuid_cast(dialect)
+        )
+    }
+
+    /// `onDelete: setNull`: clears the reference of the referring rows of record `$2` of tenant
+    /// `$1` (a new row version, `updatedAt` `$3`, `updatedBy` `$4`); their ids.
+    pub fn set_null(&self, dialect: Dialect) -> String {
+        let ts = if dialect == Dialect::Postgres {
+            "::timestamptz"
         } else {
             ""
         };
+        let column = quote_ident(&self.column);
         format!(
-            "SELECT count(*) FROM {} WHERE \"tenant_id\" = $1 AND {} = $2{cast}",
+            "UPDATE {} SET {column} = NULL, \"updated_at\" = $3{ts}, \"updated_by\" = $4, \
+             \"row_version\" = \"row_version\" + 1 WHERE \"tenant_id\" = $1 AND {column} = $2{} \
+             RETURNING \"id\"{}",
+            qualified_table(dialect, &self.table),
+            uuid_cast(dialect),
+            text_cast(dialect)
+        )
+    }
+
+    /// `onDelete: cascade`: deletes the referring row `$2` of tenant `$1`.
+    pub fn delete_referrer(&self, dialect: Dialect) -> String {
+        format!(
+            "DELETE FROM {} WHERE \"tenant_id\" = $1 AND \"id\" = $2{}",
+            qualified_table(dialect, &self.table),
+            uuid_cast(dialect)
+        )
+    }
+
+    /// `SELECT count(*)` of the referring rows of the record `$2` of tenant `$1`.
+    pub fn referrers_count(&self, dialect: Dialect) -> String {
+        format!(
+            "SELECT count(*) FROM {} WHERE \"tenant_id\" = $1 AND {} = $2{}",
             qualified_table(dialect, &self.table),
             quote_ident(&self.column),
+            uuid_cast(dialect)
         )
+    }
+}
+
+/// `::uuid` on PostgreSQL, where ids are uuids; nothing on SQLite.
+fn uuid_cast(dialect: Dialect) -> &'static str {
+    if dialect == Dialect::Postgres {
+        "::uuid"
+    } else {
+        ""
+    }
+}
+
+/// `::text` on PostgreSQL; nothing on SQLite, where ids are text.
+fn text_cast(dialect: Dialect) -> &'static str {
+    if dialect == Dialect::Postgres {
+        "::text"
+    } else {
+        ""
     }
 }
 

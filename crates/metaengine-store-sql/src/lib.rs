@@ -21,6 +21,7 @@ mod activation;
 mod audit;
 mod changes;
 mod db;
+mod dependents;
 mod meta_sql;
 mod record_json;
 mod records;
@@ -163,14 +164,63 @@ fn database_row_missing() -> StoreError {
 }
 
 impl SqlStore {
-    /// How many records of the tenant refer to record `id` of data table `table`, through every
-    /// reference of the active versions.
-    async fn referrers(&self, table: &str, tenant: &str, id: &str) -> StoreResult<u64> {
+    /// Whether deleting a record of `entity` clears or deletes others (a reference to it with
+    /// `onDelete` `setNull` or `cascade`).
+    async fn clears_or_cascades(&self, entity: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        let links = activation::reference_links(&mut tx, &self.sql).await?;
+        let referrers = dependents::referrers_of(&mut tx, &self.sql, entity).await?;
+        tx.rollback().await?;
+        Ok(referrers
+            .iter()
+            .any(|r| r.rule != metaengine_core::OnDelete::Restrict))
+    }
+
+    /// A delete that carries out its `setNull` and `cascade` rules first, all in one
+    /// transaction with every audit row (see `dependents`).
+    async fn delete_with_dependents(
+        &self,
+        model: &CompiledModel,
+        scope: Scope<'_>,
+        id: &str,
+        statement: &metaengine_sql::query::Statement,
+        audits: &[NewAudit],
+    ) -> StoreResult<Option<String>> {
+        let refused = |e| records::write_refused(e, &model.entity);
+        let mut tx = self.pool.begin_write().await?;
+        let mut all = audits.to_vec();
+        if let Some(audit) = audits.first() {
+            let changed = dependents::apply(
+                &mut tx,
+                &self.sql,
+                self.dialect(),
+                (scope.tenant_id, &model.entity, id),
+                audit,
+            )
+            .await
+            .map_err(refused)?;
+            all.extend(changed);
+        }
+        let rows = tx
+            .fetch_all(&records::data_query(statement))
+            .await
+            .map_err(refused)?;
+        let Some(row) = rows.first() else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let record = record_json::record_json(row, &statement.record)?;
+        audit::insert(&mut tx, &self.sql, &all).await?;
+        tx.commit().await.map_err(refused)?;
+        Ok(Some(record))
+    }
+
+    /// How many records of the tenant refer to record `id` of `entity`, through every reference
+    /// of the active versions.
+    async fn referrers(&self, entity: &str, tenant: &str, id: &str) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
         let mut count = 0u64;
-        for (_, _, link) in links.iter().filter(|(_, _, l)| l.target == table) {
-            let text = link.referrers_count(self.dialect());
+        for r in dependents::referrers_of(&mut tx, &self.sql, entity).await? {
+            let text = r.link.referrers_count(self.dialect());
             let q = query(&text).bind_all([Bind::Text(tenant), Bind::Text(id)]);
             count += u64::try_from(tx.fetch_one(&q).await?.int(0)?).unwrap_or(0);
         }
@@ -677,11 +727,15 @@ impl Store for SqlStore {
             id,
             expected_row_version,
         )?;
-        match records::write(&self.pool, &self.sql, model, &statement, audits).await {
+        let done = if self.clears_or_cascades(&model.entity).await? {
+            self.delete_with_dependents(model, scope, id, &statement, audits)
+                .await
+        } else {
+            records::write(&self.pool, &self.sql, model, &statement, audits).await
+        };
+        match done {
             Err(StoreError::StillReferenced { entity, .. }) => Err(StoreError::StillReferenced {
-                count: self
-                    .referrers(&model.table_name, scope.tenant_id, id)
-                    .await?,
+                count: self.referrers(&model.entity, scope.tenant_id, id).await?,
                 entity,
             }),
             other => other,

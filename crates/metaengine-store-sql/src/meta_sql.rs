@@ -34,6 +34,8 @@ pub struct MetaSql {
     pub active_version: String,
     /// `entity_name, schema` of every active version.
     pub active_schemas: String,
+    /// `entity_name, schema` of the active versions with a field whose `referenceTo` is $1.
+    pub referring_schemas: String,
     /// All versions of entity $1, oldest first.
     pub list_versions: String,
     /// Replaces the schema: $1 id, $2 schema.
@@ -78,6 +80,10 @@ impl MetaSql {
     /// Statements for PostgreSQL.
     pub fn postgres() -> Self {
         Self {
+            referring_schemas: "SELECT entity_name, schema FROM meta.meta_versions WHERE is_active \
+                                AND schema @> jsonb_build_object('fields', \
+                                jsonb_build_array(jsonb_build_object('referenceTo', $1::text)))"
+                .to_owned(),
             table_exists: "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
                            WHERE table_schema = 'core' AND table_name = $1)"
                 .to_owned(),
@@ -100,6 +106,10 @@ impl MetaSql {
     /// Statements for SQLite.
     pub fn sqlite() -> Self {
         Self {
+            referring_schemas: "SELECT entity_name, schema FROM meta_versions WHERE is_active \
+                                AND EXISTS (SELECT 1 FROM json_each(schema, '$.fields') \
+                                WHERE json_extract(value, '$.referenceTo') = $1)"
+                .to_owned(),
             table_exists: "SELECT EXISTS (SELECT 1 FROM sqlite_master \
                            WHERE type = 'table' AND name = $1)"
                 .to_owned(),
@@ -142,6 +152,7 @@ impl MetaSql {
             ),
             active_version: format!("SELECT * FROM {v} WHERE entity_name = $1 AND is_active"),
             active_schemas: format!("SELECT entity_name, schema FROM {v} WHERE is_active"),
+            referring_schemas: String::new(),
             list_versions: format!(
                 "SELECT * FROM {v} WHERE entity_name = $1 ORDER BY created_at, id"
             ),

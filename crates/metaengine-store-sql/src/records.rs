@@ -397,7 +397,28 @@ pub(crate) async fn batch(
     // Dropping the transaction on an early return rolls it back.
     let mut tx = pool.begin_write().await?;
     let mut records = Vec::with_capacity(writes.len());
+    let mut caused = Vec::new();
     for step in &steps {
+        // A delete carries out the `setNull` and `cascade` rules of the references to its
+        // record first, as the single route does.
+        if let (
+            Some(BatchWrite::Delete {
+                model, scope, id, ..
+            }),
+            Some(audit),
+        ) = (writes.get(step.first), audits.first())
+        {
+            let at = (scope.tenant_id, model.entity.as_str(), *id);
+            match crate::dependents::apply(&mut tx, sql, dialect, at, audit).await {
+                Ok(changed) => caused.extend(changed),
+                Err(e) => {
+                    return Ok(BatchOutcome::Failed {
+                        index: step.first,
+                        error: write_refused(e, &model.entity),
+                    });
+                }
+            }
+        }
         let mut returned = Vec::with_capacity(step.len);
         for statement in &step.statements {
             match tx.fetch_all(&data_query(statement)).await {
@@ -442,6 +463,7 @@ pub(crate) async fn batch(
         }
     }
     crate::audit::insert(&mut tx, sql, audits).await?;
+    crate::audit::insert(&mut tx, sql, &caused).await?;
     tx.commit().await?;
     Ok(BatchOutcome::Written(records))
 }

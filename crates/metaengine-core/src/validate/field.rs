@@ -3,7 +3,9 @@
 use super::values::{is_date, is_decimal_string, is_rfc3339, is_uuid};
 use super::{Problems, ValidationContext, describe, one_of, pointer};
 use crate::ident::validate_field_name;
-use crate::schema::{DEFAULT_DECIMAL_PRECISION, FieldDef, FieldType, MAX_DECIMAL_PRECISION};
+use crate::schema::{
+    DEFAULT_DECIMAL_PRECISION, FieldDef, FieldType, MAX_DECIMAL_PRECISION, OnDelete,
+};
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
@@ -27,6 +29,7 @@ const FIELD_KEYS: &[&str] = &[
     "pattern",
     "enumValues",
     "referenceTo",
+    "onDelete",
     "precision",
     "scale",
 ];
@@ -43,6 +46,7 @@ const TYPED_OPTIONS: &[(&str, &[FieldType])] = &[
     ("pattern", TEXTUAL),
     ("enumValues", &[FieldType::Enum]),
     ("referenceTo", &[FieldType::Reference]),
+    ("onDelete", &[FieldType::Reference]),
     ("precision", &[FieldType::Decimal]),
     ("scale", &[FieldType::Decimal]),
 ];
@@ -103,6 +107,22 @@ pub(super) fn check_field(
         enum_values: check_enum_values(obj, base, problems),
     };
     let reference_to = problems.opt_str(obj, "referenceTo", base);
+    if let Some(rule) = problems.opt_str(obj, "onDelete", base) {
+        let required = obj.get("required").and_then(Value::as_bool) == Some(true);
+        match OnDelete::parse(rule) {
+            None => problems.push(
+                pointer(base, "onDelete"),
+                format!(
+                    "unknown `onDelete` rule `{rule}`; expected `restrict`, `setNull` or `cascade`"
+                ),
+            ),
+            Some(OnDelete::SetNull) if required => problems.push(
+                pointer(base, "onDelete"),
+                "`onDelete: setNull` needs an optional field (this one is `required`)",
+            ),
+            Some(_) => {}
+        }
+    }
     let precision = opt_u32(obj, "precision", base, problems);
     let scale = opt_u32(obj, "scale", base, problems);
 

@@ -121,10 +121,17 @@ impl From<StoreError> for DataError {
             StoreError::Query(QueryError::RowFilterField { .. }) => Self::Store(e),
             StoreError::StillReferenced { entity, count } => Self::Conflict {
                 code: ErrorCode::StillReferenced,
-                message: format!(
-                    "the `{entity}` record is still referenced by {count} record(s); delete or \
-                     change them first"
-                ),
+                message: if count > 0 {
+                    format!(
+                        "the `{entity}` record is still referenced by {count} record(s); delete \
+                         or change them first"
+                    )
+                } else {
+                    format!(
+                        "the `{entity}` record is still referenced by other records; delete or \
+                         change them first"
+                    )
+                },
             },
             StoreError::MissingReference(entity) => Self::Invalid {
                 errors: vec![Problem::new(

@@ -14,7 +14,7 @@ use metaengine_runtime::{
     AccessConfig, Actor, AuditWriter, AuditWriterConfig, BatchDone, BatchOp, CacheConfig,
     DataLimits, DataService, ListRequest, ModelCache, PolicyGate, Registry, RegistryError,
 };
-use metaengine_store::Store;
+use metaengine_store::{AuditQuery, EventType, Store};
 use serde_json::{Value, json};
 
 fn admin() -> Actor {
@@ -324,7 +324,200 @@ async fn concurrent_deletes_and_references_leave_nothing_dangling(store: Arc<dyn
     assert_eq!(deleted + created, 50);
 }
 
+/// Defines and activates `entity` with `fields` and an allow-all policy.
+async fn define(registry: &Registry, entity: &str, fields: Value) {
+    let a = admin();
+    registry.create_entity(&a, entity, None).await.unwrap();
+    registry
+        .create_version(
+            &a,
+            entity,
+            "v1",
+            json!({ "fields": fields,
+                    "policies": [{ "name": "all", "effect": "allow", "action": "*" }] }),
+        )
+        .await
+        .unwrap();
+    registry.activate(&a, entity, "v1").await.unwrap();
+}
+
+/// `onDelete`: deleting a customer deletes its invoices and, through them, their lines
+/// (`cascade`), clears the reference of its notes (`setNull`), each with an audit row naming the
+/// cause; a `restrict` reference anywhere on the way refuses the whole delete.
+async fn on_delete_set_null_and_cascade(store: Arc<dyn Store>) {
+    let registry = Registry::new(store.clone(), AccessConfig::default());
+    let a = admin();
+    define(
+        &registry,
+        "Client",
+        json!([{ "name": "name", "type": "string" }]),
+    )
+    .await;
+    define(
+        &registry,
+        "Bill",
+        json!([{ "name": "clientId", "type": "reference", "referenceTo": "Client", "onDelete": "cascade" }]),
+    )
+    .await;
+    define(
+        &registry,
+        "Line",
+        json!([{ "name": "billId", "type": "reference", "referenceTo": "Bill", "onDelete": "cascade" }]),
+    )
+    .await;
+    define(
+        &registry,
+        "Note",
+        json!([{ "name": "clientId", "type": "reference", "referenceTo": "Client", "onDelete": "setNull" }]),
+    )
+    .await;
+    define(
+        &registry,
+        "Payment",
+        json!([{ "name": "billId", "type": "reference", "referenceTo": "Bill" }]),
+    )
+    .await;
+    let data = service(store.clone()).await;
+    let client = create(&data, "Client", vec![json!({ "name": "c1" })]).await;
+    let bills = create(
+        &data,
+        "Bill",
+        vec![
+            json!({ "clientId": client[0] }),
+            json!({ "clientId": client[0] }),
+        ],
+    )
+    .await;
+    let lines = create(
+        &data,
+        "Line",
+        vec![json!({ "billId": bills[0] }), json!({ "billId": bills[1] })],
+    )
+    .await;
+    let notes = create(&data, "Note", vec![json!({ "clientId": client[0] })]).await;
+    data.delete(&a, "Client", &client[0], None).await.unwrap();
+    for (entity, id) in [
+        ("Bill", &bills[0]),
+        ("Bill", &bills[1]),
+        ("Line", &lines[0]),
+        ("Line", &lines[1]),
+    ] {
+        let e = data.get(&a, entity, id, &[]).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::NotFound, "{entity} {id} still there");
+    }
+    let (note, version) = data.get(&a, "Note", &notes[0], &[]).await.unwrap();
+    let note: Value = serde_json::from_str(&note).unwrap();
+    assert_eq!(note["clientId"], Value::Null);
+    assert_eq!(version, 2);
+    let audit = store
+        .query_audit(&AuditQuery {
+            event_types: vec![EventType::DataDelete, EventType::DataUpdate],
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let caused: Vec<(String, String)> = audit
+        .data
+        .iter()
+        .filter(|row| {
+            row.details
+                .as_ref()
+                .is_some_and(|d| d.get("cause").is_some())
+        })
+        .map(|row| (row.event_type.as_str().to_owned(), row.resource.clone()))
+        .collect();
+    let mut caused_sorted = caused.clone();
+    caused_sorted.sort();
+    assert_eq!(
+        caused_sorted,
+        [
+            ("data.delete".to_owned(), "Bill".to_owned()),
+            ("data.delete".to_owned(), "Bill".to_owned()),
+            ("data.delete".to_owned(), "Line".to_owned()),
+            ("data.delete".to_owned(), "Line".to_owned()),
+            ("data.update".to_owned(), "Note".to_owned()),
+        ]
+    );
+
+    // The same rules inside a batch.
+    let client = create(&data, "Client", vec![json!({ "name": "cb" })]).await;
+    let bill = create(&data, "Bill", vec![json!({ "clientId": client[0] })]).await;
+    data.batch(
+        &a,
+        &[BatchOp::Delete {
+            entity: "Client".into(),
+            id: client[0].clone(),
+            if_match: None,
+        }],
+    )
+    .await
+    .unwrap();
+    assert!(data.get(&a, "Bill", &bill[0], &[]).await.is_err());
+
+    // A payment (restrict) on a bill the cascade would delete: nothing is deleted or cleared.
+    let client = create(&data, "Client", vec![json!({ "name": "c2" })]).await;
+    let bill = create(&data, "Bill", vec![json!({ "clientId": client[0] })]).await;
+    let note = create(&data, "Note", vec![json!({ "clientId": client[0] })]).await;
+    create(&data, "Payment", vec![json!({ "billId": bill[0] })]).await;
+    let e = data
+        .delete(&a, "Client", &client[0], None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StillReferenced, "{e:?}");
+    assert!(data.get(&a, "Bill", &bill[0], &[]).await.is_ok());
+    let (text, version) = data.get(&a, "Note", &note[0], &[]).await.unwrap();
+    assert!(text.contains(&client[0]), "{text}");
+    assert_eq!(version, 1);
+
+    // Changing a rule is an additive change: a new version of Note cascades instead.
+    registry
+        .create_version(
+            &a,
+            "Note",
+            "v2",
+            json!({ "fields": [{ "name": "clientId", "type": "reference", "referenceTo": "Client", "onDelete": "cascade" }],
+                    "policies": [{ "name": "all", "effect": "allow", "action": "*" }] }),
+        )
+        .await
+        .unwrap();
+    let activation = registry.activate(&a, "Note", "v2").await.unwrap();
+    assert!(!activation.plan.plan.is_breaking());
+    let data = service(store.clone()).await;
+    let client = create(&data, "Client", vec![json!({ "name": "c3" })]).await;
+    let note = create(&data, "Note", vec![json!({ "clientId": client[0] })]).await;
+    data.delete(&a, "Client", &client[0], None).await.unwrap();
+    assert!(data.get(&a, "Note", &note[0], &[]).await.is_err());
+
+    // The rules' own checks: setNull needs an optional field; onDelete a reference.
+    for (fields, pointer) in [
+        (
+            json!([{ "name": "c", "type": "reference", "referenceTo": "Client", "required": true, "onDelete": "setNull" }]),
+            "/fields/0/onDelete",
+        ),
+        (
+            json!([{ "name": "c", "type": "string", "onDelete": "cascade" }]),
+            "/fields/0/onDelete",
+        ),
+        (
+            json!([{ "name": "c", "type": "reference", "referenceTo": "Client", "onDelete": "explode" }]),
+            "/fields/0/onDelete",
+        ),
+    ] {
+        registry.create_entity(&a, "Bad", None).await.ok();
+        match registry
+            .create_version(&a, "Bad", "v1", json!({ "fields": fields }))
+            .await
+        {
+            Err(RegistryError::Invalid { errors, .. }) => {
+                assert!(errors.iter().any(|p| p.pointer == pointer), "{errors:?}");
+            }
+            other => panic!("{fields}: {other:?}"),
+        }
+    }
+}
+
 crate::on_both_backends!(
+    on_delete_set_null_and_cascade,
     one_statement_per_list_or_get_with_expansions,
     references_are_enforced_by_the_database,
     concurrent_deletes_and_references_leave_nothing_dangling

@@ -29,10 +29,10 @@ use crate::sql;
 
 /// The claims the engine reads from a token (SPEC §9).
 #[derive(Debug, Deserialize)]
-struct Claims {
+pub(crate) struct Claims {
     sub: String,
-    tenant_id: String,
-    realm_id: String,
+    pub(crate) tenant_id: String,
+    pub(crate) realm_id: String,
     #[expect(
         dead_code,
         reason = "verified like the engine does; the baseline has no policies"
@@ -79,7 +79,7 @@ impl Db {
 /// What every handler needs.
 #[derive(Clone)]
 pub struct AppState {
-    db: Db,
+    pub(crate) db: Db,
     key: DecodingKey,
     validation: Validation,
 }
@@ -104,6 +104,10 @@ pub fn app(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/api/data/Invoice", get(list).post(create))
         .route("/api/data/Invoice/{id}", get(get_one))
+        .route(
+            "/api/data/Customer",
+            get(crate::relations::customers_with_invoices),
+        )
         .route("/api/data/batch", post(batch))
         .with_state(state)
 }
@@ -112,11 +116,11 @@ async fn ready() -> &'static str {
     "ok"
 }
 
-fn status(code: StatusCode) -> Response {
+pub(crate) fn status(code: StatusCode) -> Response {
     code.into_response()
 }
 
-fn claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, StatusCode> {
+pub(crate) fn claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, StatusCode> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -127,7 +131,7 @@ fn claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, StatusCode> {
         .map_err(|_| StatusCode::UNAUTHORIZED)
 }
 
-fn failed(what: &str, e: &sqlx::Error) -> Response {
+pub(crate) fn failed(what: &str, e: &sqlx::Error) -> Response {
     if let sqlx::Error::Database(db) = e
         && db.is_unique_violation()
     {
@@ -140,6 +144,11 @@ fn failed(what: &str, e: &sqlx::Error) -> Response {
 /// `2025-06-30T12:00:00.000Z`, the engine's datetime text.
 fn millis<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&t.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+}
+
+/// `2025-06-30T12:00:00.000Z`, the engine's datetime text.
+pub(crate) fn datetime_text(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// An invoice as PostgreSQL types it.
@@ -211,7 +220,7 @@ impl Record for LiteInvoice {
     }
 }
 
-fn json_of<T: Serialize>(code: StatusCode, value: &T) -> Response {
+pub(crate) fn json_of<T: Serialize>(code: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => (code, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(_) => status(StatusCode::INTERNAL_SERVER_ERROR),
@@ -275,6 +284,8 @@ struct ListParams {
     #[serde(rename = "pageSize")]
     page_size: u32,
     count: Option<String>,
+    /// `customerId` (the relations benchmark) or none.
+    expand: Option<String>,
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -366,6 +377,20 @@ async fn list(
         || !["draft", "sent", "paid"].contains(&params.status.as_str())
     {
         return status(StatusCode::BAD_REQUEST);
+    }
+    match params.expand.as_deref() {
+        None => {}
+        Some("customerId") if !with_total => {
+            return crate::relations::invoices_with_customers(
+                &state,
+                &claims.tenant_id,
+                &claims.realm_id,
+                &params.status,
+                params.page_size,
+            )
+            .await;
+        }
+        Some(_) => return status(StatusCode::BAD_REQUEST),
     }
     let limit = i64::from(params.page_size) + 1;
     let (t, r, s) = (&claims.tenant_id, &claims.realm_id, &params.status);

@@ -13,6 +13,7 @@ mod baseline;
 mod load;
 mod prepare;
 mod procs;
+mod relations;
 mod report;
 mod sql;
 
@@ -87,6 +88,17 @@ struct RunArgs {
     /// (a database of its own, always rebuilt), get and the lists at each size.
     #[arg(long)]
     growth: bool,
+    /// Measure relations instead (issue 14): 1,000 customers with 100 invoices each in one
+    /// tenant (a database of its own, always rebuilt); a page of 20 invoices with their
+    /// customer and a page of 20 customers with their invoices, against a hand-written join.
+    #[arg(long)]
+    relations: bool,
+    /// The PostgreSQL database of the relations benchmark (always recreated).
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/metaengine_bench_relations"
+    )]
+    relations_pg_url: String,
     /// Rows of the growing tenant at each step.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     growth_sizes: Vec<u64>,
@@ -152,6 +164,10 @@ enum Op {
     Create,
     /// `POST /api/data/batch` of --batch-size creates.
     Batch,
+    /// `--relations`: a page of 20 paid invoices with `expand=customerId`.
+    ListExpand,
+    /// `--relations`: a page of 20 customers with `expand=Invoice_via_customerId`.
+    Reverse,
 }
 
 impl Op {
@@ -162,6 +178,8 @@ impl Op {
             Op::ListCount => "list-count",
             Op::Create => "create",
             Op::Batch => "batch",
+            Op::ListExpand => "list-expand",
+            Op::Reverse => "reverse",
         }
     }
 }
@@ -336,6 +354,18 @@ impl Bench {
                     },
                     token,
                 ),
+                Op::ListExpand => (
+                    Workload::Fixed {
+                        path: relations::INVOICES_PATH.to_owned(),
+                    },
+                    token,
+                ),
+                Op::Reverse => (
+                    Workload::Fixed {
+                        path: relations::CUSTOMERS_PATH.to_owned(),
+                    },
+                    token,
+                ),
                 Op::Create | Op::Batch => (
                     Workload::Fixed {
                         path: String::new(),
@@ -428,14 +458,25 @@ async fn check_same_answers(
     token: &str,
     id: &str,
 ) -> anyhow::Result<()> {
-    for path in [
+    let paths = [
         format!("{GET_PREFIX}/{id}"),
         LIST_PATH.to_owned(),
         LIST_COUNT_PATH.to_owned(),
-    ] {
+    ];
+    check_same(engine, baseline, token, &paths).await
+}
+
+/// [`check_same_answers`] for `paths`.
+async fn check_same(
+    engine: &Server,
+    baseline: &Server,
+    token: &str,
+    paths: &[String],
+) -> anyhow::Result<()> {
+    for path in paths {
         let mut answers = Vec::new();
         for server in [engine, baseline] {
-            let (status, body) = load::fetch(server.addr, Some(token), &path)
+            let (status, body) = load::fetch(server.addr, Some(token), path)
                 .await
                 .map_err(anyhow::Error::msg)?;
             let text = String::from_utf8_lossy(&body).into_owned();
@@ -584,6 +625,88 @@ async fn growth(
     Ok(())
 }
 
+/// The relations benchmark on one backend (see [`relations`]).
+async fn relations_bench(
+    bench: &Bench,
+    target: &Target,
+    results: &mut Vec<Comparison>,
+) -> anyhow::Result<()> {
+    const TENANT: &str = "x001";
+    let name = target.name();
+    target.recreate().await?;
+    let url = target.url();
+    bench.engine.run(&url, &["migrate"], None).await?;
+    for (entity, schema) in [
+        ("Customer", relations::customer_schema()),
+        ("Invoice", relations::invoice_schema()),
+    ] {
+        bench
+            .engine
+            .run(&url, &["entity", "create", entity], None)
+            .await?;
+        bench
+            .engine
+            .run(&url, &["version", "create", entity, "v1"], Some(&schema))
+            .await?;
+        bench
+            .engine
+            .run(&url, &["version", "activate", entity, "v1"], None)
+            .await?;
+    }
+    let (engine, baseline) = bench.start_servers(target).await?;
+    prepare::create_tenants(&bench.engine, engine.addr, &[TENANT.to_owned()]).await?;
+    let customers = prepare::one_scope(TENANT, BENCH_REALM, 0, relations::CUSTOMERS);
+    prepare::fill_with(
+        &bench.engine,
+        engine.addr,
+        customers,
+        "Customer",
+        relations::gen_customer,
+    )
+    .await?;
+    let invoices = relations::CUSTOMERS * relations::INVOICES_PER_CUSTOMER;
+    let chunks = prepare::one_scope(TENANT, BENCH_REALM, 0, invoices);
+    let rate = prepare::fill_with(
+        &bench.engine,
+        engine.addr,
+        chunks,
+        "Invoice",
+        relations::gen_invoice,
+    )
+    .await?;
+    eprintln!(
+        "{name}: {} customers and {invoices} invoices written through the batch route ({rate:.0} invoices/s)",
+        relations::CUSTOMERS
+    );
+    target
+        .execute(match target {
+            Target::Postgres { .. } => relations::PG_SETUP,
+            Target::Sqlite { .. } => relations::LITE_SETUP,
+        })
+        .await?;
+    let token = bench.engine.token(TENANT, BENCH_REALM)?;
+    let paths = [
+        relations::INVOICES_PATH.to_owned(),
+        relations::CUSTOMERS_PATH.to_owned(),
+    ];
+    check_same(&engine, &baseline, &token, &paths).await?;
+    eprintln!("{name}: engine and baseline give the same answers");
+    bench
+        .measure(
+            &format!("{name} relations"),
+            (&engine, &baseline),
+            &token,
+            &token,
+            &Arc::new(Vec::new()),
+            &[Op::ListExpand, Op::Reverse],
+            results,
+        )
+        .await?;
+    engine.stop().await?;
+    baseline.stop().await?;
+    Ok(())
+}
+
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let work = absolute(&args.work_dir)?;
     std::fs::create_dir_all(&work)?;
@@ -634,8 +757,19 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 path: bench.work.join("sqlite").join("growth.db"),
             },
         };
+        let target = match (*choice, bench.args.relations) {
+            (_, false) => target,
+            ("postgres", true) => Target::Postgres {
+                url: bench.args.relations_pg_url.clone(),
+            },
+            (_, true) => Target::Sqlite {
+                path: bench.work.join("sqlite").join("relations.db"),
+            },
+        };
         let started = Instant::now();
-        if growth_mode {
+        if bench.args.relations {
+            relations_bench(&bench, &target, &mut results).await?;
+        } else if growth_mode {
             growth(&bench, &target, &mut results).await?;
         } else {
             let (m, rows) = compare(&bench, &target, &mut results).await?;
@@ -668,7 +802,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     println!(
         "\nmetaengine vs baseline{}: {} rows, {} connections, {} s x {} rounds (medians), pool {}, {}",
-        if args.growth { " (growth curve)" } else { "" },
+        if args.relations {
+            " (relations)"
+        } else if args.growth {
+            " (growth curve)"
+        } else {
+            ""
+        },
         report.settings.rows,
         report.settings.connections,
         report.settings.duration_s,
@@ -687,7 +827,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     print!("{}", report::memory_lines(&report.memory));
     let out = absolute(&args.out)?;
-    let out = if args.growth {
+    let out = if args.relations {
+        out.with_file_name("relations.json")
+    } else if args.growth {
         out.with_file_name("growth.json")
     } else {
         out

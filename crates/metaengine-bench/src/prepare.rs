@@ -226,9 +226,20 @@ pub async fn create_tenants(
     Ok(())
 }
 
-/// Writes `chunks` through the engine's batch route, [`FILL_IN_FLIGHT`] requests at a time;
-/// rows per second.
+/// Writes `chunks` of invoices through the engine's batch route, [`FILL_IN_FLIGHT`] requests
+/// at a time; rows per second.
 pub async fn fill(engine: &Engine, addr: SocketAddr, chunks: Vec<Chunk>) -> anyhow::Result<f64> {
+    fill_with(engine, addr, chunks, "Invoice", gen_record).await
+}
+
+/// [`fill`] with records of `entity` made by `record`.
+pub async fn fill_with(
+    engine: &Engine,
+    addr: SocketAddr,
+    chunks: Vec<Chunk>,
+    entity: &'static str,
+    record: fn(u64) -> serde_json::Value,
+) -> anyhow::Result<f64> {
     let rows: usize = chunks.iter().map(|c| c.rows.len()).sum();
     let queue = Arc::new(Mutex::new(VecDeque::from(chunks)));
     let started = Instant::now();
@@ -247,7 +258,7 @@ pub async fn fill(engine: &Engine, addr: SocketAddr, chunks: Vec<Chunk>) -> anyh
                     .iter()
                     .map(|i| {
                         serde_json::json!({
-                            "op": "create", "entity": "Invoice", "record": gen_record(*i)
+                            "op": "create", "entity": entity, "record": record(*i)
                         })
                     })
                     .collect();
@@ -407,7 +418,7 @@ impl Target {
         Some((e, b))
     }
 
-    async fn execute(&self, statements: &[&str]) -> anyhow::Result<()> {
+    pub async fn execute(&self, statements: &[&str]) -> anyhow::Result<()> {
         match self.connect().await? {
             Conn::Pg(mut c) => {
                 for s in statements {

@@ -550,7 +550,10 @@ mod tests {
             .unwrap();
         assert_eq!(field["type"], "reference");
         assert_eq!(field["referenceTo"], "Customer");
-        let id = gen_invoice(1_234)["customerId"].as_str().unwrap().to_owned();
+        let id = gen_invoice(1_234)["customerId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(id, customer_id(234));
         assert!(Uuid::parse_str(&id).is_ok());
         assert_eq!(gen_customer(234)["id"], id.as_str());

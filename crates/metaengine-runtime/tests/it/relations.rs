@@ -516,7 +516,175 @@ async fn on_delete_set_null_and_cascade(store: Arc<dyn Store>) {
     }
 }
 
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// Random read policies for Owner: allows and denies on the record's team and level and on the
+/// caller's role.
+fn random_policies(rng: &mut Rng) -> Value {
+    let mut policies = Vec::new();
+    for n in 0..=rng.below(3) {
+        let mut conditions = Vec::new();
+        for _ in 0..rng.below(3) {
+            conditions.push(match rng.below(3) {
+                0 => json!({ "field": "record.team", "operator": "eq", "value": rng.pick(&["a", "b", "c"]) }),
+                1 => json!({ "field": "record.level", "operator": rng.pick(&["gt", "lte"]), "value": rng.below(5) }),
+                _ => json!({ "field": "user.role", "operator": "eq", "value": rng.pick(&["user", "clerk"]) }),
+            });
+        }
+        policies.push(json!({
+            "name": format!("p{n}"),
+            "effect": if rng.below(4) == 0 { "deny" } else { "allow" },
+            "action": "read",
+            "conditions": conditions,
+        }));
+    }
+    json!(policies)
+}
+
+/// Isolation, as a property over random read policies: whatever the policies, an expanded Owner
+/// (forward from an Item, or reverse Items under an Owner) is exactly what the caller gets
+/// directly: `null` where a get of the Owner answers 404, the same record where it answers it.
+/// Another tenant holds Owners with the same ids, which never show.
+async fn an_expansion_never_shows_what_a_get_would_not(store: Arc<dyn Store>) {
+    let registry = Registry::new(store.clone(), AccessConfig::default());
+    let a = admin();
+    let owner_fields =
+        json!([{ "name": "team", "type": "string" }, { "name": "level", "type": "integer" }]);
+    define(&registry, "Owner", owner_fields.clone()).await;
+    define(
+        &registry,
+        "Item",
+        json!([{ "name": "ownerId", "type": "reference", "referenceTo": "Owner" },
+               { "name": "tag", "type": "string" }]),
+    )
+    .await;
+    let data = service(store.clone()).await;
+    let mut rng = Rng(0x5EED_0014);
+    let owners: Vec<Value> = (0..12u64)
+        .map(|i| {
+            json!({ "id": format!("01900000-0000-7000-8000-{i:012}"),
+                    "team": rng.pick(&["a", "b", "c"]), "level": rng.below(6) })
+        })
+        .collect();
+    let owner_ids = create(&data, "Owner", owners.clone()).await;
+    // The same ids in another tenant, with another team.
+    let other = Actor {
+        tenant_id: "other".into(),
+        ..admin()
+    };
+    let theirs: Vec<BatchOp> = owners
+        .iter()
+        .map(|o| BatchOp::Create {
+            entity: "Owner".into(),
+            record: json!({ "id": o["id"], "team": "z", "level": 9 }),
+        })
+        .collect();
+    data.batch(&other, &theirs).await.unwrap();
+    let items: Vec<Value> = (0..40u64)
+        .map(|i| json!({ "ownerId": owner_ids[(i * 7 % 12) as usize], "tag": format!("t{i}") }))
+        .collect();
+    create(&data, "Item", items).await;
+
+    let (mut shown, mut hidden) = (0, 0);
+    for case in 0..12 {
+        let version = format!("v{}", case + 2);
+        registry
+            .create_version(
+                &a,
+                "Owner",
+                &version,
+                json!({ "fields": owner_fields, "policies": random_policies(&mut rng) }),
+            )
+            .await
+            .unwrap();
+        registry.activate(&a, "Owner", &version).await.unwrap();
+        let data = service(store.clone()).await;
+        let caller = Actor {
+            user_id: "u".into(),
+            roles: vec![(*rng.pick(&["user", "clerk", "guest"])).to_owned()],
+            ..admin()
+        };
+        // What the caller gets directly.
+        let mut direct = std::collections::HashMap::new();
+        for id in &owner_ids {
+            let got = data
+                .get(&caller, "Owner", id, &[])
+                .await
+                .ok()
+                .map(|(text, _)| serde_json::from_str::<Value>(&text).unwrap());
+            direct.insert(id.clone(), got);
+        }
+        let page = data
+            .list(
+                &caller,
+                "Item",
+                &ListRequest {
+                    page_size: Some(100),
+                    expand: vec!["ownerId".into()],
+                    ..ListRequest::default()
+                },
+            )
+            .await;
+        let Ok(page) = page else {
+            // Items are readable by everyone (the allow-all policy of `define`).
+            panic!("case {case}: items not listed: {page:?}");
+        };
+        assert_eq!(page.records.len(), 40);
+        for text in &page.records {
+            let item: Value = serde_json::from_str(text).unwrap();
+            let owner = item["ownerId"].as_str().unwrap();
+            let expected = direct[owner].clone().unwrap_or(Value::Null);
+            if expected.is_null() {
+                hidden += 1;
+            } else {
+                shown += 1;
+            }
+            assert_eq!(item["expand"]["ownerId"], expected, "case {case}: forward");
+            assert_ne!(
+                item["expand"]["ownerId"]["team"], "z",
+                "case {case}: other tenant"
+            );
+        }
+        // Reverse: under each Owner the caller can read, exactly the Items that refer to it.
+        for (id, got) in &direct {
+            let Some(_) = got else { continue };
+            let (text, _) = data
+                .get(&caller, "Owner", id, &["Item_via_ownerId".to_owned()])
+                .await
+                .unwrap();
+            let owner: Value = serde_json::from_str(&text).unwrap();
+            let under = owner["expand"]["Item_via_ownerId"].as_array().unwrap();
+            let expected = page
+                .records
+                .iter()
+                .filter(|t| t.contains(id.as_str()))
+                .count();
+            assert_eq!(under.len(), expected, "case {case}: reverse under {id}");
+        }
+    }
+    // The random policies hid some owners and showed others.
+    assert!(shown > 40 && hidden > 40, "shown {shown}, hidden {hidden}");
+}
+
 crate::on_both_backends!(
+    an_expansion_never_shows_what_a_get_would_not,
     on_delete_set_null_and_cascade,
     one_statement_per_list_or_get_with_expansions,
     references_are_enforced_by_the_database,

@@ -10,7 +10,7 @@ use std::io::Write as _;
 
 use chrono::{DateTime, Datelike as _, NaiveDate, Timelike as _, Utc};
 use metaengine_core::FieldType;
-use metaengine_sql::query::{RecordColumn, RecordColumns, Statement};
+use metaengine_sql::query::{ExpandColumns, RecordColumn, RecordColumns, Statement};
 use metaengine_store::{StoreError, StoreResult};
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
@@ -37,47 +37,99 @@ pub(crate) fn record_json(row: &Row, record: &RecordColumns) -> StoreResult<Stri
 /// The record a row of `statement` carries, with the expansions the statement returns in
 /// columns of their own (PostgreSQL; see [`Statement::expand`]) written under its `"expand"`.
 pub(crate) fn expanded_record_json(row: &Row, statement: &Statement) -> StoreResult<String> {
-    let mut record = record_json(row, &statement.record)?;
     let (Row::Postgres(r), RecordColumns::Columns(shape)) = (row, &statement.record) else {
-        return Ok(record);
+        return record_json(row, &statement.record);
     };
     if statement.expand.is_empty() {
-        return Ok(record);
+        return from_columns(r, shape);
     }
-    // `record` ends with the object's `}`: the expansions go before it.
-    record.pop();
-    record.push_str(",\"expand\":{");
-    for (i, key) in statement.expand.iter().enumerate() {
+    let mut out = Vec::with_capacity(64 + 32 * shape.len());
+    object_at(r, shape, 0, &mut out)?;
+    // The object's `}` goes after the expansions.
+    out.pop();
+    out.extend_from_slice(b",\"expand\":{");
+    let mut at = shape.len();
+    for (i, e) in statement.expand.iter().enumerate() {
         if i > 0 {
-            record.push(',');
+            out.push(b',');
         }
-        // Keys are field and entity names (letters, digits, `_`): nothing to escape.
-        record.push('"');
-        record.push_str(key);
-        record.push_str("\":");
-        let value: Option<&str> = r.try_get(shape.len() + i).map_err(database)?;
-        record.push_str(value.unwrap_or("null"));
+        match e {
+            ExpandColumns::Json { key } => {
+                key_of(key, &mut out);
+                json_text(r, at, &mut out)?;
+                at += 1;
+            }
+            ExpandColumns::Record { key, shape, nested } => {
+                key_of(key, &mut out);
+                // `id` is never null in a table: a null one is no record to show.
+                if r.try_get::<Option<Uuid>, _>(at)
+                    .map_err(database)?
+                    .is_none()
+                {
+                    null(&mut out);
+                } else {
+                    object_at(r, shape, at, &mut out)?;
+                    if !nested.is_empty() {
+                        out.pop();
+                        out.extend_from_slice(b",\"expand\":{");
+                        for (n, key) in nested.iter().enumerate() {
+                            if n > 0 {
+                                out.push(b',');
+                            }
+                            key_of(key, &mut out);
+                            json_text(r, at + shape.len() + n, &mut out)?;
+                        }
+                        out.extend_from_slice(b"}}");
+                    }
+                }
+                at += shape.len() + nested.len();
+            }
+        }
     }
-    record.push_str("}}");
-    Ok(record)
+    out.extend_from_slice(b"}}");
+    String::from_utf8(out).map_err(|e| StoreError::Database(Box::new(e)))
+}
+
+/// `"key":` (keys are field and entity names: letters, digits, `_`, nothing to escape).
+fn key_of(key: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// Column `i`: JSON text the database built, or `NULL` (written `null`).
+fn json_text(r: &PgRow, i: usize, out: &mut Vec<u8>) -> StoreResult<()> {
+    match r.try_get::<Option<&str>, _>(i).map_err(database)? {
+        Some(text) => out.extend_from_slice(text.as_bytes()),
+        None => null(out),
+    }
+    Ok(())
 }
 
 /// The record carried by the first `shape.len()` columns of a PostgreSQL row.
 fn from_columns(r: &PgRow, shape: &[RecordColumn]) -> StoreResult<String> {
     let mut out = Vec::with_capacity(32 + 32 * shape.len());
+    object_at(r, shape, 0, &mut out)?;
+    String::from_utf8(out).map_err(|e| StoreError::Database(Box::new(e)))
+}
+
+/// The object carried by the columns `start..start + shape.len()` of a PostgreSQL row.
+fn object_at(
+    r: &PgRow,
+    shape: &[RecordColumn],
+    start: usize,
+    out: &mut Vec<u8>,
+) -> StoreResult<()> {
     out.push(b'{');
     for (i, col) in shape.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        // Keys are field names (letters and digits): nothing to escape.
-        out.push(b'"');
-        out.extend_from_slice(col.key.as_bytes());
-        out.extend_from_slice(b"\":");
-        postgres_value(r, i, col.ty, &mut out)?;
+        key_of(&col.key, out);
+        postgres_value(r, start + i, col.ty, out)?;
     }
     out.push(b'}');
-    String::from_utf8(out).map_err(|e| StoreError::Database(Box::new(e)))
+    Ok(())
 }
 
 fn postgres_value(r: &PgRow, i: usize, ty: FieldType, out: &mut Vec<u8>) -> StoreResult<()> {

@@ -23,10 +23,10 @@
 //! wrong tree is a [`QueryError`], never SQL text.
 
 use super::column::{Col, is_textual, pg_date_text, record_columns, resolve};
-use super::record::sqlite_json;
+use super::record::{pg_column_as, shape_of, sqlite_json};
 use super::render::{Binds, scope_condition};
 use super::row_filter::row_filter_condition;
-use super::{QueryError, Scope};
+use super::{ExpandColumns, QueryError, Scope};
 use crate::{Dialect, qualified_table};
 use metaengine_core::ident::quote_ident;
 use metaengine_core::policy::RowFilter;
@@ -117,6 +117,70 @@ fn reference_column<'m>(
         })
 }
 
+/// A forward expansion of the page's own rows on PostgreSQL as a `LEFT JOIN LATERAL` whose
+/// columns are the target record's (see [`ExpandColumns::Record`]): the join's text (after the
+/// `FROM` table), what its columns hold, and their alias. PostgreSQL returns plain columns for
+/// the store to write, as for the page's own record, instead of building the target's JSON text
+/// (which cost it about 5 µs per expanded record).
+pub(super) fn forward_lateral(
+    binds: &mut Binds,
+    scope: Scope<'_>,
+    parent: &CompiledModel,
+    index: usize,
+    e: &Expansion<'_>,
+) -> Result<(String, ExpandColumns), QueryError> {
+    let Link::Forward { field } = e.link else {
+        return Err(QueryError::UnknownField {
+            field: e.key.to_owned(),
+        });
+    };
+    let column = reference_column(parent, field, &e.target.entity, e.key)?;
+    let nested = expansion_values(binds, scope, e.target, 1, &e.nested)?;
+    let cols = selected(e)?;
+    let mut list: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(n, c)| pg_column_as(c, &format!("__x{index}_{n}")))
+        .collect();
+    for (n, (_, value)) in nested.iter().enumerate() {
+        list.push(format!("{value} AS \"__x{index}_n{n}\""));
+    }
+    let scope = scope_condition(binds, scope);
+    let rows = row_filter_condition(binds, e.target, e.row_filter)?;
+    let join = format!(
+        " LEFT JOIN LATERAL (SELECT {} FROM {} AS {} WHERE {scope} AND \"id\" = {}.{}{rows}) \
+         AS \"__j{index}\" ON TRUE",
+        list.join(", "),
+        qualified_table(Dialect::Postgres, &e.target.table_name),
+        alias(1),
+        alias(0),
+        quote_ident(column)
+    );
+    Ok((
+        join,
+        ExpandColumns::Record {
+            key: e.key.to_owned(),
+            shape: shape_of(&cols),
+            nested: nested.into_iter().map(|(k, _)| k).collect(),
+        },
+    ))
+}
+
+/// The columns of an expansion's records: all of the target's, or `id` and those of
+/// `fields=`.
+fn selected<'m>(e: &Expansion<'m>) -> Result<Vec<Col<'m>>, QueryError> {
+    let mut cols = record_columns(e.target);
+    if let Some(names) = e.fields {
+        for name in names {
+            resolve(e.target, name).map_err(|_| QueryError::UnknownField {
+                field: format!("{}.{name}", e.key),
+            })?;
+        }
+        cols.retain(|c| c.column == "id" || names.iter().any(|n| n == c.name));
+    }
+    Ok(cols)
+}
+
 /// One expansion of `parent`'s row (aliased at `depth`) as a scalar subquery.
 fn subquery(
     binds: &mut Binds,
@@ -140,15 +204,7 @@ fn subquery(
         }
     };
     let nested = expansion_values(binds, scope, e.target, depth + 1, &e.nested)?;
-    let mut cols = record_columns(e.target);
-    if let Some(names) = e.fields {
-        for name in names {
-            resolve(e.target, name).map_err(|_| QueryError::UnknownField {
-                field: format!("{}.{name}", e.key),
-            })?;
-        }
-        cols.retain(|c| c.column == "id" || names.iter().any(|n| n == c.name));
-    }
+    let cols = selected(e)?;
     let object = record_object(dialect, &cols, &nested);
     let scope = scope_condition(binds, scope);
     let rows = row_filter_condition(binds, e.target, e.row_filter)?;

@@ -139,14 +139,35 @@ pub struct Statement {
     pub binds: Vec<SqlValue>,
     /// How each row carries the record, if the statement returns records.
     pub record: RecordColumns,
-    /// PostgreSQL: the keys of the expansions (SPEC §13), one JSON text column each (or `NULL`)
-    /// right after the record's columns, to be written under the record's `"expand"`. Empty
-    /// on SQLite, whose record JSON holds its expansions already.
-    pub expand: Vec<String>,
+    /// PostgreSQL: the expansions (SPEC §13) in the columns right after the record's, in order,
+    /// to be written under the record's `"expand"`. Empty on SQLite, whose record JSON holds its
+    /// expansions already.
+    pub expand: Vec<ExpandColumns>,
+}
+
+/// How a row carries one expansion (PostgreSQL), in columns after the record's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpandColumns {
+    /// One column: the expansion's JSON text, or `NULL`.
+    Json {
+        /// Its key under `"expand"`.
+        key: String,
+    },
+    /// A forward expansion's record as plain columns, like the page's own record
+    /// ([`RecordColumn`]): `shape.len()` columns, `id` first (`NULL` when there is no record to
+    /// show), then one JSON text column (or `NULL`) per expansion of that record.
+    Record {
+        /// Its key under `"expand"`.
+        key: String,
+        /// The target record's columns.
+        shape: RecordShape,
+        /// The keys of the target record's own expansions.
+        nested: Vec<String>,
+    },
 }
 
 impl Statement {
-    fn with_expand(mut self, expand: Vec<String>) -> Self {
+    fn with_expand(mut self, expand: Vec<ExpandColumns>) -> Self {
         self.expand = expand;
         self
     }

@@ -60,19 +60,22 @@ pub enum RecordColumns {
     Columns(RecordShape),
 }
 
+/// The shape of a record made of `cols` on PostgreSQL (see [`RecordColumn`]).
+pub(super) fn shape_of(cols: &[Col<'_>]) -> RecordShape {
+    cols.iter()
+        .map(|c| RecordColumn {
+            key: c.name.to_owned(),
+            ty: c.ty,
+        })
+        .collect()
+}
+
 /// How a record made of `cols` is selected in `dialect`: the select list and what it holds.
 pub(super) fn record_select(dialect: Dialect, cols: &[Col<'_>]) -> (String, RecordColumns) {
     match dialect {
         Dialect::Postgres => {
             let list = cols.iter().map(pg_column).collect::<Vec<_>>().join(", ");
-            let shape = cols
-                .iter()
-                .map(|c| RecordColumn {
-                    key: c.name.to_owned(),
-                    ty: c.ty,
-                })
-                .collect();
-            (list, RecordColumns::Columns(shape))
+            (list, RecordColumns::Columns(shape_of(cols)))
         }
         Dialect::Sqlite => (
             format!("{} AS \"record\"", sqlite_json(cols)),
@@ -95,6 +98,11 @@ pub(super) fn record_select(dialect: Dialect, cols: &[Col<'_>]) -> (String, Reco
 ///   by (an output column wins over a table column). Columns never start with `_`, and a list's
 ///   other names are `__k` and `__id`.
 fn pg_column(c: &Col<'_>) -> String {
+    pg_column_as(c, &format!("__r_{}", c.column))
+}
+
+/// [`pg_column`] named `alias`.
+pub(super) fn pg_column_as(c: &Col<'_>, alias: &str) -> String {
     let ty = match c.ty {
         FieldType::String
         | FieldType::Text
@@ -108,11 +116,7 @@ fn pg_column(c: &Col<'_>) -> String {
         FieldType::Datetime => "timestamptz",
         FieldType::Reference => "uuid",
     };
-    format!(
-        "{}::{ty} AS {}",
-        quote_ident(c.column),
-        quote_ident(&format!("__r_{}", c.column))
-    )
+    format!("{}::{ty} AS {}", quote_ident(c.column), quote_ident(alias))
 }
 
 /// Key/value pairs per SQLite `json_object` call (127 arguments by default).

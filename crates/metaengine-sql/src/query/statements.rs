@@ -4,7 +4,7 @@ use super::column::{
     Col, ID, checked, is_datetime, is_uuid, key_text, record_columns, resolve, write_param,
 };
 use super::cursor::cursor_key;
-use super::expand::{Expansion, alias, expansion_values, record_object};
+use super::expand::{Expansion, Link, alias, expansion_values, forward_lateral, record_object};
 use super::prebuilt::prebuilt;
 use super::record::{RecordColumns, record_select};
 use super::render::{
@@ -12,7 +12,8 @@ use super::render::{
 };
 use super::row_filter::row_filter_condition;
 use super::{
-    Filter, ListQuery, MAX_BINDS, NewRow, QueryBuilder, QueryError, Related, Scope, Statement,
+    ExpandColumns, Filter, ListQuery, MAX_BINDS, NewRow, QueryBuilder, QueryError, Related, Scope,
+    Statement,
 };
 use crate::qualified_table;
 use metaengine_core::ident::{SYSTEM_COLUMNS, quote_ident};
@@ -230,27 +231,36 @@ impl QueryBuilder<'_> {
         shape: &RecordColumns,
         cols: &[Col<'_>],
         expansions: &[Expansion<'_>],
-    ) -> Result<(Arc<str>, Vec<String>, String), QueryError> {
+    ) -> Result<(Arc<str>, Vec<ExpandColumns>, String), QueryError> {
         if expansions.is_empty() {
             return Ok((record, Vec::new(), self.table().to_string()));
         }
-        let values = expansion_values(binds, scope, self.model, 0, expansions)?;
-        let from = format!("{} AS {}", self.table(), alias(0));
-        Ok(match shape {
-            RecordColumns::Columns(_) => {
-                let mut list = record.to_string();
-                let mut keys = Vec::with_capacity(values.len());
-                for (i, (key, value)) in values.into_iter().enumerate() {
+        let mut from = format!("{} AS {}", self.table(), alias(0));
+        if !matches!(shape, RecordColumns::Columns(_)) {
+            let values = expansion_values(binds, scope, self.model, 0, expansions)?;
+            let object = record_object(self.dialect, cols, &values);
+            return Ok((format!("{object} AS \"record\"").into(), Vec::new(), from));
+        }
+        // PostgreSQL: a forward expansion joins its record's columns; a reverse one is a JSON
+        // text column.
+        let mut list = record.to_string();
+        let mut columns = Vec::with_capacity(expansions.len());
+        for (i, e) in expansions.iter().enumerate() {
+            if let Link::Forward { .. } = e.link {
+                let (join, carried) = forward_lateral(binds, scope, self.model, i, e)?;
+                from.push_str(&join);
+                list.push_str(&format!(", \"__j{i}\".*"));
+                columns.push(carried);
+            } else {
+                let values =
+                    expansion_values(binds, scope, self.model, 0, std::slice::from_ref(e))?;
+                for (key, value) in values {
                     list.push_str(&format!(", {value} AS \"__x{i}\""));
-                    keys.push(key);
+                    columns.push(ExpandColumns::Json { key });
                 }
-                (list.into(), keys, from)
             }
-            _ => {
-                let object = record_object(self.dialect, cols, &values);
-                (format!("{object} AS \"record\"").into(), Vec::new(), from)
-            }
-        })
+        }
+        Ok((list.into(), columns, from))
     }
 
     /// Whether a record exists (reference checks): `SELECT 1 … WHERE scope AND id [AND (row

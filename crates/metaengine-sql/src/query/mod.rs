@@ -106,6 +106,8 @@ mod tests;
 #[cfg(test)]
 mod tests_batch;
 #[cfg(test)]
+mod tests_expand;
+#[cfg(test)]
 mod tests_filters;
 #[cfg(test)]
 mod tests_more;

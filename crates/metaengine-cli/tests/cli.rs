@@ -400,6 +400,54 @@ fn data_story(cli: &Cli) {
     );
     let reads = cli.json(&["audit", "--json", "--event-type", "data.read"]);
     assert!(reads["meta"]["total"].as_u64().unwrap() > 0, "{reads}");
+
+    // Relations: a Note refers to an Invoice; `--expand` both ways.
+    cli.ok(&["entity", "create", "Note"], None);
+    cli.ok(
+        &["version", "create", "Note", "v1"],
+        Some(
+            r#"{ "fields": [{ "name": "invoiceId", "type": "reference", "referenceTo": "Invoice" }],
+                 "policies": [{ "name": "all", "effect": "allow", "action": "*" }] }"#,
+        ),
+    );
+    cli.ok(&["version", "activate", "Note", "v1"], None);
+    let created = cli.ok(
+        &["data", "create", "Invoice"],
+        Some(r#"{ "invoiceNumber": "INV-9", "customerId": "c9", "totalAmount": "9" }"#),
+    );
+    let id = created
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("created ")
+        .to_owned();
+    let note = cli.ok(
+        &["data", "create", "Note"],
+        Some(&format!(r#"{{ "invoiceId": "{id}" }}"#)),
+    );
+    let note_id = note
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("created ")
+        .to_owned();
+    let notes = cli.json(&["data", "list", "Note", "--expand", "invoiceId", "--json"]);
+    assert_eq!(
+        notes["data"][0]["expand"]["invoiceId"]["invoiceNumber"],
+        "INV-9"
+    );
+    let invoice = cli.json(&[
+        "data",
+        "get",
+        "Invoice",
+        &id,
+        "--expand",
+        "Note_via_invoiceId",
+    ]);
+    assert_eq!(
+        invoice["expand"]["Note_via_invoiceId"][0]["id"],
+        note_id.as_str()
+    );
 }
 
 #[test]

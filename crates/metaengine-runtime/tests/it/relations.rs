@@ -683,7 +683,57 @@ async fn an_expansion_never_shows_what_a_get_would_not(store: Arc<dyn Store>) {
     assert!(shown > 40 && hidden > 40, "shown {shown}, hidden {hidden}");
 }
 
+/// Two entities that refer to each other (A → B → A): A is activated while B has no table yet,
+/// so its reference is enforced once B is activated; then both are, and expansions stop at the
+/// depth asked.
+async fn a_cycle_of_entities_is_enforced_both_ways(store: Arc<dyn Store>) {
+    let registry = Registry::new(store.clone(), AccessConfig::default());
+    let a = admin();
+    registry.create_entity(&a, "Beta", None).await.unwrap();
+    define(
+        &registry,
+        "Alpha",
+        json!([{ "name": "betaId", "type": "reference", "referenceTo": "Beta" }]),
+    )
+    .await;
+    registry
+        .create_version(
+            &a,
+            "Beta",
+            "v1",
+            json!({ "fields": [{ "name": "alphaId", "type": "reference", "referenceTo": "Alpha" }],
+                    "policies": [{ "name": "all", "effect": "allow", "action": "*" }] }),
+        )
+        .await
+        .unwrap();
+    registry.activate(&a, "Beta", "v1").await.unwrap();
+    let data = service(store).await;
+    let alpha = create(&data, "Alpha", vec![json!({})]).await;
+    let beta = create(&data, "Beta", vec![json!({ "alphaId": alpha[0] })]).await;
+    data.update(&a, "Alpha", &alpha[0], &json!({ "betaId": beta[0] }), None)
+        .await
+        .unwrap();
+    for (entity, id) in [("Alpha", &alpha[0]), ("Beta", &beta[0])] {
+        let e = data.delete(&a, entity, id, None).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::StillReferenced, "{entity}: {e:?}");
+    }
+    let (text, _) = data
+        .get(
+            &a,
+            "Alpha",
+            &alpha[0],
+            &["betaId.alphaId.betaId".to_owned()],
+        )
+        .await
+        .unwrap();
+    let record: Value = serde_json::from_str(&text).unwrap();
+    let third = &record["expand"]["betaId"]["expand"]["alphaId"]["expand"]["betaId"];
+    assert_eq!(third["id"], beta[0].as_str());
+    assert_eq!(third.get("expand"), None);
+}
+
 crate::on_both_backends!(
+    a_cycle_of_entities_is_enforced_both_ways,
     an_expansion_never_shows_what_a_get_would_not,
     on_delete_set_null_and_cascade,
     one_statement_per_list_or_get_with_expansions,

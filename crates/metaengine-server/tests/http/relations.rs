@@ -334,6 +334,22 @@ async fn forward_and_reverse_expansions_in_scope_and_policy(store: Arc<dyn Store
         .await;
     assert_eq!(r.status, 200, "{:#}", r.body);
     assert_eq!(r.body["data"], json!([]));
+    // … and cannot refer to another realm's record: refused like a missing one.
+    let r = server
+        .post(
+            "/api/data/Invoice",
+            &other_realm,
+            json!({ "number": "R-1", "customerId": north }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{:#}", r.body);
+    assert_eq!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .replace(north.as_str(), "ID"),
+        format!("`customerId` refers to `Customer` record `ID`, which does not exist")
+    );
 
     // The OpenAPI document types the expansions, for generated clients.
     let doc = server.get("/openapi.json", &admin).await.body;

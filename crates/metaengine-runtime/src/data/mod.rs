@@ -948,9 +948,13 @@ impl Prepared {
 
 /// The id of a new record: the body's `id` when it gives one (a UUID, SPEC §7; a UUIDv7 is
 /// recommended), else a new UUIDv7; and the body without it, for the field rules.
-fn record_id(input: &Value) -> DataResult<(String, Value)> {
+fn record_id(input: &Value) -> DataResult<(String, std::borrow::Cow<'_, Value>)> {
     let Some(given) = input.get("id") else {
-        return Ok((uuid::Uuid::now_v7().hyphenated().to_string(), input.clone()));
+        // The usual create: a new id and the input as it is (not copied).
+        return Ok((
+            uuid::Uuid::now_v7().hyphenated().to_string(),
+            std::borrow::Cow::Borrowed(input),
+        ));
     };
     let id = given
         .as_str()
@@ -966,7 +970,7 @@ fn record_id(input: &Value) -> DataResult<(String, Value)> {
     if let Value::Object(map) = &mut rest {
         map.remove("id");
     }
-    Ok((id.hyphenated().to_string(), rest))
+    Ok((id.hyphenated().to_string(), std::borrow::Cow::Owned(rest)))
 }
 
 #[cfg(test)]

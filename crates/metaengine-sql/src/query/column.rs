@@ -133,7 +133,12 @@ pub(super) fn eq_expr(dialect: Dialect, col: &Col<'_>) -> String {
 /// A placeholder as written to the column, and as compared with it (see [`sort_expr`] and
 /// [`eq_expr`]): cast to the column's type on PostgreSQL.
 pub(super) fn write_param(dialect: Dialect, ty: FieldType, placeholder: &str) -> String {
-    let cast = match (dialect, ty) {
+    format!("{placeholder}{}", param_cast(dialect, ty))
+}
+
+/// The cast [`write_param`] puts after a placeholder of a `ty` column (`""` for none).
+pub(super) fn param_cast(dialect: Dialect, ty: FieldType) -> &'static str {
+    match (dialect, ty) {
         (Dialect::Sqlite, _) => "",
         (Dialect::Postgres, FieldType::Decimal) => "::numeric",
         (Dialect::Postgres, FieldType::Date) => "::date",
@@ -141,8 +146,7 @@ pub(super) fn write_param(dialect: Dialect, ty: FieldType, placeholder: &str) ->
         (Dialect::Postgres, FieldType::Reference) => "::uuid",
         (Dialect::Postgres, FieldType::Json) => "::jsonb",
         (Dialect::Postgres, _) => "",
-    };
-    format!("{placeholder}{cast}")
+    }
 }
 
 fn digits(s: &str) -> bool {

@@ -1,7 +1,8 @@
 //! The statements: list, count, get, exists, insert (one record or a batch), update, delete.
 
 use super::column::{
-    Col, ID, checked, is_datetime, is_uuid, key_text, record_columns, resolve, write_param,
+    Col, ID, checked, is_datetime, is_uuid, key_text, param_cast, record_columns, resolve,
+    write_param,
 };
 use super::cursor::cursor_key;
 use super::expand::{Expansion, Link, alias, expansion_values, forward_lateral, record_object};
@@ -474,18 +475,16 @@ impl QueryBuilder<'_> {
             self.table(),
             columns.join(", ")
         );
+        let casts: Vec<&str> = cols.iter().map(|c| param_cast(d, c.ty)).collect();
+        let id_cast = param_cast(d, FieldType::Reference);
         for (i, (id, values)) in rows.enumerate() {
-            if i > 0 {
+            sql.push_str(if i > 0 { ", (" } else { "(" });
+            let _ = write!(sql, "{tenant}, {realm}, ");
+            binds.bind_into(text(id), id_cast, &mut sql);
+            let _ = write!(sql, ", {now}, {now}, {actor}, {actor}, 1");
+            for (value, cast) in values.into_iter().zip(&casts) {
                 sql.push_str(", ");
-            }
-            let id = write_param(d, FieldType::Reference, &binds.bind(text(id)));
-            let _ = write!(
-                sql,
-                "({tenant}, {realm}, {id}, {now}, {now}, {actor}, {actor}, 1"
-            );
-            for (col, value) in cols.iter().zip(values) {
-                let p = write_param(d, col.ty, &binds.bind(value));
-                let _ = write!(sql, ", {p}");
+                binds.bind_into(value, cast, &mut sql);
             }
             sql.push(')');
         }

@@ -328,7 +328,7 @@ impl DataService {
                         (&f.operator, &f.value),
                         &mut across,
                     )
-                    .await;
+                    .await?;
                 if let Err((rejected, problem)) = done {
                     if rejected == ErrorCode::UnknownField {
                         code = ErrorCode::UnknownField;

@@ -10,7 +10,7 @@ use metaengine_core::policy::{Action, RowFilter};
 use metaengine_core::{ErrorCode, FieldType, Problem};
 use metaengine_sql::query::{Filter, Related};
 
-use super::DataService;
+use super::{DataError, DataResult, DataService};
 use crate::actor::Actor;
 use crate::cache::{ActiveModel, CacheError};
 
@@ -41,7 +41,8 @@ pub(crate) type Refused = (ErrorCode, Problem);
 
 impl DataService {
     /// Adds `filter[<reference>.<field>][op]=value` to the filters of `related`, as `actor` may
-    /// read the reference's target.
+    /// read the reference's target; the inner error is the caller's (a 400), the outer one a
+    /// failure to load the target's model.
     pub(crate) async fn related_filter(
         &self,
         model: &ActiveModel,
@@ -49,7 +50,7 @@ impl DataService {
         (reference, field): (&str, &str),
         (op, value): (&str, &str),
         related: &mut Vec<RelatedFilter>,
-    ) -> Result<(), Refused> {
+    ) -> DataResult<Result<(), Refused>> {
         let name = format!("{reference}.{field}");
         let unknown = || {
             (
@@ -63,20 +64,22 @@ impl DataService {
                 ),
             )
         };
-        let to = model
+        let Some(to) = model
             .model
             .field(reference)
             .filter(|f| f.field_type == FieldType::Reference)
             .and_then(|f| f.validator.reference_to.clone())
-            .ok_or_else(unknown)?;
+        else {
+            return Ok(Err(unknown()));
+        };
         let index = match related.iter().position(|r| r.field == reference) {
             Some(i) => i,
             None => {
                 let target = match self.cache.active_model(&to).await {
                     Ok(target) => target,
-                    Err(CacheError::Store(_) | CacheError::Redis(_)) | Err(_) => {
-                        return Err(unknown());
-                    }
+                    Err(CacheError::Store(e)) => return Err(e.into()),
+                    Err(CacheError::Redis(e)) => return Err(DataError::Internal(e.to_string())),
+                    Err(_) => return Ok(Err(unknown())),
                 };
                 let row_filter = self.gate.row_filter(&target, Action::Read, actor);
                 related.push(RelatedFilter {
@@ -89,9 +92,9 @@ impl DataService {
             }
         };
         let Some(entry) = related.get_mut(index) else {
-            return Err(unknown());
+            return Ok(Err(unknown()));
         };
-        match entry.target.validator.filter(field, op, value) {
+        Ok(match entry.target.validator.filter(field, op, value) {
             Ok(filter) => {
                 entry.filters.push(filter);
                 Ok(())
@@ -101,6 +104,6 @@ impl DataService {
                 problem.message = format!("`{name}`: {}", problem.message);
                 Err((rejected.code, problem))
             }
-        }
+        })
     }
 }

@@ -145,9 +145,10 @@ pub(crate) async fn exists(
 /// - PostgreSQL: the write and its audit rows in ONE statement (a data-modifying `WITH`, atomic
 ///   on its own), instead of four round trips (`BEGIN`, the write, the audit rows, `COMMIT`).
 /// - SQLite: the write, then the audit rows' insert guarded by `changes() > 0`, as two statements
-///   of one query text in the write transaction. sqlx's SQLite driver hands every command to the
-///   connection's worker thread and back; on a single create those thread switches cost more than
-///   the statements themselves.
+///   of one query text in the write transaction: one round trip less to the connection's worker
+///   thread (sqlx's SQLite driver hands every command to it and back). On a single create that
+///   saved about a tenth of the engine's CPU; SQLite's own work on the record's and the audit
+///   row's b-trees is most of the rest (`docs/performance.md`).
 pub(crate) async fn write(
     pool: &Pool,
     sql: &MetaSql,

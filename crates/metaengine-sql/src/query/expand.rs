@@ -18,6 +18,11 @@
 //! with `json_object` and `json_insert`, PostgreSQL by concatenating each column's JSON text
 //! (the same values as the page's records; see the module docs of `query`).
 //!
+//! One exception, for speed: on PostgreSQL a forward expansion of the page's own rows is a
+//! `LEFT JOIN LATERAL` of the same subquery returning the target's columns
+//! ([`forward_lateral`], [`ExpandColumns::Record`]), whose JSON the store writes as it does the
+//! page's records.
+//!
 //! The caller resolves names (fields, entities) against the active models and gives the builder
 //! the tree; the builder checks that every link is a reference between the two models, so a
 //! wrong tree is a [`QueryError`], never SQL text.

@@ -3,11 +3,10 @@
 //! data checks the plan asks of the rows, and the mapping of a DDL failure.
 
 use metaengine_core::EntitySchema;
-use metaengine_core::FieldType;
 use metaengine_core::ident::{SYSTEM_COLUMNS, column_name, table_name};
 use metaengine_core::plan::{ColumnDef, MigrationStep, TableState, plan_migration};
 use metaengine_core::validate::Problem;
-use metaengine_sql::{Dialect, ReferenceLink, drop_reference, enforced_references};
+use metaengine_sql::{Dialect, drop_reference, enforced_references};
 use metaengine_store::{ActivationPlan, EntityRow, StoreError, StoreResult, VersionRow};
 
 use crate::db::{Bind, Tx, query, sql_state, unique_violation};
@@ -250,29 +249,18 @@ pub(crate) async fn plan_locked(
 }
 
 /// Every reference between the data tables of active versions (SPEC §13), read from their
-/// schemas: one [`ReferenceLink`] per reference field, whatever the target's state.
+/// schemas, whatever the target's state.
 pub(crate) async fn reference_links(
     tx: &mut Tx,
     sql: &MetaSql,
-) -> StoreResult<Vec<(String, String, ReferenceLink)>> {
+) -> StoreResult<Vec<crate::dependents::Referrer>> {
     let mut links = Vec::new();
     for row in tx.fetch_all(&query(&sql.active_schemas)).await? {
-        let entity = row.text(0)?;
-        let schema: EntitySchema =
-            serde_json::from_value(row.json(1)?).map_err(|e| StoreError::Database(Box::new(e)))?;
-        for field in &schema.fields {
-            if let (FieldType::Reference, Some(to)) = (field.field_type, &field.reference_to) {
-                links.push((
-                    entity.clone(),
-                    field.name.clone(),
-                    ReferenceLink {
-                        table: table_name(&entity),
-                        column: column_name(&field.name),
-                        target: table_name(to),
-                    },
-                ));
-            }
-        }
+        links.extend(crate::dependents::references_in(
+            &row.text(0)?,
+            row.json(1)?,
+            None,
+        )?);
     }
     Ok(links)
 }
@@ -297,8 +285,8 @@ pub(crate) async fn enforce_references(
     }
     let wanted: Vec<String> = links
         .iter()
-        .filter(|(_, _, l)| l.table == table)
-        .map(|(_, _, l)| l.name())
+        .filter(|r| r.link.table == table)
+        .map(|r| r.link.name())
         .collect();
     for (name, on) in &enforced {
         if *on == table && !wanted.contains(name) {
@@ -307,7 +295,13 @@ pub(crate) async fn enforce_references(
             }
         }
     }
-    for (owner, field, link) in &links {
+    for crate::dependents::Referrer {
+        entity: owner,
+        field,
+        link,
+        ..
+    } in &links
+    {
         if (link.table != table && link.target != table)
             || enforced.iter().any(|(name, _)| *name == link.name())
         {

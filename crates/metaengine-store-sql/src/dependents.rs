@@ -19,7 +19,7 @@ use metaengine_sql::{Dialect, ReferenceLink};
 use metaengine_store::{EventType, NewAudit, StoreError, StoreResult, Timestamp};
 use serde_json::json;
 
-use crate::db::{Bind, Tx, query};
+use crate::db::{Bind, Row, Tx, query};
 use crate::meta_sql::MetaSql;
 
 /// A reference to an entity's records from one field of an active version.
@@ -35,36 +35,51 @@ pub(crate) struct Referrer {
     pub rule: OnDelete,
 }
 
-/// Every reference of an active version to `entity`'s records.
+/// The references of `owner`'s active schema (a row's `schema` column), to `only` when given.
+pub(crate) fn references_in(
+    owner: &str,
+    schema: serde_json::Value,
+    only: Option<&str>,
+) -> StoreResult<Vec<Referrer>> {
+    let schema: EntitySchema =
+        serde_json::from_value(schema).map_err(|e| StoreError::Database(Box::new(e)))?;
+    Ok(schema
+        .fields
+        .iter()
+        .filter(|f| f.field_type == FieldType::Reference)
+        .filter_map(|f| {
+            let to = f.reference_to.as_deref()?;
+            only.is_none_or(|o| o == to).then(|| Referrer {
+                entity: owner.to_owned(),
+                field: f.name.clone(),
+                link: ReferenceLink {
+                    table: table_name(owner),
+                    column: column_name(&f.name),
+                    target: table_name(to),
+                },
+                rule: f.on_delete.unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// The references to `entity`'s records among the rows of [`MetaSql::referring_schemas`].
+pub(crate) fn referrers_in(rows: &[Row], entity: &str) -> StoreResult<Vec<Referrer>> {
+    let mut out = Vec::new();
+    for row in rows {
+        out.extend(references_in(&row.text(0)?, row.json(1)?, Some(entity))?);
+    }
+    Ok(out)
+}
+
+/// Every reference of an active version to `entity`'s records, read in `tx`.
 pub(crate) async fn referrers_of(
     tx: &mut Tx,
     sql: &MetaSql,
     entity: &str,
 ) -> StoreResult<Vec<Referrer>> {
-    let mut out = Vec::new();
     let q = query(&sql.referring_schemas).bind(Bind::Text(entity));
-    for row in tx.fetch_all(&q).await? {
-        let owner = row.text(0)?;
-        let schema: EntitySchema =
-            serde_json::from_value(row.json(1)?).map_err(|e| StoreError::Database(Box::new(e)))?;
-        for field in &schema.fields {
-            if field.field_type == FieldType::Reference
-                && field.reference_to.as_deref() == Some(entity)
-            {
-                out.push(Referrer {
-                    entity: owner.clone(),
-                    field: field.name.clone(),
-                    link: ReferenceLink {
-                        table: table_name(&owner),
-                        column: column_name(&field.name),
-                        target: table_name(entity),
-                    },
-                    rule: field.on_delete.unwrap_or_default(),
-                });
-            }
-        }
-    }
-    Ok(out)
+    referrers_in(&tx.fetch_all(&q).await?, entity)
 }
 
 /// Carries out the `setNull` and `cascade` rules of a delete of record `id` of `entity` in

@@ -167,9 +167,9 @@ impl SqlStore {
     /// Whether deleting a record of `entity` clears or deletes others (a reference to it with
     /// `onDelete` `setNull` or `cascade`).
     async fn clears_or_cascades(&self, entity: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        let referrers = dependents::referrers_of(&mut tx, &self.sql, entity).await?;
-        tx.rollback().await?;
+        // One statement, no transaction: this runs before every delete.
+        let q = query(&self.sql.referring_schemas).bind(Bind::Text(entity));
+        let referrers = dependents::referrers_in(&self.pool.fetch_all(&q).await?, entity)?;
         Ok(referrers
             .iter()
             .any(|r| r.rule != metaengine_core::OnDelete::Restrict))
@@ -217,14 +217,13 @@ impl SqlStore {
     /// How many records of the tenant refer to record `id` of `entity`, through every reference
     /// of the active versions.
     async fn referrers(&self, entity: &str, tenant: &str, id: &str) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
+        let q = query(&self.sql.referring_schemas).bind(Bind::Text(entity));
         let mut count = 0u64;
-        for r in dependents::referrers_of(&mut tx, &self.sql, entity).await? {
+        for r in dependents::referrers_in(&self.pool.fetch_all(&q).await?, entity)? {
             let text = r.link.referrers_count(self.dialect());
             let q = query(&text).bind_all([Bind::Text(tenant), Bind::Text(id)]);
-            count += u64::try_from(tx.fetch_one(&q).await?.int(0)?).unwrap_or(0);
+            count += u64::try_from(self.pool.fetch_one(&q).await?.int(0)?).unwrap_or(0);
         }
-        tx.rollback().await?;
         Ok(count)
     }
 }

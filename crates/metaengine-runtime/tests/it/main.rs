@@ -18,5 +18,6 @@ mod gate;
 mod plans;
 mod registry;
 mod relations;
+mod rng;
 mod row_filter;
 mod tenants;

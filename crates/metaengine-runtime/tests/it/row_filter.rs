@@ -11,6 +11,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::rng::Rng;
+
 use metaengine_core::policy::{Action, PolicySet, RequestContext, RowFilter, eval_predicate};
 use metaengine_core::{ValidationContext, compile};
 use metaengine_sql::query::{ListQuery, Scope};
@@ -20,28 +22,6 @@ use serde_json::{Map, Value, json};
 
 const CASES: usize = 250;
 const RECORDS: usize = 40;
-
-/// A small deterministic generator (SplitMix64): the same seed gives the same cases everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 const STATUSES: [&str; 3] = ["draft", "sent", "paid"];
 const USERS: [&str; 3] = ["u1", "u2", "u"];

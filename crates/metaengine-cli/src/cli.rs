@@ -526,6 +526,13 @@ pub struct ServeArgs {
     /// [default: 10000].
     #[arg(long, env = "METAENGINE_SHUTDOWN_GRACE_MS")]
     pub shutdown_grace_ms: Option<u64>,
+    /// Most realtime subscribers at once; more are answered 503 [default: 10000].
+    #[arg(long, env = "METAENGINE_REALTIME_MAX_SUBSCRIBERS")]
+    pub realtime_max_subscribers: Option<usize>,
+    /// How long changes are kept for realtime subscribers to resume (`90m`, `24h`, `7d`)
+    /// [default: 24h].
+    #[arg(long, env = "METAENGINE_REALTIME_RETENTION")]
+    pub realtime_retention: Option<String>,
     /// Do not compile the active entities before accepting requests.
     #[arg(long)]
     pub no_precompile: bool,

@@ -166,6 +166,7 @@ async fn env() -> Env {
         gate,
         writer.clone(),
         DataLimits::default(),
+        metaengine_runtime::ChangeSignal::default(),
     );
     Env {
         _db: db,

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod data;
 pub mod error;
 pub mod gate;
+pub mod realtime;
 pub mod registry;
 pub mod services;
 pub mod tenants;
@@ -25,6 +26,9 @@ pub use data::{
 };
 pub use error::{RegistryError, RegistryResult};
 pub use gate::PolicyGate;
+pub use realtime::{
+    ChangeSignal, Delivery, Event, Realtime, RealtimeConfig, SubscribeRequest, Subscription,
+};
 pub use registry::Registry;
 pub use services::{Services, ServicesConfig};
 pub use tenants::{TenantAccessError, TenantService};

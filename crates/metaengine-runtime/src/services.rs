@@ -11,6 +11,7 @@ use crate::audit_writer::{AuditWriter, AuditWriterConfig};
 use crate::cache::{CacheConfig, CacheError, ModelCache};
 use crate::data::{DataLimits, DataService};
 use crate::gate::PolicyGate;
+use crate::realtime::{ChangeSignal, Realtime, RealtimeConfig};
 use crate::registry::Registry;
 use crate::tenants::TenantService;
 
@@ -27,6 +28,8 @@ pub struct ServicesConfig {
     pub audit: AuditWriterConfig,
     /// Whether allowed data requests are audited (`policy.allow`), not only denials.
     pub audit_allows: bool,
+    /// The realtime feed's limits.
+    pub realtime: RealtimeConfig,
     /// Whether the cache follows other processes' activations (a long-running server does; a
     /// command that runs once does not need to).
     pub follow_changes: bool,
@@ -49,6 +52,8 @@ pub struct Services {
     pub gate: PolicyGate,
     /// The batched audit writer: [`Services::shutdown`] flushes it.
     pub audit: AuditWriter,
+    /// The realtime change feed (started by its first subscriber or by the server).
+    pub realtime: Realtime,
 }
 
 impl std::fmt::Debug for Services {
@@ -69,17 +74,28 @@ impl Services {
         }
         let audit = AuditWriter::spawn(store.clone(), config.audit);
         let gate = PolicyGate::new(&config.access, Some(audit.clone()), config.audit_allows);
+        let signal = ChangeSignal::default();
         let data = DataService::new(
             store.clone(),
             cache.clone(),
             gate.clone(),
             audit.clone(),
             config.data,
+            signal.clone(),
         );
         let registry =
             Registry::new(store.clone(), config.access.clone()).with_cache(cache.clone());
         let tenants = TenantService::new(store.clone(), config.access);
+        let realtime = Realtime::new(
+            store.clone(),
+            data.clone(),
+            cache.clone(),
+            tenants.clone(),
+            config.realtime,
+            signal,
+        );
         Ok(Self {
+            realtime,
             store,
             registry,
             data,
@@ -90,8 +106,10 @@ impl Services {
         })
     }
 
-    /// Writes the audit events still buffered and stops the writer.
+    /// Closes the realtime streams, writes the audit events still buffered and stops the
+    /// writer.
     pub async fn shutdown(&self) {
+        self.realtime.shutdown();
         self.audit.shutdown().await;
     }
 }

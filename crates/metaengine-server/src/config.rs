@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use metaengine_runtime::AccessConfig;
+use metaengine_runtime::{AccessConfig, RealtimeConfig};
 use metaengine_store::PageRequest;
 use serde::Deserialize;
 
@@ -121,6 +121,11 @@ pub struct Settings {
     pub precompile_on_startup: Option<bool>,
     /// Also audit allowed policy decisions (default false: denials only).
     pub audit_allows: Option<bool>,
+    /// Most realtime subscribers on this instance; more are answered 503 (default 10,000).
+    pub realtime_max_subscribers: Option<usize>,
+    /// How long changes are kept for realtime subscribers to resume: a number with a unit,
+    /// `s`, `m`, `h` or `d` (default `24h`).
+    pub realtime_retention: Option<String>,
 }
 
 macro_rules! merge {
@@ -136,7 +141,8 @@ impl Settings {
             jwt_public_key_file, redis_url, admin_role, platform_tenant, body_limit,
             json_max_depth, default_page_size, max_page_size, max_filters, max_page_bytes, batch_max_operations, request_timeout_ms,
             max_concurrency, max_connections, header_read_timeout_ms, idle_timeout_ms,
-            shutdown_grace_ms, precompile_on_startup, audit_allows)
+            shutdown_grace_ms, precompile_on_startup, audit_allows, realtime_max_subscribers,
+            realtime_retention)
     }
 
     /// Reads a TOML file of settings.
@@ -250,6 +256,24 @@ pub struct ServerConfig {
     pub precompile_on_startup: bool,
     /// Audit allowed policy decisions too.
     pub audit_allows: bool,
+    /// The realtime feed's limits.
+    pub realtime: RealtimeConfig,
+}
+
+/// A duration written as a number and a unit (`90s`, `30m`, `24h`, `7d`).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(seconds).map(Duration::from_secs)
 }
 
 /// The default listen address.
@@ -361,6 +385,24 @@ impl ServerConfig {
                 conn_defaults.shutdown_grace,
             )?,
         };
+        let realtime_defaults = RealtimeConfig::default();
+        let realtime = RealtimeConfig {
+            max_subscribers: positive(
+                "realtime_max_subscribers",
+                s.realtime_max_subscribers,
+                realtime_defaults.max_subscribers,
+            )?,
+            retention: match s.realtime_retention.as_deref() {
+                None => realtime_defaults.retention,
+                Some(text) => parse_duration(text)
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| ConfigError::Invalid {
+                        key: "realtime_retention",
+                        message: format!("`{text}` is not a duration such as `24h`, `90m` or `7d`"),
+                    })?,
+            },
+            ..realtime_defaults
+        };
         if limits.default_page_size > limits.max_page_size {
             return Err(ConfigError::Invalid {
                 key: "default_page_size",
@@ -384,6 +426,7 @@ impl ServerConfig {
             connections,
             precompile_on_startup: s.precompile_on_startup.unwrap_or(true),
             audit_allows: s.audit_allows.unwrap_or(false),
+            realtime,
         })
     }
 
@@ -428,6 +471,14 @@ impl ServerConfig {
                 format!("{} ms", l.request_timeout.as_millis()),
             ),
             ("concurrency", format!("max {}", l.max_concurrency)),
+            (
+                "realtime",
+                format!(
+                    "max {} subscribers, changes kept {} s",
+                    self.realtime.max_subscribers,
+                    self.realtime.retention.as_secs()
+                ),
+            ),
             (
                 "connections",
                 format!(

@@ -24,12 +24,23 @@ pub use state::{AppState, SharedState, StartError};
 
 /// Serves `state` on `listener` under its connection limits until `shutdown` completes; then
 /// stops accepting, closes idle connections, lets in-flight requests finish within the shutdown
-/// grace period (cutting the rest), and flushes the audit writer.
+/// grace period (cutting the rest), and flushes the audit writer. The realtime feed runs
+/// meanwhile; its streams are closed as shutdown starts (they would never finish by
+/// themselves).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SharedState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Err(e) = state.realtime.start().await {
+        // The first subscriber tries again.
+        tracing::warn!(error = %e, "the realtime feed could not start");
+    }
+    let realtime = state.realtime.clone();
+    let shutdown = async move {
+        shutdown.await;
+        realtime.shutdown();
+    };
     let app = router(state.clone());
     let result = connections::serve_connections(listener, app, state.connections, shutdown).await;
     state.audit.shutdown().await;

@@ -1,6 +1,7 @@
 //! Prometheus metrics (`GET /metrics`): requests by route, method and status, a latency histogram
 //! by route, and — read from the services when scraped — compiled-model cache hits and misses,
-//! policy decisions and the audit queue's depth.
+//! policy decisions, the audit queue's depth and the realtime subscribers; and the realtime
+//! feed's delay from a change's commit to its event's sending.
 
 use std::sync::Mutex;
 
@@ -89,6 +90,8 @@ pub struct Metrics {
     cache_misses: Counter,
     decisions: Family<DecisionLabels, Counter>,
     audit_queue: Gauge,
+    realtime_subscribers: Gauge,
+    realtime_delay: Histogram,
     /// Serializes scrapes, which turn the services' totals into counter increments.
     scrape: Mutex<()>,
 }
@@ -115,6 +118,19 @@ impl Metrics {
         let cache_misses = Counter::default();
         let decisions = Family::<DecisionLabels, Counter>::default();
         let audit_queue = Gauge::default();
+        let realtime_subscribers = Gauge::default();
+        // 1 ms … ~16 s.
+        let realtime_delay = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        registry.register(
+            "realtime_subscribers",
+            "Realtime change-feed streams open on this instance",
+            realtime_subscribers.clone(),
+        );
+        registry.register(
+            "realtime_delay_seconds",
+            "Time from a change being recorded in the database to its event being sent",
+            realtime_delay.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -153,6 +169,8 @@ impl Metrics {
             cache_misses,
             decisions,
             audit_queue,
+            realtime_subscribers,
+            realtime_delay,
             scrape: Mutex::new(()),
         }
     }
@@ -170,6 +188,11 @@ impl Metrics {
         self.latency
             .get_or_create(&RouteLabels { route })
             .observe(seconds);
+    }
+
+    /// Counts one realtime event sent `seconds` after its change was recorded.
+    pub fn observe_realtime_delay(&self, seconds: f64) {
+        self.realtime_delay.observe(seconds.max(0.0));
     }
 
     /// The metrics as Prometheus text, the services' totals read now.
@@ -196,6 +219,8 @@ impl Metrics {
         );
         self.audit_queue
             .set(i64::try_from(state.audit.depth()).unwrap_or(i64::MAX));
+        self.realtime_subscribers
+            .set(i64::try_from(state.realtime.subscribers()).unwrap_or(i64::MAX));
         let mut text = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
             tracing::error!(error = %e, "cannot encode metrics");

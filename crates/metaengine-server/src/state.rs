@@ -106,6 +106,7 @@ impl AppState {
                 audit: AuditWriterConfig::default(),
                 audit_allows: config.audit_allows,
                 follow_changes: true,
+                realtime: config.realtime,
             },
         )
         .await

@@ -17,7 +17,7 @@ use sqlx::Row;
 async fn fresh_store() -> (TestDatabase, SqlStore) {
     let db = TestDatabase::create().await;
     let store = PostgresStore::connect(db.url()).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 1);
+    assert_eq!(store.migrate().await.unwrap(), 2);
     (db, store)
 }
 

@@ -343,3 +343,52 @@ async fn table_exists(tx: &mut Tx, sql: &MetaSql, table: &str) -> StoreResult<bo
         .await?
         .bool(0)
 }
+
+/// Installs (or replaces) the change capture of `version`'s data table for the realtime feed
+/// (`metaengine_sql::query::change_capture`), in the activation's transaction.
+pub(crate) async fn capture_changes(
+    tx: &mut Tx,
+    dialect: Dialect,
+    version: &metaengine_store::VersionRow,
+) -> StoreResult<()> {
+    let schema = version.parse_schema()?;
+    let model = metaengine_core::compile(&version.entity_name, &version.version, &schema, "", "");
+    for statement in metaengine_sql::query::change_capture(dialect, &model) {
+        tx.execute(&query(&statement)).await?;
+    }
+    Ok(())
+}
+
+/// Installs the change capture of every active version's table that lacks it: a database
+/// whose entities were activated before the engine recorded changes. Run after migrations.
+pub(crate) async fn ensure_change_capture(
+    pool: &crate::db::Pool,
+    sql: &MetaSql,
+    dialect: Dialect,
+) -> StoreResult<usize> {
+    let mut installed = 0;
+    for row in pool.fetch_all(&query(&sql.active_schemas)).await? {
+        let entity = row.text(0)?;
+        let table = table_name(&entity);
+        let probe = metaengine_sql::query::capture_probe_name(&table);
+        let q = query(metaengine_sql::query::capture_installed(dialect)).bind(Bind::Text(&probe));
+        if pool.fetch_one(&q).await?.int(0)? > 0 {
+            continue;
+        }
+        let mut tx = pool.begin_write().await?;
+        let Some(version) = tx
+            .fetch_optional(&query(&sql.active_version).bind(Bind::Text(&entity)))
+            .await?
+        else {
+            continue;
+        };
+        let version = crate::rows::version(&version)?;
+        if !table_exists(&mut tx, sql, &table).await? {
+            continue;
+        }
+        capture_changes(&mut tx, dialect, &version).await?;
+        tx.commit().await?;
+        installed += 1;
+    }
+    Ok(installed)
+}

@@ -19,6 +19,7 @@
 
 mod activation;
 mod audit;
+mod change_log;
 mod changes;
 mod db;
 mod dependents;
@@ -37,9 +38,9 @@ use metaengine_sql::query::{Expansion, Filter, ListQuery, Related, Scope};
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{
     Activation, ActivationAudits, ActivationPlan, AuditQuery, AuditRow, Backend, BatchOutcome,
-    BatchWrite, EntityRow, Id, ModelChange, NewAudit, NewEntity, NewTenant, NewVersion, Page,
-    PageRequest, RecordPage, RecordWrite, Store, StoreError, StoreResult, TenantRow, TenantStatus,
-    Timestamp, VersionRow,
+    BatchWrite, ChangeBounds, ChangeRow, EntityRow, Id, ModelChange, NewAudit, NewEntity,
+    NewTenant, NewVersion, Page, PageRequest, RecordPage, RecordWrite, Store, StoreError,
+    StoreResult, TenantRow, TenantStatus, Timestamp, VersionRow,
 };
 use serde_json::Value;
 use sqlx::migrate::Migrator;
@@ -248,6 +249,14 @@ impl Store for SqlStore {
             Db::Sqlite(p, _) => self.migrator.run(p).await,
         };
         run.map_err(|e| StoreError::Migrate(Box::new(e)))?;
+        let captured =
+            activation::ensure_change_capture(&self.pool, &self.sql, self.dialect()).await?;
+        if captured > 0 {
+            tracing::info!(
+                tables = captured,
+                "installed the change capture of existing tables"
+            );
+        }
         let after = self.applied_migrations().await?;
         Ok(after.len().saturating_sub(before.len()))
     }
@@ -338,6 +347,9 @@ impl Store for SqlStore {
             }
             let drop = metaengine_sql::drop_table(dialect, &table);
             tx.execute(&query(&drop)).await?;
+            for statement in metaengine_sql::query::drop_change_capture(dialect, &table) {
+                tx.execute(&query(&statement)).await?;
+            }
             if let Some(Value::Object(details)) = audit.details.as_mut() {
                 details.insert("droppedTable".into(), table.clone().into());
                 details.insert("hadRows".into(), has_rows.into());
@@ -521,6 +533,7 @@ impl Store for SqlStore {
         ]);
         tx.execute(&q).await?;
         activation::enforce_references(&mut tx, &self.sql, self.dialect(), entity, version).await?;
+        activation::capture_changes(&mut tx, self.dialect(), &row).await?;
         audit::insert(&mut tx, &self.sql, &audits(&plan)).await?;
         changes::notify(&mut tx, &self.sql, entity).await?;
         tx.commit().await?;
@@ -790,5 +803,44 @@ impl Store for SqlStore {
         ]);
         let missing = || StoreError::TenantNotFound(id.to_owned());
         self.write_row(&q, rows::tenant, audit, missing, None).await
+    }
+
+    async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<ChangeRow>> {
+        change_log::after(&self.pool, self.dialect(), after, limit).await
+    }
+
+    async fn changes_of(
+        &self,
+        scope: Scope<'_>,
+        entities: &[String],
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChangeRow>> {
+        change_log::of(
+            &self.pool,
+            self.dialect(),
+            scope,
+            entities,
+            (after, through),
+            limit,
+        )
+        .await
+    }
+
+    async fn change_bounds(&self) -> StoreResult<ChangeBounds> {
+        change_log::bounds(&self.pool, self.dialect()).await
+    }
+
+    async fn purge_changes(&self, before: Timestamp) -> StoreResult<u64> {
+        change_log::purge(&self.pool, self.dialect(), before).await
+    }
+
+    async fn announce_changes(&self) -> StoreResult<()> {
+        change_log::announce(&self.pool).await
+    }
+
+    async fn watch_changes(&self) -> StoreResult<mpsc::Receiver<()>> {
+        change_log::watch(&self.pool).await
     }
 }

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod changes;
 pub mod error;
 pub mod page;
 pub mod rows;
@@ -19,6 +20,7 @@ pub mod testkit;
 pub mod types;
 
 pub use audit::{AuditActor, AuditQuery, AuditResult, EventType, NewAudit, UnknownName};
+pub use changes::{ChangeBounds, ChangeOp, ChangeRow};
 pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageMeta, PageRequest};
 pub use rows::{AuditRow, EntityRow, TableRow, TenantRow, TenantStatus, VersionRow};

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::audit::{AuditQuery, NewAudit};
+use crate::changes::{ChangeBounds, ChangeRow};
 use crate::error::StoreResult;
 use crate::page::{Page, PageRequest};
 use crate::rows::{AuditRow, EntityRow, TenantRow, TenantStatus, VersionRow};
@@ -434,4 +435,37 @@ pub trait Store: Send + Sync + 'static {
         status: Option<TenantStatus>,
         audit: &NewAudit,
     ) -> StoreResult<TenantRow>;
+
+    // ---- change log (realtime, SPEC §14) ----
+
+    /// Up to `limit` changes after event id `after`, in commit order, each only once it is final:
+    /// no transaction still running can record a change before it. The answer may stop short of
+    /// changes already committed (a later read gets them); it never skips one.
+    async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<ChangeRow>>;
+
+    /// Up to `limit` changes of `entities` in one tenant and realm with ids in
+    /// `after + 1 ..= through`, in order (a subscriber's replay; `through` is final).
+    async fn changes_of(
+        &self,
+        scope: Scope<'_>,
+        entities: &[String],
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChangeRow>>;
+
+    /// The highest purged and the highest recorded event id.
+    async fn change_bounds(&self) -> StoreResult<ChangeBounds>;
+
+    /// Deletes the changes recorded before `before`; returns how many.
+    async fn purge_changes(&self, before: Timestamp) -> StoreResult<u64>;
+
+    /// Wakes the feeds of other processes (PostgreSQL `NOTIFY`; nothing on SQLite, whose feeds
+    /// poll).
+    async fn announce_changes(&self) -> StoreResult<()>;
+
+    /// A message each time another process announces changes, and when the listener
+    /// reconnected (changes may have been announced meanwhile). SQLite: a receiver that never
+    /// gets one.
+    async fn watch_changes(&self) -> StoreResult<mpsc::Receiver<()>>;
 }

@@ -33,6 +33,8 @@ fn command_line_layer(global: &GlobalArgs, args: &ServeArgs) -> Settings {
         header_read_timeout_ms: args.header_read_timeout_ms,
         idle_timeout_ms: args.idle_timeout_ms,
         shutdown_grace_ms: args.shutdown_grace_ms,
+        realtime_max_subscribers: args.realtime_max_subscribers,
+        realtime_retention: args.realtime_retention.clone(),
         precompile_on_startup: args.no_precompile.then_some(false),
         ..Settings::default()
     }

@@ -14,9 +14,10 @@ use super::eval::{
     right_record_supported,
 };
 use super::{Action, PolicySet, RecordView, RequestContext};
-use crate::compile::{CompiledCondition, ConditionValue, ValuePath};
-use crate::record::Comparison;
+use crate::compile::{CompiledCondition, CompiledModel, ConditionValue, ValuePath};
+use crate::record::{Comparison, Filter, FilterOp, FilterValue};
 use crate::schema::{Effect, Operator};
+use crate::value::SqlValue;
 use serde_json::Value;
 
 /// A comparison operator of a [`Predicate::Compare`].
@@ -106,6 +107,14 @@ pub enum Predicate {
         value: Value,
         /// How the values compare (the field's type): only [`Comparison::Json`] fields contain.
         comparison: Comparison,
+    },
+    /// The field starts with `value` (case-sensitive); false when missing or null. Only the
+    /// list filter `startswith` makes one (policies have no such operator).
+    StartsWith {
+        /// Field name.
+        field: String,
+        /// The prefix.
+        value: String,
     },
     /// Always holds.
     True,
@@ -248,6 +257,11 @@ fn eval_tri(p: &Predicate, record: &dyn RecordView) -> Tri {
             &Operand::Json(value),
             *comparison,
         ),
+        Predicate::StartsWith { field, value } => match record.get(field) {
+            None | Some(Value::Null) => Tri::False,
+            Some(Value::String(s)) => Tri::from_bool(s.starts_with(value.as_str())),
+            Some(_) => Tri::Error(super::eval::INCOMPATIBLE),
+        },
         Predicate::True => Tri::True,
         Predicate::False => Tri::False,
         Predicate::Unknown => Tri::Error(UNKNOWN_PATH),
@@ -417,5 +431,68 @@ fn operand_value(o: &Operand<'_>) -> Option<Value> {
         Operand::Values(v) => Some(Value::Array(v.to_vec())),
         Operand::Missing => Some(Value::Null),
         Operand::NoValue => None,
+    }
+}
+
+/// A list filter (`filter[<field>][<op>]=<value>`, already typed by the model) as a predicate on
+/// the record's JSON, for deciding in memory what the SQL condition of the same filter decides
+/// (the realtime feed's `filter[...]`): a missing or null field matches only `isnull=true`, an
+/// `ne`/`nin` included, as SQL's `NULL` makes them; values compare by the field's type.
+pub fn filter_predicate(model: &CompiledModel, filter: &Filter) -> Predicate {
+    let field_type = model
+        .field(&filter.field)
+        .map(|f| f.field_type)
+        .or_else(|| crate::ident::system_field(&filter.field).map(|f| f.field_type));
+    let Some(field_type) = field_type else {
+        return Predicate::Unknown;
+    };
+    let comparison = Comparison::of(field_type);
+    let field = || filter.field.clone();
+    let compare = |op, v: &SqlValue| Predicate::Compare {
+        field: field(),
+        op,
+        value: json_value(v),
+        comparison,
+    };
+    match (filter.op, &filter.value) {
+        (FilterOp::IsNull, FilterValue::Flag(flag)) => Predicate::IsNull {
+            field: field(),
+            negated: !flag,
+        },
+        (FilterOp::In | FilterOp::Nin, FilterValue::Many(values)) => Predicate::In {
+            field: field(),
+            values: values.iter().map(json_value).collect(),
+            negated: filter.op == FilterOp::Nin,
+            comparison,
+        },
+        (FilterOp::Eq, FilterValue::One(v)) => compare(CompareOp::Eq, v),
+        (FilterOp::Ne, FilterValue::One(v)) => compare(CompareOp::Ne, v),
+        (FilterOp::Gt, FilterValue::One(v)) => compare(CompareOp::Gt, v),
+        (FilterOp::Gte, FilterValue::One(v)) => compare(CompareOp::Gte, v),
+        (FilterOp::Lt, FilterValue::One(v)) => compare(CompareOp::Lt, v),
+        (FilterOp::Lte, FilterValue::One(v)) => compare(CompareOp::Lte, v),
+        (FilterOp::Contains, FilterValue::One(v)) => Predicate::Contains {
+            field: field(),
+            value: json_value(v),
+            comparison,
+        },
+        (FilterOp::StartsWith, FilterValue::One(SqlValue::Text(prefix))) => Predicate::StartsWith {
+            field: field(),
+            value: prefix.clone(),
+        },
+        // A shape the parser never produces.
+        _ => Predicate::Unknown,
+    }
+}
+
+/// The JSON value a record holds for a typed value (decimals, dates, timestamps and uuids are
+/// text in both).
+fn json_value(v: &SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Text(s) => Value::String(s.clone()),
+        SqlValue::Int(i) => Value::from(*i),
+        SqlValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        SqlValue::Bool(b) => Value::Bool(*b),
     }
 }

@@ -33,7 +33,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use filter::{CompareOp, Predicate, RowFilter, eval_predicate};
+pub use filter::{CompareOp, Predicate, RowFilter, eval_predicate, filter_predicate};
 
 use crate::compile::{CompiledModel, CompiledPolicy};
 use crate::schema::{Effect, PolicyAction};

@@ -157,6 +157,7 @@ impl DataService {
                 for (model, n) in written.values() {
                     self.statistics.wrote(model, *n);
                 }
+                self.changes.changed();
                 Ok(prepared
                     .iter()
                     .zip(records)

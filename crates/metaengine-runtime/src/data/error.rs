@@ -63,6 +63,10 @@ pub enum DataError {
         /// Why it failed.
         error: Box<DataError>,
     },
+    /// The service cannot take this now (503; the client retries later): the realtime feed is
+    /// at `realtime_max_subscribers`.
+    #[error("{0}")]
+    Unavailable(String),
     /// The database failed.
     #[error("the data store failed")]
     Store(#[source] StoreError),
@@ -100,6 +104,7 @@ impl DataError {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::PreconditionFailed { .. } => ErrorCode::StaleRowVersion,
             Self::InBatch { error, .. } => error.code(),
+            Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }

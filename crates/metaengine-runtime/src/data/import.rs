@@ -287,6 +287,7 @@ impl DataService {
         match self.store.insert_records(model, batch, &audits).await {
             Ok(n) => {
                 self.statistics.loaded(&model.model, n);
+                self.changes.changed();
                 Ok(n)
             }
             Err(e @ StoreError::Unique(_)) => Err(e.into()),

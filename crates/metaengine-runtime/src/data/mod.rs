@@ -181,6 +181,8 @@ pub struct DataService {
     statistics: Statistics,
     /// Serialize the retries of unconditional updates and deletes of one record.
     record_locks: RecordLocks,
+    /// Told after every committed write: wakes this process's realtime feed.
+    changes: crate::realtime::ChangeSignal,
 }
 
 impl std::fmt::Debug for DataService {
@@ -264,15 +266,18 @@ fn row_version(record: &Map<String, Value>) -> i64 {
 }
 
 impl DataService {
-    /// A data service; `audit` carries `data.read` and read-path policy events.
+    /// A data service; `audit` carries `data.read` and read-path policy events; `changes` is
+    /// told after every committed write.
     pub fn new(
         store: Arc<dyn Store>,
         cache: ModelCache,
         gate: PolicyGate,
         audit: AuditWriter,
         limits: DataLimits,
+        changes: crate::realtime::ChangeSignal,
     ) -> Self {
         Self {
+            changes,
             statistics: Statistics::new(store.clone()),
             record_locks: RecordLocks::new(),
             store,
@@ -494,6 +499,39 @@ impl DataService {
         Ok(row_filter)
     }
 
+    /// Which records of `entity` a realtime subscriber sees (SPEC §14): the active model and
+    /// the predicate of the caller's read policies and `raw` filters, decided as a list decides
+    /// them (403 when the caller may not list at all). A filter across a reference is refused:
+    /// deciding it would read the database for every change.
+    pub(crate) async fn visible_changes(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        raw: &[FilterParam],
+    ) -> DataResult<(Arc<ActiveModel>, metaengine_core::policy::Predicate)> {
+        use metaengine_core::policy::{Predicate, filter_predicate};
+        let model = self.model(entity).await?;
+        if let Some(f) = raw.iter().find(|f| f.field.contains('.')) {
+            return Err(DataError::bad_request_with(
+                ErrorCode::InvalidFilter,
+                &format!("filter[{}]", f.field),
+                format!(
+                    "a filter across a reference (`{}`) is not available on the event stream",
+                    f.field
+                ),
+            ));
+        }
+        let (filters, _) = self.filters(&model, actor, raw).await?;
+        let rows = match self.readable_rows(&model, actor).await? {
+            RowFilter::All => Predicate::True,
+            RowFilter::Nothing => Predicate::False,
+            RowFilter::Where(p) => p,
+        };
+        let mut all = vec![rows];
+        all.extend(filters.iter().map(|f| filter_predicate(&model.model, f)));
+        Ok((model, Predicate::And(all)))
+    }
+
     /// A record the caller may read, parsed, with its JSON text.
     async fn readable(
         &self,
@@ -651,6 +689,7 @@ impl DataService {
             .await
             .map_err(|e| write_failed(&p.model, e))?;
         self.statistics.wrote(&p.model.model, 1);
+        self.changes.changed();
         Ok((text, p.id))
     }
 
@@ -678,6 +717,7 @@ impl DataService {
                     .map_err(|e| write_failed(&p.model, e))?;
                 Ok(match written {
                     Some(text) => {
+                        self.changes.changed();
                         let version = row_version(&parse_record(&text)?);
                         Attempt::Written((text, version))
                     }
@@ -705,7 +745,10 @@ impl DataService {
                     .delete_record(&p.model, scope(actor), id, Some(p.read_version), &p.audits)
                     .await?;
                 Ok(match deleted {
-                    Some(_) => Attempt::Written(()),
+                    Some(_) => {
+                        self.changes.changed();
+                        Attempt::Written(())
+                    }
                     None => Attempt::Lost(p.changed_meanwhile()),
                 })
             })

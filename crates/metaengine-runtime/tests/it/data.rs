@@ -82,6 +82,7 @@ async fn env(store: Arc<dyn Store>) -> Env {
         gate,
         writer.clone(),
         DataLimits::default(),
+        metaengine_runtime::ChangeSignal::default(),
     );
     Env {
         data,

@@ -283,7 +283,14 @@ async fn import(store: Arc<dyn Store>, rows: usize, tag: &str) {
         .unwrap();
     let writer = AuditWriter::spawn(store.clone(), AuditWriterConfig::default());
     let gate = PolicyGate::new(&AccessConfig::default(), Some(writer.clone()), false);
-    let data = DataService::new(store, cache, gate, writer, DataLimits::default());
+    let data = DataService::new(
+        store,
+        cache,
+        gate,
+        writer,
+        DataLimits::default(),
+        metaengine_runtime::ChangeSignal::default(),
+    );
     let actor = Actor {
         user_id: "u".into(),
         tenant_id: "t1".into(),

@@ -73,7 +73,14 @@ async fn service(store: Arc<dyn Store>) -> DataService {
         .unwrap();
     let writer = AuditWriter::spawn(store.clone(), AuditWriterConfig::default());
     let gate = PolicyGate::new(&AccessConfig::default(), Some(writer.clone()), false);
-    DataService::new(store, cache, gate, writer, DataLimits::default())
+    DataService::new(
+        store,
+        cache,
+        gate,
+        writer,
+        DataLimits::default(),
+        metaengine_runtime::ChangeSignal::default(),
+    )
 }
 
 /// Creates records in one batch; their ids.

@@ -66,7 +66,7 @@ fn filter_key(key: &str) -> Option<Result<(String, String), String>> {
 }
 
 /// The filters of a query string; any other key must be one of `allowed`.
-fn filters(query: &QueryPairs, allowed: &[&str]) -> ApiResult<Vec<FilterParam>> {
+pub(crate) fn filters(query: &QueryPairs, allowed: &[&str]) -> ApiResult<Vec<FilterParam>> {
     let mut out = Vec::new();
     for (key, value) in &query.0 {
         match filter_key(key) {

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod data;
 pub mod meta;
 pub mod ops;
+pub mod realtime;
 
 use std::time::Instant;
 
@@ -66,6 +67,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/data/batch", post(batch::batch))
         .route("/api/data/{entity}", get(data::list).post(data::create))
         .route("/api/data/{entity}/count", get(data::count))
+        .route("/api/data/{entity}/events", get(realtime::entity))
+        .route("/api/realtime", get(realtime::all))
         .route(
             "/api/data/{entity}/{id}",
             get(data::get).patch(data::update).delete(data::delete),

@@ -91,6 +91,7 @@
 //! `8-4-4-4-12` hex, json a JSON document. Record ids (get, update, delete, exists) are checked the
 //! same way: [`QueryError::InvalidId`] should be answered like a missing record (404).
 
+mod capture;
 mod column;
 mod copy;
 mod cursor;
@@ -114,6 +115,9 @@ mod tests_more;
 #[cfg(test)]
 mod tests_row_filter;
 
+pub use capture::{
+    capture_installed, capture_probe_name, change_capture, changes_table, drop_change_capture,
+};
 pub use copy::CopyIn;
 pub use cursor::{Cursor, decode_cursor, encode_cursor};
 pub use expand::{Expansion, Link, MAX_EXPAND_DEPTH, REVERSE_LIMIT};

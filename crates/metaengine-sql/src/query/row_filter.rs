@@ -189,6 +189,7 @@ impl<'m> Renderer<'_, 'm> {
                 format!("{q} IS {not}NULL")
             }
             Predicate::Contains { field, value, .. } => self.contains(field, value)?,
+            Predicate::StartsWith { field, value } => self.starts_with(field, value)?,
             Predicate::True => self.constant(true),
             Predicate::False => self.constant(false),
             Predicate::Unknown => "NULL".to_owned(),
@@ -301,6 +302,26 @@ impl<'m> Renderer<'_, 'm> {
         Ok(match self.binds.dialect {
             Dialect::Postgres => format!("(strpos({q}, {p}) > 0 AND {q} IS NOT NULL)"),
             Dialect::Sqlite => format!("(instr({q}, {p}) > 0 AND {q} IS NOT NULL)"),
+        })
+    }
+
+    /// `field` starts with `prefix` (a textual column; anything else cannot be compared).
+    fn starts_with(&mut self, field: &str, prefix: &str) -> Result<String, QueryError> {
+        let col = self.column(field)?;
+        let q = quote_ident(col.column);
+        if !is_textual(col.ty) {
+            return Ok(Self::mismatch(&q));
+        }
+        Ok(match self.binds.dialect {
+            Dialect::Postgres => {
+                let p = self.binds.bind(SqlValue::Text(prefix.to_owned()));
+                format!("(starts_with({q}, {p}) AND {q} IS NOT NULL)")
+            }
+            Dialect::Sqlite => {
+                let a = self.binds.bind(SqlValue::Text(prefix.to_owned()));
+                let b = self.binds.bind(SqlValue::Text(prefix.to_owned()));
+                format!("(substr({q}, 1, length({a})) = {b} AND {q} IS NOT NULL)")
+            }
         })
     }
 }

@@ -514,6 +514,12 @@ impl Store for SqlStore {
                 errors: plan.plan.breaking.clone(),
             });
         }
+        // The change capture comes off while the table is reshaped (SQLite refuses to drop a
+        // column a trigger names; a rewrite of every row is no change of a record), and back on
+        // with the new columns below.
+        for statement in metaengine_sql::query::drop_change_capture(self.dialect(), &plan.table) {
+            tx.execute(&query(&statement)).await?;
+        }
         for statement in &plan.statements {
             tx.execute(&query(statement))
                 .await

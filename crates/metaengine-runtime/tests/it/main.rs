@@ -18,6 +18,5 @@ mod gate;
 mod plans;
 mod registry;
 mod relations;
-mod rng;
 mod row_filter;
 mod tenants;

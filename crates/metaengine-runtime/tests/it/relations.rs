@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::rng::Rng;
+use metaengine_testing::Rng;
 
 use metaengine_core::ErrorCode;
 use metaengine_runtime::{

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::rng::Rng;
+use metaengine_testing::Rng;
 
 use metaengine_core::policy::{Action, PolicySet, RequestContext, RowFilter, eval_predicate};
 use metaengine_core::{ValidationContext, compile};

@@ -23,6 +23,7 @@ mod ops;
 mod pages;
 mod policies;
 mod races;
+mod realtime;
 mod relations;
 mod scenario;
 mod tenants;

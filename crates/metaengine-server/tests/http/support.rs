@@ -208,3 +208,131 @@ pub async fn invoice_v1(server: &TestServer) {
         .await;
     assert_eq!(r.status, 200, "{:#}", r.body);
 }
+
+/// One Server-Sent Event as a client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sse {
+    /// `id:`, if any.
+    pub id: Option<String>,
+    /// `event:` (`message` when absent).
+    pub event: String,
+    /// `data:`, parsed as JSON.
+    pub data: Value,
+}
+
+/// An open `text/event-stream` answer, read event by event.
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+    ended: bool,
+    /// Comment lines seen (`: ping`), in order.
+    pub comments: Vec<String>,
+    /// The `retry:` values seen.
+    pub retries: Vec<String>,
+}
+
+impl TestServer {
+    /// Opens an event stream; `Err` with the answer when it is not one (a refusal).
+    pub async fn events(
+        &self,
+        path: &str,
+        token: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<EventStream, Answer> {
+        let mut req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let response = req.send().await.unwrap();
+        let is_stream = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            == Some("text/event-stream");
+        if response.status() != StatusCode::OK || !is_stream {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let text = response.text().await.unwrap();
+            let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            return Err(Answer {
+                status,
+                headers,
+                body,
+            });
+        }
+        Ok(EventStream {
+            response,
+            buffer: String::new(),
+            ended: false,
+            comments: Vec::new(),
+            retries: Vec::new(),
+        })
+    }
+}
+
+impl EventStream {
+    /// The next event (comments and `retry:` noted, not returned); `None` when none comes
+    /// within `wait` or the stream ended.
+    pub async fn next(&mut self, wait: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = self.parse(&block) {
+                    return Some(event);
+                }
+            }
+            if self.ended {
+                return None;
+            }
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_) => return None,
+                Ok(Ok(Some(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(Ok(None)) | Ok(Err(_)) => self.ended = true,
+            }
+        }
+    }
+
+    /// Whether the server ended the stream (waiting at most `wait` for the end).
+    pub async fn ended(&mut self, wait: Duration) -> bool {
+        while self.next(wait).await.is_some() {}
+        self.ended
+    }
+
+    /// Every event until none comes for `quiet`.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Sse> {
+        let mut out = Vec::new();
+        while let Some(e) = self.next(quiet).await {
+            out.push(e);
+        }
+        out
+    }
+
+    fn parse(&mut self, block: &str) -> Option<Sse> {
+        let (mut id, mut event, mut data) = (None, None, Vec::new());
+        for line in block.lines() {
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "" => self.comments.push(value.to_owned()),
+                "id" => id = Some(value.to_owned()),
+                "event" => event = Some(value.to_owned()),
+                "data" => data.push(value.to_owned()),
+                "retry" => self.retries.push(value.to_owned()),
+                _ => {}
+            }
+        }
+        if data.is_empty() {
+            return None;
+        }
+        let text = data.join("\n");
+        Some(Sse {
+            id,
+            event: event.unwrap_or_else(|| "message".to_owned()),
+            data: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        })
+    }
+}

@@ -386,6 +386,19 @@ pub enum DataCommand {
     },
     /// Write every readable record as NDJSON to stdout.
     Export { entity: String },
+    /// Print the entity's changes as they happen (the realtime feed, SPEC §14), one JSON line
+    /// per event: `{"id", "event", "data"}`. Reconnects by itself; Ctrl-C ends it.
+    Watch {
+        entity: String,
+        #[command(flatten)]
+        query: DataQueryArgs,
+        /// Start after this event id (replays the changes since; `reset` when it is too old).
+        #[arg(long)]
+        last_event_id: Option<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+    },
     /// Import records from NDJSON (one JSON object per line) or CSV (a header row of field
     /// names), validated like `create`, written in batches; bad rows are reported by line and
     /// skipped (exit status 1 if any).

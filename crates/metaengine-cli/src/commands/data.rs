@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use metaengine_runtime::{Actor, DataService, FilterParam, ListRequest};
+use metaengine_runtime::{
+    Actor, Delivery, FilterParam, ListRequest, Realtime, Services, SubscribeRequest,
+};
 use serde_json::{Map, Value};
 
 use super::Context;
@@ -23,11 +25,62 @@ pub async fn run(ctx: &Context, args: DataArgs) -> anyhow::Result<()> {
         realm_id: args.realm,
         roles: args.roles.into_iter().filter(|r| !r.is_empty()).collect(),
     };
-    execute(&ctx.services.data, &actor, args.command).await
+    execute(&ctx.services, &actor, args.command).await
 }
 
-async fn execute(data: &DataService, actor: &Actor, cmd: DataCommand) -> anyhow::Result<()> {
+/// `data watch`: prints each event as a JSON line until `count` events or Ctrl-C; a stream the
+/// feed closed (an activation, say) is opened again from the last event printed.
+async fn watch(
+    realtime: &Realtime,
+    actor: &Actor,
+    mut req: SubscribeRequest,
+    count: Option<u64>,
+) -> anyhow::Result<()> {
+    let mut printed = 0u64;
+    let mut out = std::io::stdout();
+    loop {
+        let mut subscription = realtime.subscribe(actor, &req).await?;
+        loop {
+            let delivery = tokio::select! {
+                d = subscription.next() => d,
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            };
+            let line = match delivery {
+                None => break,
+                Some(Delivery::Reset) => serde_json::json!({ "event": "reset" }),
+                Some(Delivery::Event(e)) => {
+                    req.last_event_id = Some(e.id.to_string());
+                    let data: Value = serde_json::from_str(&e.data)?;
+                    serde_json::json!({ "id": e.id.to_string(), "event": e.name, "data": data })
+                }
+            };
+            writeln!(out, "{line}")?;
+            out.flush()?;
+            printed += 1;
+            if count.is_some_and(|n| printed >= n) {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+async fn execute(services: &Services, actor: &Actor, cmd: DataCommand) -> anyhow::Result<()> {
+    let data = &services.data;
     match cmd {
+        DataCommand::Watch {
+            entity,
+            query,
+            last_event_id,
+            count,
+        } => {
+            let req = SubscribeRequest {
+                entities: vec![entity],
+                filters: parse_filters(&query.filters)?,
+                last_event_id,
+            };
+            watch(&services.realtime, actor, req, count).await?;
+        }
         DataCommand::List {
             entity,
             query,

@@ -110,6 +110,9 @@ struct Subscriber {
     tenant_id: String,
     realm_id: String,
     views: HashMap<String, View>,
+    /// Changes up to this id are not its own: a new subscriber's stream starts at the end of the
+    /// log when it subscribed, even where the feed has not dispatched that far yet.
+    after: i64,
     /// Its buffer filled: it ends with a `reset`.
     overflowed: AtomicBool,
 }
@@ -310,16 +313,17 @@ impl Realtime {
             None | Some("") => None,
             Some(text) => Some(text.parse::<i64>().ok()),
         };
-        let bounds = match resume {
-            Some(_) => Some(inner.store.change_bounds().await?),
-            None => None,
-        };
+        let bounds = inner.store.change_bounds().await?;
         let (sender, receiver) = mpsc::channel(inner.config.buffer.max(1));
         let subscriber = Arc::new(Subscriber {
             id: inner.next_id.fetch_add(1, Ordering::Relaxed),
             tenant_id: actor.tenant_id.clone(),
             realm_id: actor.realm_id.clone(),
             views,
+            after: match resume {
+                Some(Some(after)) => after,
+                _ => bounds.last,
+            },
             overflowed: AtomicBool::new(false),
         });
         let position = {
@@ -339,15 +343,17 @@ impl Realtime {
             hub.position
         };
         // What comes before the live events: a replay from the log, or a reset.
-        let start = match (resume, bounds) {
-            (Some(Some(after)), Some(b)) if after >= b.purged_through && after <= position => {
+        // What comes before the live events: a replay from the log (nothing when the id is
+        // ahead of this feed, whose live events then start after it), or a reset.
+        let start = match resume {
+            Some(Some(after)) if after >= bounds.purged_through && after <= bounds.last => {
                 Start::Replay {
                     after,
                     through: position,
                 }
             }
-            (Some(_), _) => Start::Reset,
-            (None, _) => Start::Live,
+            Some(_) => Start::Reset,
+            None => Start::Live,
         };
         Ok(Subscription {
             inner: inner.clone(),
@@ -488,6 +494,9 @@ fn dispatch(inner: &Inner, hub: &mut Hub, change: &Change) {
         sender,
     } in list
     {
+        if row.seq <= s.after {
+            continue;
+        }
         let Some(view) = s.views.get(&row.entity) else {
             continue;
         };

@@ -640,7 +640,81 @@ async fn concurrent_writers_every_change_once_in_order(store: Arc<dyn Store>) {
     assert_eq!(received, written, "every committed create, once");
 }
 
+async fn cascades_and_cleared_references_are_changes_too(store: Arc<dyn Store>) {
+    let server = start(store).await;
+    let everyone = json!({ "name": "everyone", "effect": "allow", "action": "*" });
+    define(
+        &server,
+        "Customer",
+        json!({ "fields": [{ "name": "name", "type": "string" }], "policies": [everyone] }),
+    )
+    .await;
+    define(
+        &server,
+        "Order",
+        json!({ "fields": [{ "name": "customerId", "type": "reference", "referenceTo": "Customer",
+                             "onDelete": "cascade" }], "policies": [everyone] }),
+    )
+    .await;
+    define(
+        &server,
+        "Note",
+        json!({ "fields": [{ "name": "customerId", "type": "reference", "referenceTo": "Customer",
+                             "onDelete": "setNull" }], "policies": [everyone] }),
+    )
+    .await;
+    let admin = admin();
+    let customer = server
+        .post("/api/data/Customer", &admin, json!({ "name": "c" }))
+        .await
+        .body["id"]
+        .clone();
+    let order = server
+        .post("/api/data/Order", &admin, json!({ "customerId": customer }))
+        .await
+        .body["id"]
+        .clone();
+    let note = server
+        .post("/api/data/Note", &admin, json!({ "customerId": customer }))
+        .await
+        .body["id"]
+        .clone();
+    let mut s = subscribe(
+        &server,
+        "/api/realtime?entities=Customer,Order,Note",
+        &admin,
+    )
+    .await;
+    let path = format!("/api/data/Customer/{}", customer.as_str().unwrap());
+    let r = server.call(Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(r.status, 204, "{:#}", r.body);
+    let got = s.drain(QUIET).await;
+    let mut seen: Vec<(String, String, Value)> = got
+        .iter()
+        .map(|e| {
+            (
+                e.event.clone(),
+                e.data["entity"].as_str().unwrap().to_owned(),
+                e.data["id"].clone(),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        seen,
+        [
+            ("delete".to_owned(), "Customer".to_owned(), customer),
+            ("update".to_owned(), "Note".to_owned(), note),
+            ("delete".to_owned(), "Order".to_owned(), order),
+        ]
+    );
+    let cleared = got.iter().find(|e| e.data["entity"] == "Note").unwrap();
+    assert_eq!(cleared.data["record"]["customerId"], Value::Null);
+    assert!(increasing(&ids(&got)));
+}
+
 crate::on_both_backends!(
+    cascades_and_cleared_references_are_changes_too,
     changes_reach_subscribers_in_commit_order,
     subscribers_get_exactly_the_changes_they_may_read,
     resume_loses_and_duplicates_nothing,

@@ -283,6 +283,9 @@ fn kill_story(cli: &Cli) {
     assert!(id.parse::<i64>().unwrap() > seen.parse::<i64>().unwrap());
     server.kill().unwrap();
     server.wait().unwrap();
+    // Both records were kept: the kill came after the commit.
+    let list = cli.json(&["data", "list", "Invoice", "--json"]);
+    assert_eq!(list["meta"]["total"], 2);
 }
 
 #[test]

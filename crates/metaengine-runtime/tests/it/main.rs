@@ -16,6 +16,7 @@ mod cache;
 mod data;
 mod gate;
 mod plans;
+mod realtime;
 mod registry;
 mod relations;
 mod row_filter;

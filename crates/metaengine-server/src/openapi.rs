@@ -787,6 +787,18 @@ fn entity_paths(
         add_param(collection.pointer_mut("/get"), expand_param(&expansions));
     }
     add_param(Some(&mut get), expand_param(&expansions));
+    schemas.insert(format!("{name}ChangeEvent"), change_event(Some(name)));
+    let events = format!("/api/data/{name}/events");
+    paths.insert(
+        events.clone(),
+        json!({ "get": event_stream(
+            format!("watch{name}"),
+            name,
+            &format!("Changes of {name} records as they happen (Server-Sent Events; filters: filter[<field>][<op>]=value)"),
+            path_params(&events),
+            &format!("{name}ChangeEvent"),
+        ) }),
+    );
     paths.insert(item.clone(), json!({
         "get": get,
         "patch": operation(max_page_size, format!("update{name}"), name, &format!("Update a {name} record (If-Match: its ETag)"), &item, &[], Some(schema_ref(&format!("{name}Patch"))), "200", Some(schema_ref(name))),
@@ -803,6 +815,81 @@ fn add_param(operation: Option<&mut Value>, param: Value) {
     if let Value::Array(list) = params {
         list.push(param);
     }
+}
+
+/// The `data` of a realtime event (SPEC §14): of one entity's records, or of any.
+fn change_event(entity: Option<&str>) -> Value {
+    let record = match entity {
+        Some(name) => schema_ref(name),
+        None => {
+            json!({ "type": "object", "description": "The record as the subscriber may read it" })
+        }
+    };
+    let entity_schema = match entity {
+        Some(name) => json!({ "type": "string", "const": name }),
+        None => entity_name_schema(),
+    };
+    json!({
+        "type": "object",
+        "description": "The `data` of an SSE event `create`, `update` or `delete` (a delete carries no record); `reset` carries `{}` and means: reload",
+        "required": ["entity", "id", "rowVersion"],
+        "properties": {
+            "entity": entity_schema,
+            "id": { "type": "string", "format": "uuid" },
+            "rowVersion": { "type": "integer", "minimum": 1 },
+            "record": record,
+            "reason": { "type": "string", "enum": ["inScope", "outOfScope"],
+                        "description": "An update that moved the record into (create) or out of (delete) the subscriber's reach" }
+        }
+    })
+}
+
+/// A `text/event-stream` operation whose events' `data` is `data_schema`.
+fn event_stream(
+    id: String,
+    tag: &str,
+    summary: &str,
+    mut params: Vec<Value>,
+    data_schema: &str,
+) -> Value {
+    params.push(json!({ "name": "Last-Event-ID", "in": "header", "required": false,
+        "description": "Resume after this event id (replays the changes since; `reset` when it is older than the retention)",
+        "schema": { "type": "string" } }));
+    let mut responses = error_responses(COMMON_ERRORS);
+    responses.insert(
+        "503".into(),
+        problem_response("Too many subscribers (see Retry-After)"),
+    );
+    responses.insert("200".into(), json!({
+        "description": format!("{summary}. Each event: `id`, `event` (`create`, `update`, `delete` or `reset`) and `data` (JSON, schema {data_schema}); a `: ping` comment after 15 s without an event"),
+        "content": { "text/event-stream": { "schema": { "type": "string" },
+            "x-event-data": schema_ref(data_schema) } }
+    }));
+    json!({
+        "operationId": id,
+        "tags": [tag],
+        "summary": summary,
+        "parameters": params,
+        "responses": responses,
+        "security": [{ "bearer": [] }],
+    })
+}
+
+fn realtime_paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
+    schemas.insert("ChangeEvent".into(), change_event(None));
+    let entities = json!({ "name": "entities", "in": "query", "required": true,
+        "description": "Entity names, comma-separated",
+        "schema": { "type": "string", "minLength": 1 } });
+    paths.insert(
+        "/api/realtime".into(),
+        json!({ "get": event_stream(
+            "watchEntities".into(),
+            "realtime",
+            "Changes of the named entities' records as they happen (Server-Sent Events)",
+            vec![entities],
+            "ChangeEvent",
+        ) }),
+    );
 }
 
 fn ops_paths(paths: &mut Map<String, Value>) {
@@ -855,6 +942,7 @@ pub async fn document(state: &SharedState) -> ApiResult<Value> {
     }
     ops_paths(&mut paths);
     let mut schemas = static_schemas();
+    realtime_paths(&mut paths, &mut schemas);
     let mut page = 1;
     let mut active = Vec::new();
     loop {

@@ -13,6 +13,7 @@ mod baseline;
 mod load;
 mod prepare;
 mod procs;
+mod realtime;
 mod relations;
 mod report;
 mod sql;
@@ -59,6 +60,13 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         pool_size: u32,
     },
+    /// Serve the realtime limit (a broadcast SSE server without database; the harness starts
+    /// it; secret from METAENGINE_JWT_SECRET).
+    Broadcast {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,6 +101,17 @@ struct RunArgs {
     /// customer and a page of 20 customers with their invoices, against a hand-written join.
     #[arg(long)]
     relations: bool,
+    /// Measure the realtime feed instead (issue 15): 1,000 SSE subscribers over 10 tenants
+    /// while 500 creates per second are spread over them, against a hand-written broadcast
+    /// server (a database of its own, always rebuilt).
+    #[arg(long)]
+    realtime: bool,
+    /// The PostgreSQL database of the realtime benchmark (always recreated).
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/metaengine_bench_realtime"
+    )]
+    realtime_pg_url: String,
     /// The PostgreSQL database of the relations benchmark (always recreated).
     #[arg(
         long,
@@ -213,6 +232,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("the baseline needs METAENGINE_JWT_SECRET")?;
             baseline::serve(&listen, &database_url, pool_size, &secret).await
         }
+        Some(Command::Broadcast { listen }) => realtime::serve_limit(&listen).await,
         None => run(cli.run).await,
     }
 }
@@ -262,32 +282,10 @@ struct Bench {
 
 impl Bench {
     async fn start_servers(&self, target: &Target) -> anyhow::Result<(Server, Server)> {
+        let engine = self.start_engine(target).await?;
         let logs = self.work.join("logs");
-        std::fs::create_dir_all(&logs)?;
         let pool = self.args.pool_size.to_string();
         let url = target.url();
-
-        let addr: SocketAddr = format!("127.0.0.1:{}", procs::free_port()?).parse()?;
-        let mut cmd = tokio::process::Command::new(&self.engine.bin);
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--database-url")
-            .arg(&url)
-            .arg("--data-dir")
-            .arg(&self.engine.data_dir)
-            .arg("--pool-size")
-            .arg(&pool)
-            .env("METAENGINE_JWT_SECRET", &self.engine.secret)
-            .env("METAENGINE_LOG", "warn");
-        let engine = Server::start(
-            "engine",
-            cmd,
-            addr,
-            &logs.join(format!("engine-{}.log", target.name())),
-        )
-        .await?;
-
         let addr: SocketAddr = format!("127.0.0.1:{}", procs::free_port()?).parse()?;
         let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
         cmd.arg("baseline")
@@ -307,6 +305,35 @@ impl Bench {
         )
         .await?;
         Ok((engine, baseline))
+    }
+
+    /// `metaengine serve` over `target`, with the benchmark's pool size and secret.
+    async fn start_engine(&self, target: &Target) -> anyhow::Result<Server> {
+        let logs = self.work.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        let pool = self.args.pool_size.to_string();
+        let url = target.url();
+
+        let addr: SocketAddr = format!("127.0.0.1:{}", procs::free_port()?).parse()?;
+        let mut cmd = tokio::process::Command::new(&self.engine.bin);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--database-url")
+            .arg(&url)
+            .arg("--data-dir")
+            .arg(&self.engine.data_dir)
+            .arg("--pool-size")
+            .arg(&pool)
+            .env("METAENGINE_JWT_SECRET", &self.engine.secret)
+            .env("METAENGINE_LOG", "warn");
+        Server::start(
+            "engine",
+            cmd,
+            addr,
+            &logs.join(format!("engine-{}.log", target.name())),
+        )
+        .await
     }
 
     fn spec(&self) -> LoadSpec {
@@ -625,6 +652,67 @@ async fn growth(
     Ok(())
 }
 
+/// The realtime benchmark on one backend (see [`realtime`]).
+async fn realtime_bench(bench: &Bench, target: &Target) -> anyhow::Result<realtime::RealtimeRun> {
+    let name = target.name();
+    target.recreate().await?;
+    let url = target.url();
+    bench.engine.run(&url, &["migrate"], None).await?;
+    bench
+        .engine
+        .run(&url, &["entity", "create", "Doc"], None)
+        .await?;
+    bench
+        .engine
+        .run(
+            &url,
+            &["version", "create", "Doc", "v1"],
+            Some(&realtime::doc_schema()),
+        )
+        .await?;
+    bench
+        .engine
+        .run(&url, &["version", "activate", "Doc", "v1"], None)
+        .await?;
+    let engine = bench.start_engine(target).await?;
+    let tenants = realtime::tenants();
+    prepare::create_tenants(&bench.engine, engine.addr, &tenants).await?;
+    let tokens = tenants
+        .iter()
+        .map(|t| bench.engine.token(t, BENCH_REALM))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let run = realtime::measure(
+        &format!("engine ({name})"),
+        &engine,
+        &tokens,
+        matches!(target, Target::Postgres { .. }),
+    )
+    .await;
+    engine.stop().await?;
+    run
+}
+
+/// The realtime limit: the hand-written broadcast server, under the same load.
+async fn realtime_limit(bench: &Bench) -> anyhow::Result<realtime::RealtimeRun> {
+    let logs = bench.work.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let addr: SocketAddr = format!("127.0.0.1:{}", procs::free_port()?).parse()?;
+    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+    cmd.arg("broadcast")
+        .arg("--listen")
+        .arg(addr.to_string())
+        .env("METAENGINE_JWT_SECRET", &bench.engine.secret)
+        .env("METAENGINE_LOG", "warn");
+    let server = Server::start("broadcast limit", cmd, addr, &logs.join("broadcast.log")).await?;
+    let tokens = realtime::tenants()
+        .iter()
+        .map(|t| bench.engine.token(t, BENCH_REALM))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let run = realtime::measure("broadcast limit", &server, &tokens, false).await;
+    server.stop().await?;
+    run
+}
+
 /// The relations benchmark on one backend (see [`relations`]).
 async fn relations_bench(
     bench: &Bench,
@@ -738,6 +826,38 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         work,
         nonce,
     };
+    if bench.args.realtime {
+        let mut runs = Vec::new();
+        for choice in backends {
+            let target = match *choice {
+                "postgres" => Target::Postgres {
+                    url: bench.args.realtime_pg_url.clone(),
+                },
+                _ => Target::Sqlite {
+                    path: bench.work.join("sqlite").join("realtime.db"),
+                },
+            };
+            runs.push(realtime_bench(&bench, &target).await?);
+        }
+        runs.push(realtime_limit(&bench).await?);
+        println!(
+            "\nrealtime: {} subscribers over {} tenants, {} creates/s for {} s, {}",
+            realtime::TENANTS * realtime::SUBSCRIBERS_PER_TENANT,
+            realtime::TENANTS,
+            realtime::WRITES_PER_SECOND,
+            realtime::PACED_SECONDS,
+            machine()
+        );
+        realtime::print(&runs);
+        let out = absolute(&bench.args.out)?.with_file_name("realtime.json");
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&out, serde_json::to_string_pretty(&runs)? + "\n")
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        println!("JSON: {}", out.display());
+        return Ok(());
+    }
     let mut results = Vec::new();
     let mut memory = Vec::new();
     let mut scope_rows = 0;

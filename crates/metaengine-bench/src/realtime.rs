@@ -3,8 +3,8 @@
 //! the tenants, so each change is delivered 100 times (50,000 events per second).
 //!
 //! Measured per server, in this order:
-//! - **memory per idle subscriber**: the server's RSS with the 1,000 streams open and quiet,
-//!   less its RSS before, over 1,000;
+//! - **memory per idle subscriber**: the server's RSS growth from 500 to 1,000 open, quiet
+//!   streams, over 500;
 //! - **write-to-receive delay**, p50 and p99: each record carries the time its create was sent
 //!   (`t`, µs since the epoch); a subscriber takes the difference when the event arrives. It
 //!   includes the create's own latency (reported beside it), so it bounds commit-to-receive
@@ -117,7 +117,7 @@ pub struct RealtimeRun {
 
 /// Shared by the subscribers of one run.
 struct Receivers {
-    delays: Mutex<Histogram<u64>>,
+    delays: std::sync::Mutex<Histogram<u64>>,
     received: AtomicU64,
     connected: AtomicU64,
 }
@@ -136,8 +136,6 @@ async fn subscriber(addr: SocketAddr, token: String, shared: Arc<Receivers>) -> 
         bail!("the stream answered `{status}`");
     }
     shared.connected.fetch_add(1, Ordering::Relaxed);
-    let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut n = 0u64;
     while let Some(line) = lines.next_line().await? {
         let Some(data) = line.strip_prefix("data: ") else {
             continue;
@@ -153,17 +151,15 @@ async fn subscriber(addr: SocketAddr, token: String, shared: Arc<Receivers>) -> 
             .take_while(char::is_ascii_digit)
             .collect();
         if let Ok(t) = digits.parse::<u64>() {
-            let _ = local.record(now_micros().saturating_sub(t).max(1));
-            n += 1;
-            if n.is_multiple_of(256) {
-                shared.received.fetch_add(256, Ordering::Relaxed);
-                let _ = shared.delays.lock().await.add(&local);
-                local.reset();
-            }
+            let delay = now_micros().saturating_sub(t).max(1);
+            let _ = shared
+                .delays
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .record(delay);
+            shared.received.fetch_add(1, Ordering::Relaxed);
         }
     }
-    shared.received.fetch_add(n % 256, Ordering::Relaxed);
-    let _ = shared.delays.lock().await.add(&local);
     Ok(())
 }
 
@@ -224,7 +220,7 @@ pub async fn measure(
 ) -> anyhow::Result<RealtimeRun> {
     let addr = server.addr;
     let shared = Arc::new(Receivers {
-        delays: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+        delays: std::sync::Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
         received: AtomicU64::new(0),
         connected: AtomicU64::new(0),
     });
@@ -233,33 +229,44 @@ pub async fn measure(
         create(addr, token, 0).await?;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_before = server.rss_kib().unwrap_or(0);
-    let mut streams = Vec::new();
-    for (i, token) in tokens.iter().enumerate() {
-        for _ in 0..SUBSCRIBERS_PER_TENANT {
-            let shared = shared.clone();
-            let token = token.clone();
-            streams.push(tokio::spawn(async move {
-                if let Err(e) = subscriber(addr, token, shared).await {
-                    eprintln!("tenant {i}: a subscriber failed: {e:#}");
-                }
-            }));
-        }
-    }
+    // Subscribers open in two halves; the memory of one is the RSS growth of the second half
+    // over its size, so one-time costs of the first streams (buffers, caches warming up) do not
+    // count as per-subscriber memory.
     let total = tokens.len() * SUBSCRIBERS_PER_TENANT;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while shared.connected.load(Ordering::Relaxed) < total as u64 {
-        if Instant::now() > deadline {
-            bail!(
-                "{label}: only {} of {total} subscribers connected",
-                shared.connected.load(Ordering::Relaxed)
-            );
+    let mut streams = Vec::new();
+    let mut rss = Vec::new();
+    for half in 0..2 {
+        for (i, token) in tokens.iter().enumerate() {
+            for _ in 0..SUBSCRIBERS_PER_TENANT / 2 {
+                let shared = shared.clone();
+                let token = token.clone();
+                streams.push(tokio::spawn(async move {
+                    if let Err(e) = subscriber(addr, token, shared).await {
+                        eprintln!("tenant {i}: a subscriber failed: {e:#}");
+                    }
+                }));
+            }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let want = (total / 2 * (half + 1)) as u64;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while shared.connected.load(Ordering::Relaxed) < want {
+            if Instant::now() > deadline {
+                bail!(
+                    "{label}: only {} of {want} subscribers connected",
+                    shared.connected.load(Ordering::Relaxed)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        rss.push(server.rss_kib().unwrap_or(0));
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_idle = server.rss_kib().unwrap_or(0);
-    let per_subscriber = (rss_idle.saturating_sub(rss_before) * 1024) as f64 / total as f64;
+    let grown = rss
+        .get(1)
+        .copied()
+        .unwrap_or(0)
+        .saturating_sub(rss.first().copied().unwrap_or(0));
+    let per_subscriber = (grown * 1024) as f64 / (total / 2) as f64;
 
     // The paced run: one create every 2 ms, round robin over the tenants.
     let cpu_before = server.cpu_seconds().unwrap_or(0.0);
@@ -311,7 +318,11 @@ pub async fn measure(
         0.0
     };
     let delivered = shared.received.load(Ordering::Relaxed) - received_before;
-    let delays = shared.delays.lock().await.clone();
+    let delays = shared
+        .delays
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     let write_latency = latencies.lock().await.clone();
 
     let burst_with = burst(addr, tokens).await?;

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use metaengine_sql::Dialect;
 use metaengine_sql::query::{Scope, changes_table};
-use metaengine_store::{ChangeBounds, ChangeOp, ChangeRow, StoreError, StoreResult, Timestamp};
+use metaengine_store::{
+    ChangeBatch, ChangeBounds, ChangeOp, ChangeRow, StoreError, StoreResult, Timestamp,
+};
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 
@@ -51,26 +53,41 @@ fn change(row: &Row) -> StoreResult<ChangeRow> {
     })
 }
 
+/// The changes with ids in `after + 1 ..= through`, at most `limit`.
 async fn read(
     pool: &Pool,
     dialect: Dialect,
-    after: i64,
+    (after, through): (i64, i64),
     limit: u32,
 ) -> StoreResult<Vec<ChangeRow>> {
     let text = format!(
-        "SELECT {COLUMNS} FROM {} WHERE \"seq\" > $1 ORDER BY \"seq\" LIMIT $2",
+        "SELECT {COLUMNS} FROM {} WHERE \"seq\" > $1 AND \"seq\" <= $2 ORDER BY \"seq\" LIMIT $3",
         changes_table(dialect)
     );
-    let q = query(&text).bind_all([Bind::Int(after), Bind::Int(i64::from(limit))]);
+    let q = query(&text).bind_all([
+        Bind::Int(after),
+        Bind::Int(through),
+        Bind::Int(i64::from(limit)),
+    ]);
     pool.fetch_all(&q).await?.iter().map(change).collect()
 }
 
-/// How many changes at the start of `rows` follow `after` without a gap.
-fn contiguous(after: i64, rows: &[ChangeRow]) -> usize {
+/// The ids of up to `limit` changes after `after` (no record read: cheap to repeat).
+async fn ids(pool: &Pool, dialect: Dialect, after: i64, limit: u32) -> StoreResult<Vec<i64>> {
+    let text = format!(
+        "SELECT \"seq\" FROM {} WHERE \"seq\" > $1 ORDER BY \"seq\" LIMIT $2",
+        changes_table(dialect)
+    );
+    let q = query(&text).bind_all([Bind::Int(after), Bind::Int(i64::from(limit))]);
+    pool.fetch_all(&q).await?.iter().map(|r| r.int(0)).collect()
+}
+
+/// How many ids at the start of `ids` follow `after` without a gap.
+fn contiguous(after: i64, ids: &[i64]) -> usize {
     let mut expected = after + 1;
-    rows.iter()
-        .take_while(|c| {
-            let ok = c.seq == expected;
+    ids.iter()
+        .take_while(|&&id| {
+            let ok = id == expected;
             expected += 1;
             ok
         })
@@ -98,57 +115,61 @@ async fn still_writing(pool: &Pool, writers: &[String]) -> StoreResult<bool> {
     Ok(now.iter().any(|w| writers.contains(w)))
 }
 
-/// Up to `limit` changes after `after`, in commit order, none of them ahead of a gap that may
-/// still fill (see the module documentation).
+/// The changes after `after` that are final, in commit order: at most `limit`, none of them
+/// ahead of a gap that may still fill (see the module documentation). `records`: read them, or
+/// only say how far they go (a feed with no subscriber keeps its place without reading them).
 pub(crate) async fn after(
     pool: &Pool,
     dialect: Dialect,
     after: i64,
     limit: u32,
-) -> StoreResult<Vec<ChangeRow>> {
-    let mut rows = read(pool, dialect, after, limit).await?;
-    if dialect == Dialect::Sqlite {
-        return Ok(rows);
+    records: bool,
+) -> StoreResult<ChangeBatch> {
+    let through = settled(pool, dialect, after, limit).await?;
+    let rows = if records && through > after {
+        read(pool, dialect, (after, through), limit).await?
+    } else {
+        Vec::new()
+    };
+    Ok(ChangeBatch { rows, through })
+}
+
+/// The highest id `t` (at least `after`, at most `limit` ids further) such that every change
+/// up to `t` is final.
+async fn settled(pool: &Pool, dialect: Dialect, after: i64, limit: u32) -> StoreResult<i64> {
+    let mut seen = ids(pool, dialect, after, limit).await?;
+    let last = |ids: &[i64], n: usize| ids.get(n.wrapping_sub(1)).copied().unwrap_or(after);
+    let ok = contiguous(after, &seen);
+    if dialect == Dialect::Sqlite || ok == seen.len() {
+        // SQLite commits one writer at a time, in id order.
+        return Ok(last(&seen, seen.len()));
     }
-    let mut ok = contiguous(after, &rows);
-    if ok == rows.len() {
-        return Ok(rows);
-    }
-    // A gap after `rows[ok - 1]`: settled once it fills, or once the writers of now are gone.
-    let Some(beyond) = rows.get(ok).map(|c| c.seq) else {
-        return Ok(rows);
+    // A gap after the first `ok` ids: settled once it fills, or once the writers of now are
+    // gone (then every id up to `beyond` is committed or lost for good).
+    let Some(&beyond) = seen.get(ok) else {
+        return Ok(last(&seen, ok));
     };
     let seen_writers = writers(pool).await?;
     let deadline = tokio::time::Instant::now() + GAP_WAIT;
     let mut pause = Duration::from_millis(1);
     loop {
         if !still_writing(pool, &seen_writers).await? {
-            // Every number below `beyond` is now committed or lost: a fresh read is final
-            // up to it.
-            rows = read(pool, dialect, after, limit).await?;
-            let settled = rows.iter().take_while(|c| c.seq <= beyond).count();
-            let rest = contiguous(
-                rows.get(settled.wrapping_sub(1)).map_or(after, |c| c.seq),
-                rows.get(settled..).unwrap_or_default(),
-            );
-            rows.truncate(settled + rest);
-            return Ok(rows);
+            seen = ids(pool, dialect, after, limit).await?;
+            let settled = seen.iter().take_while(|&&id| id <= beyond).count();
+            let from = last(&seen, settled).max(beyond);
+            let rest = contiguous(from, seen.get(settled..).unwrap_or_default());
+            return Ok(last(&seen, settled + rest).max(beyond));
         }
         if tokio::time::Instant::now() >= deadline {
-            rows.truncate(ok);
-            return Ok(rows);
+            return Ok(last(&seen, ok));
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(20));
-        rows = read(pool, dialect, after, limit).await?;
-        ok = contiguous(after, &rows);
-        if rows
-            .get(ok.wrapping_sub(1))
-            .is_some_and(|c| c.seq >= beyond)
-        {
-            // The gap filled: go on as far as the numbers are contiguous now.
-            rows.truncate(ok);
-            return Ok(rows);
+        seen = ids(pool, dialect, after, limit).await?;
+        let now = contiguous(after, &seen);
+        if last(&seen, now) >= beyond {
+            // The gap filled: as far as the ids are contiguous now.
+            return Ok(last(&seen, now));
         }
     }
 }
@@ -270,27 +291,12 @@ pub(crate) async fn watch(pool: &Pool) -> StoreResult<mpsc::Receiver<()>> {
 mod tests {
     use super::*;
 
-    fn row(seq: i64) -> ChangeRow {
-        ChangeRow {
-            seq,
-            at: Timestamp::now(),
-            tenant_id: String::new(),
-            realm_id: String::new(),
-            entity: String::new(),
-            record_id: String::new(),
-            op: ChangeOp::Create,
-            row_version: 1,
-            record: None,
-            previous: None,
-        }
-    }
-
     #[test]
     fn contiguous_stops_at_the_first_gap() {
-        let rows: Vec<_> = [5, 6, 8, 9].into_iter().map(row).collect();
-        assert_eq!(contiguous(4, &rows), 2);
-        assert_eq!(contiguous(3, &rows), 0);
-        assert_eq!(contiguous(7, &rows[2..]), 2);
+        let ids = [5, 6, 8, 9];
+        assert_eq!(contiguous(4, &ids), 2);
+        assert_eq!(contiguous(3, &ids), 0);
+        assert_eq!(contiguous(7, &ids[2..]), 2);
         assert_eq!(contiguous(0, &[]), 0);
     }
 }

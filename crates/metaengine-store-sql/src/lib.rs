@@ -38,9 +38,9 @@ use metaengine_sql::query::{Expansion, Filter, ListQuery, Related, Scope};
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{
     Activation, ActivationAudits, ActivationPlan, AuditQuery, AuditRow, Backend, BatchOutcome,
-    BatchWrite, ChangeBounds, ChangeRow, EntityRow, Id, ModelChange, NewAudit, NewEntity,
-    NewTenant, NewVersion, Page, PageRequest, RecordPage, RecordWrite, Store, StoreError,
-    StoreResult, TenantRow, TenantStatus, Timestamp, VersionRow,
+    BatchWrite, ChangeBatch, ChangeBounds, ChangeRow, EntityRow, Id, ModelChange, NewAudit,
+    NewEntity, NewTenant, NewVersion, Page, PageRequest, RecordPage, RecordWrite, Store,
+    StoreError, StoreResult, TenantRow, TenantStatus, Timestamp, VersionRow,
 };
 use serde_json::Value;
 use sqlx::migrate::Migrator;
@@ -811,8 +811,13 @@ impl Store for SqlStore {
         self.write_row(&q, rows::tenant, audit, missing, None).await
     }
 
-    async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<ChangeRow>> {
-        change_log::after(&self.pool, self.dialect(), after, limit).await
+    async fn changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+        records: bool,
+    ) -> StoreResult<ChangeBatch> {
+        change_log::after(&self.pool, self.dialect(), after, limit, records).await
     }
 
     async fn changes_of(

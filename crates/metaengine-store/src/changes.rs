@@ -66,3 +66,13 @@ pub struct ChangeBounds {
     /// The highest event id recorded (0: none).
     pub last: i64,
 }
+
+/// What the feed reads at once: the final changes after its position, in commit order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChangeBatch {
+    /// The changes (empty when they were not asked for).
+    pub rows: Vec<ChangeRow>,
+    /// Every change up to this id is final (and in `rows`, when they were asked for): the
+    /// feed's next position.
+    pub through: i64,
+}

@@ -20,7 +20,7 @@ pub mod testkit;
 pub mod types;
 
 pub use audit::{AuditActor, AuditQuery, AuditResult, EventType, NewAudit, UnknownName};
-pub use changes::{ChangeBounds, ChangeOp, ChangeRow};
+pub use changes::{ChangeBatch, ChangeBounds, ChangeOp, ChangeRow};
 pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageMeta, PageRequest};
 pub use rows::{AuditRow, EntityRow, TableRow, TenantRow, TenantStatus, VersionRow};

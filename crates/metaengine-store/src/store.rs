@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::audit::{AuditQuery, NewAudit};
-use crate::changes::{ChangeBounds, ChangeRow};
+use crate::changes::{ChangeBatch, ChangeBounds, ChangeRow};
 use crate::error::StoreResult;
 use crate::page::{Page, PageRequest};
 use crate::rows::{AuditRow, EntityRow, TenantRow, TenantStatus, VersionRow};
@@ -440,8 +440,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` changes after event id `after`, in commit order, each only once it is final:
     /// no transaction still running can record a change before it. The answer may stop short of
-    /// changes already committed (a later read gets them); it never skips one.
-    async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<ChangeRow>>;
+    /// changes already committed (a later read gets them); it never skips one. Without
+    /// `records`, only how far the final changes go (`through`), none read.
+    async fn changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+        records: bool,
+    ) -> StoreResult<ChangeBatch>;
 
     /// Up to `limit` changes of `entities` in one tenant and realm with ids in
     /// `after + 1 ..= through`, in order (a subscriber's replay; `through` is final).

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use metaengine_core::policy::Predicate;
 use metaengine_sql::query::Scope;
-use metaengine_store::{ChangeRow, Store, Timestamp};
+use metaengine_store::{Store, Timestamp};
 use tokio::sync::{Notify, mpsc};
 
 pub use event::{Delivery, Event};
@@ -44,6 +44,10 @@ use event::Change;
 
 /// Changes read from the log at once.
 const READ_BATCH: u32 = 500;
+
+/// The shortest time between two rounds of the feed: a bound on the statements the feed adds
+/// to a stream of writes (at most 200 rounds per second), for at most this much delay.
+const FEED_SPACING: Duration = Duration::from_millis(5);
 
 /// How often streams are checked against suspended tenants and changed models.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(500);
@@ -516,33 +520,36 @@ fn dispatch(inner: &Inner, hub: &mut Hub, change: &Change) {
 }
 
 /// Reads the log after the feed's position and dispatches each change, until the log has no
-/// more; whether anything was read.
-async fn catch_up(inner: &Inner) -> bool {
-    let mut any = false;
+/// more. With no subscriber on this process, the feed only moves its position (no record is
+/// read).
+async fn catch_up(inner: &Inner) {
     loop {
-        let position = lock(&inner.hub).position;
-        let rows: Vec<ChangeRow> = match inner.store.changes_after(position, READ_BATCH).await {
-            Ok(rows) => rows,
+        let (position, wanted) = {
+            let hub = lock(&inner.hub);
+            (hub.position, !hub.scopes.is_empty())
+        };
+        let batch = match inner
+            .store
+            .changes_after(position, READ_BATCH, wanted)
+            .await
+        {
+            Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the change log failed; retrying");
-                return any;
+                return;
             }
         };
-        let Some(last) = rows.last().map(|c| c.seq) else {
-            return any;
-        };
-        any = true;
-        let full = rows.len() == READ_BATCH as usize;
-        let changes: Vec<Change> = rows.into_iter().map(Change::new).collect();
-        {
-            let mut hub = lock(&inner.hub);
+        if batch.through <= position {
+            return;
+        }
+        let changes: Vec<Change> = batch.rows.into_iter().map(Change::new).collect();
+        let mut hub = lock(&inner.hub);
+        // A subscriber that came while the records were not read: read them again.
+        if wanted || hub.scopes.is_empty() {
             for change in &changes {
                 dispatch(inner, &mut hub, change);
             }
-            hub.position = last;
-        }
-        if !full {
-            return any;
+            hub.position = batch.through;
         }
     }
 }
@@ -564,6 +571,7 @@ async fn feed(inner: Arc<Inner>, mut wakes: mpsc::Receiver<()>) {
         if inner.stopped.load(Ordering::SeqCst) {
             return;
         }
+        let started = tokio::time::Instant::now();
         if local {
             // Wake the feeds of other processes (one announcement for all the writes that
             // woke this one).
@@ -572,6 +580,9 @@ async fn feed(inner: Arc<Inner>, mut wakes: mpsc::Receiver<()>) {
             }
         }
         catch_up(&inner).await;
+        // Under a stream of writes, one round (an announcement and a read) per
+        // `FEED_SPACING` at most: the writes meanwhile wait for the next round together.
+        tokio::time::sleep_until(started + FEED_SPACING).await;
     }
 }
 

@@ -185,7 +185,7 @@ struct Inner {
     hub: Mutex<Hub>,
     count: AtomicUsize,
     next_id: AtomicU64,
-    started: AtomicBool,
+    started: tokio::sync::OnceCell<()>,
     /// Tells the feed and maintenance tasks to stop.
     stop: Notify,
     stopped: AtomicBool,
@@ -233,7 +233,7 @@ impl Realtime {
                 hub: Mutex::new(Hub::default()),
                 count: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
-                started: AtomicBool::new(false),
+                started: tokio::sync::OnceCell::new(),
                 stop: Notify::new(),
                 stopped: AtomicBool::new(false),
             }),
@@ -253,23 +253,19 @@ impl Realtime {
     /// Starts the feed, the maintenance tick and retention (once; later calls do nothing). The
     /// feed starts at the end of the log.
     pub async fn start(&self) -> DataResult<()> {
-        if self.inner.started.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
-        let start = match self.inner.store.change_bounds().await {
-            Ok(bounds) => bounds.last,
-            Err(e) => {
-                self.inner.started.store(false, Ordering::SeqCst);
-                return Err(e.into());
-            }
-        };
-        lock(&self.inner.hub).position = start;
-        let wakes = self.inner.store.watch_changes().await.map_err(|e| {
-            self.inner.started.store(false, Ordering::SeqCst);
-            DataError::from(e)
-        })?;
-        tokio::spawn(feed(self.inner.clone(), wakes));
-        tokio::spawn(maintenance(self.inner.clone()));
+        let inner = &self.inner;
+        // Concurrent callers wait for the one that starts it.
+        inner
+            .started
+            .get_or_try_init(|| async {
+                let start = inner.store.change_bounds().await?.last;
+                lock(&inner.hub).position = start;
+                let wakes = inner.store.watch_changes().await?;
+                tokio::spawn(feed(inner.clone(), wakes));
+                tokio::spawn(maintenance(inner.clone()));
+                Ok::<(), DataError>(())
+            })
+            .await?;
         Ok(())
     }
 
@@ -318,6 +314,8 @@ impl Realtime {
             Some(text) => Some(text.parse::<i64>().ok()),
         };
         let bounds = inner.store.change_bounds().await?;
+        // An id this log still has all the changes after (else: `reset`, then live).
+        let resumable = |after: i64| after >= bounds.purged_through && after <= bounds.last;
         let (sender, receiver) = mpsc::channel(inner.config.buffer.max(1));
         let subscriber = Arc::new(Subscriber {
             id: inner.next_id.fetch_add(1, Ordering::Relaxed),
@@ -325,7 +323,7 @@ impl Realtime {
             realm_id: actor.realm_id.clone(),
             views,
             after: match resume {
-                Some(Some(after)) => after,
+                Some(Some(after)) if resumable(after) => after,
                 _ => bounds.last,
             },
             overflowed: AtomicBool::new(false),
@@ -346,16 +344,13 @@ impl Realtime {
             });
             hub.position
         };
-        // What comes before the live events: a replay from the log, or a reset.
         // What comes before the live events: a replay from the log (nothing when the id is
         // ahead of this feed, whose live events then start after it), or a reset.
         let start = match resume {
-            Some(Some(after)) if after >= bounds.purged_through && after <= bounds.last => {
-                Start::Replay {
-                    after,
-                    through: position,
-                }
-            }
+            Some(Some(after)) if resumable(after) => Start::Replay {
+                after,
+                through: position,
+            },
             Some(_) => Start::Reset,
             None => Start::Live,
         };

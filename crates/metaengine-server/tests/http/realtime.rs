@@ -14,32 +14,14 @@ use metaengine_testing::Rng;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{EventStream, Sse, TestServer, admin, start, start_with, token};
+use crate::support::{
+    EventStream, Sse, TestServer, admin, define_entity as define, start, start_with, token,
+};
 
 /// Long enough for an event to arrive on a loaded machine; a missing one costs this much.
 const WAIT: Duration = Duration::from_secs(5);
 /// How long the tail of a stream must stay quiet to count as drained.
 const QUIET: Duration = Duration::from_millis(700);
-
-/// Creates entity `name` with `schema` as v1 and activates it, as the platform admin.
-async fn define(server: &TestServer, name: &str, schema: Value) {
-    let admin = admin();
-    let r = server
-        .post("/api/meta/entities", &admin, json!({ "name": name }))
-        .await;
-    assert_eq!(r.status, 201, "{:#}", r.body);
-    let r = server
-        .post(
-            &format!("/api/meta/entities/{name}/versions"),
-            &admin,
-            json!({ "version": "v1", "schema": schema }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:#}", r.body);
-    let path = format!("/api/meta/entities/{name}/versions/v1/activate");
-    let r = server.call(Method::POST, &path, Some(&admin), None).await;
-    assert_eq!(r.status, 200, "{:#}", r.body);
-}
 
 fn admins() -> Value {
     json!({ "name": "admins", "effect": "allow", "action": "*",

@@ -8,33 +8,7 @@ use metaengine_store::Store;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, admin, start, token};
-
-/// Creates entity `name` with `schema` as version v1 and activates it, as the platform admin.
-async fn define(server: &TestServer, name: &str, schema: Value) {
-    let admin = admin();
-    let r = server
-        .post("/api/meta/entities", &admin, json!({ "name": name }))
-        .await;
-    assert_eq!(r.status, 201, "{:#}", r.body);
-    let r = server
-        .post(
-            &format!("/api/meta/entities/{name}/versions"),
-            &admin,
-            json!({ "version": "v1", "schema": schema }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:#}", r.body);
-    let r = server
-        .call(
-            Method::POST,
-            &format!("/api/meta/entities/{name}/versions/v1/activate"),
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:#}", r.body);
-}
+use crate::support::{TestServer, admin, define_entity as define, start, token};
 
 /// Manager ← Customer ← Invoice. Everyone reads managers and invoices; users read only the
 /// customers of region `north`; admins do anything.

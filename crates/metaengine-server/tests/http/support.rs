@@ -177,6 +177,36 @@ impl Drop for TestServer {
     }
 }
 
+/// Creates entity `name` with `schema` as version v1 and activates it, as the platform admin.
+pub async fn define_entity(server: &TestServer, name: &str, schema: Value) {
+    let admin = admin();
+    let r = server
+        .post(
+            "/api/meta/entities",
+            &admin,
+            serde_json::json!({ "name": name }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.body);
+    let r = server
+        .post(
+            &format!("/api/meta/entities/{name}/versions"),
+            &admin,
+            serde_json::json!({ "version": "v1", "schema": schema }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.body);
+    let r = server
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/meta/entities/{name}/versions/v1/activate"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+}
+
 /// Defines Invoice (examples/invoice-v1.json) and activates it, as the platform admin.
 pub async fn invoice_v1(server: &TestServer) {
     let admin = admin();

@@ -8,7 +8,7 @@
 //!   store's `change_log`), once per change whatever the number of subscribers, and decides each
 //!   change against each subscriber of the change's tenant and realm in memory: the
 //!   subscriber's read policies and filters as one [`Predicate`], evaluated with the semantics
-//!   of the SQL row filter on the record before and after the change ([`event`]).
+//!   of the SQL row filter on the record before and after the change (`event.rs`).
 //! - The feed wakes when this process wrote ([`ChangeSignal`], told by the data service after
 //!   each commit), when another process announces changes (PostgreSQL `NOTIFY`, sent by a feed
 //!   woken locally), and every `poll_interval` in any case (a write by a process that died

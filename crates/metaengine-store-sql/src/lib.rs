@@ -683,11 +683,35 @@ impl Store for SqlStore {
         // Consecutive creates of one entity become multi-row inserts. When one of those fails
         // (a taken unique value), the batch is rolled back and run again one statement per
         // write, to name the operation that failed.
-        match records::batch(&self.pool, &self.sql, dialect, writes, audits, true).await? {
-            BatchOutcome::Failed { .. } => {
-                records::batch(&self.pool, &self.sql, dialect, writes, audits, false).await
+        let outcome =
+            match records::batch(&self.pool, &self.sql, dialect, writes, audits, true).await? {
+                BatchOutcome::Failed { .. } => {
+                    records::batch(&self.pool, &self.sql, dialect, writes, audits, false).await?
+                }
+                outcome => outcome,
+            };
+        // A delete refused for the records still referring to it: how many do, now that
+        // nothing of the batch was written (as the single route says).
+        match (outcome, writes) {
+            (
+                BatchOutcome::Failed {
+                    index,
+                    error: StoreError::StillReferenced { entity, .. },
+                },
+                writes,
+            ) => {
+                let count = match writes.get(index) {
+                    Some(BatchWrite::Delete {
+                        model, scope, id, ..
+                    }) => self.referrers(&model.entity, scope.tenant_id, id).await?,
+                    _ => 0,
+                };
+                Ok(BatchOutcome::Failed {
+                    index,
+                    error: StoreError::StillReferenced { entity, count },
+                })
             }
-            outcome => Ok(outcome),
+            (outcome, _) => Ok(outcome),
         }
     }
 

@@ -215,6 +215,8 @@ async fn references_are_enforced_by_the_database(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::StillReferenced, "{e:?}");
+    // The count is of the records referring to it once nothing of the batch was written.
+    assert!(e.to_string().contains("3 record(s)"), "{e}");
     assert!(data.get(&a, "Invoice", &invoices[0], &[]).await.is_ok());
     // Once nothing refers to it, it goes.
     for id in &invoices {

@@ -222,7 +222,7 @@ fn create(port: u16, token: &str, record: &Value) -> Value {
     serde_json::from_str(json).unwrap()
 }
 
-/// Opens the event stream; reads `(id, event, data)` of the events as they come.
+/// Opens the event stream (returns once it has begun), to read with [`next_event`].
 fn events(port: u16, token: &str, last_event_id: Option<&str>) -> BufReader<std::net::TcpStream> {
     let resume = last_event_id
         .map(|id| format!("\r\nLast-Event-ID: {id}"))
@@ -235,7 +235,17 @@ fn events(port: u16, token: &str, last_event_id: Option<&str>) -> BufReader<std:
         "",
     );
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    BufReader::new(s)
+    let mut r = BufReader::new(s);
+    // Subscribed once the stream has begun (`retry:`): changes from then on are its own.
+    let mut line = String::new();
+    while !line.starts_with("retry:") {
+        line.clear();
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "the stream ended at once"
+        );
+    }
+    r
 }
 
 /// The next event's `(id, event, data)` (a chunked body's size lines and comments skipped).

@@ -221,6 +221,33 @@ pub(crate) async fn bounds(pool: &Pool, dialect: Dialect) -> StoreResult<ChangeB
     })
 }
 
+/// The longest [`settled_end`] waits for the writers of the moment.
+const START_WAIT: Duration = Duration::from_secs(5);
+
+/// The highest id up to which every change is final: the highest recorded id, once every
+/// transaction that held a write lock on the log when it was read has ended (on PostgreSQL an
+/// id below it may belong to one of them; any id taken later is above it). Where a feed starts.
+pub(crate) async fn settled_end(pool: &Pool, dialect: Dialect) -> StoreResult<i64> {
+    let last = bounds(pool, dialect).await?.last;
+    if dialect == Dialect::Sqlite {
+        return Ok(last);
+    }
+    let seen = writers(pool).await?;
+    let deadline = tokio::time::Instant::now() + START_WAIT;
+    while !seen.is_empty() && still_writing(pool, &seen).await? {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                "writers of the change log still running after {} s: the realtime feed starts \
+                 without waiting for them",
+                START_WAIT.as_secs()
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(last)
+}
+
 /// Deletes the changes recorded before `before` (the oldest ids, up to the first change that
 /// is recent enough) and remembers the highest id deleted.
 pub(crate) async fn purge(pool: &Pool, dialect: Dialect, before: Timestamp) -> StoreResult<u64> {

@@ -867,6 +867,10 @@ impl Store for SqlStore {
         change_log::bounds(&self.pool, self.dialect()).await
     }
 
+    async fn settled_changes_end(&self) -> StoreResult<i64> {
+        change_log::settled_end(&self.pool, self.dialect()).await
+    }
+
     async fn purge_changes(&self, before: Timestamp) -> StoreResult<u64> {
         change_log::purge(&self.pool, self.dialect(), before).await
     }

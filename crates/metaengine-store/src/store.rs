@@ -463,6 +463,10 @@ pub trait Store: Send + Sync + 'static {
     /// The highest purged and the highest recorded event id.
     async fn change_bounds(&self) -> StoreResult<ChangeBounds>;
 
+    /// The highest event id up to which every change is final (where a feed starts): waits a
+    /// few seconds at most for the transactions writing changes at the time of the call.
+    async fn settled_changes_end(&self) -> StoreResult<i64>;
+
     /// Deletes the changes recorded before `before`; returns how many.
     async fn purge_changes(&self, before: Timestamp) -> StoreResult<u64>;
 

@@ -258,7 +258,9 @@ impl Realtime {
         inner
             .started
             .get_or_try_init(|| async {
-                let start = inner.store.change_bounds().await?.last;
+                // The end of the log as far as it is final: a change of a transaction
+                // still running below it would otherwise never be dispatched.
+                let start = inner.store.settled_changes_end().await?;
                 lock(&inner.hub).position = start;
                 let wakes = inner.store.watch_changes().await?;
                 tokio::spawn(feed(inner.clone(), wakes));

@@ -129,3 +129,48 @@ crate::on_both_backends!(
     a_slow_subscriber_gets_reset_and_the_writers_go_on,
     the_log_is_read_once_per_change_not_per_subscriber,
 );
+
+/// A change of a transaction still running when the feed starts (its id below the log's end)
+/// reaches a subscriber resuming from before it: the feed starts where the log is final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_starts_where_the_log_is_final() {
+    use sqlx::Connection as _;
+    let (db, store) = metaengine_testing::postgres().await;
+    let s = services(store, 1024).await;
+    let a = admin();
+    s.data.create(&a, "Doc", &json!({ "n": 0 })).await.unwrap();
+    let first = s.store.change_bounds().await.unwrap().last;
+    // A writer that took its id and has not committed yet…
+    let mut open = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    let mut tx = open.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO core.ent_doc (tenant_id, realm_id, id, created_at, updated_at, created_by, \
+         updated_by, n) VALUES ('default', 'main', gen_random_uuid(), now(), now(), 'x', 'x', 1)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    // …and one after it that has.
+    s.data.create(&a, "Doc", &json!({ "n": 2 })).await.unwrap();
+    let resume = SubscribeRequest {
+        last_event_id: Some(first.to_string()),
+        ..docs()
+    };
+    // The subscriber resumes and reads at once, while that writer is still running.
+    let realtime = s.realtime.clone();
+    let reading = tokio::spawn(async move {
+        let mut sub = realtime.subscribe(&admin(), &resume).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match tokio::time::timeout(Duration::from_secs(3), sub.next()).await {
+                Ok(Some(Delivery::Event(e))) => got.push(e.id),
+                _ => break,
+            }
+        }
+        got
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.commit().await.unwrap();
+    let got = reading.await.unwrap();
+    assert_eq!(got, [first + 1, first + 2], "both changes, in order");
+}

@@ -23,7 +23,7 @@
 //! columns), in the activation's transaction.
 
 use super::column::record_columns;
-use super::expand::record_object;
+use super::expand::{literal_text, record_object};
 use crate::{Dialect, qualified_table};
 use metaengine_core::CompiledModel;
 use metaengine_core::ident::{SYSTEM_COLUMNS, quote_ident};
@@ -42,16 +42,11 @@ fn capture_name(table: &str) -> String {
     format!("changes_{table}")
 }
 
-/// A SQL string literal of a model name (letters, digits and `_`; quotes doubled all the same).
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// The statements that make the database record every change of `model`'s table (replacing
 /// what an earlier version installed). Run them after the table has its new columns.
 pub fn change_capture(dialect: Dialect, model: &CompiledModel) -> Vec<String> {
     let table = qualified_table(dialect, &model.table_name);
-    let entity = literal(&model.entity);
+    let entity = literal_text(&model.entity);
     let json = record_object(dialect, &record_columns(model), &[]);
     let log = changes_table(dialect);
     let name = capture_name(&model.table_name);

@@ -315,6 +315,6 @@ fn pg_json_text(col: &Col<'_>) -> (String, bool) {
 
 /// A string literal of JSON text made of model names and punctuation (quotes doubled all the
 /// same).
-fn literal_text(text: &str) -> String {
+pub(super) fn literal_text(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }

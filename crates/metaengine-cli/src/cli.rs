@@ -83,7 +83,7 @@ pub enum Command {
         #[arg(long)]
         entity: Option<String>,
     },
-    /// Query the audit trail, newest first.
+    /// Query the audit trail, newest first; verify its hash chains; purge it by retention.
     Audit(AuditArgs),
     /// Ask the policy gate: may this user do this to this entity (and record)?
     #[command(subcommand)]
@@ -440,7 +440,11 @@ pub struct PageArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
+    /// Without a subcommand: query the trail with the flags below.
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
     /// Event types, comma-separated (e.g. `meta.version.activate,policy.deny`).
     #[arg(long, value_delimiter = ',')]
     pub event_type: Vec<metaengine_store::EventType>,
@@ -467,6 +471,29 @@ pub struct AuditArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chains (every tenant's, or one's): exit 1 naming the first broken row.
+    Verify {
+        /// Only this tenant's chain.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the rows older than the retention, leaving one `audit.purge` row per tenant.
+    Purge {
+        /// Days rows are kept (0 keeps everything).
+        #[arg(
+            long,
+            env = "METAENGINE_AUDIT_RETENTION_DAYS",
+            default_value_t = metaengine_server::config::DEFAULT_AUDIT_RETENTION_DAYS
+        )]
+        retention_days: u32,
+    },
 }
 
 #[cfg(test)]
@@ -546,6 +573,10 @@ pub struct ServeArgs {
     /// [default: 24h].
     #[arg(long, env = "METAENGINE_REALTIME_RETENTION")]
     pub realtime_retention: Option<String>,
+    /// Days audit rows are kept; older ones are purged hourly (0 keeps everything)
+    /// [default: 90].
+    #[arg(long, env = "METAENGINE_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u32>,
     /// Do not compile the active entities before accepting requests.
     #[arg(long)]
     pub no_precompile: bool,

@@ -42,6 +42,7 @@ fn ours() -> PolicySet {
                 action: if i % 2 == 0 { PolicyAction::Read } else { PolicyAction::All },
                 priority: i as i32,
                 conditions: conds.iter().map(compile_condition).collect(),
+                fields: None,
             }
         })
         .collect();

@@ -42,6 +42,8 @@ codes! {
     Unauthenticated => "unauthenticated",
     /// The caller may not do this (policies, roles, tenant).
     Forbidden => "forbidden",
+    /// The body writes fields the caller may not write (SPEC §15); `errors` points at each.
+    FieldForbidden => "field_forbidden",
     /// No such entity, version, record, tenant or route.
     NotFound => "not_found",
     /// The method does not apply to the route.

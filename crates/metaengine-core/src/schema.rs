@@ -306,6 +306,11 @@ pub struct PolicyDef {
     /// Conditions, all of which must hold.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The fields it is about (SPEC §15): an `allow` grants only these for its action, a `deny`
+    /// withholds only these and leaves the action to the other policies. Absent: every field
+    /// (an allow) or the whole action (a deny).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
     /// Human description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

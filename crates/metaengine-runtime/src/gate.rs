@@ -5,7 +5,8 @@
 //! [`PolicyGate::audit_event`] and write it in their own transaction.
 
 use metaengine_core::policy::{
-    Action, Decision, DecisionReason, PolicyDenied, RecordView, RequestContext, RowFilter, enforce,
+    Action, Decision, DecisionReason, FieldAccess, FieldVerdict, PolicyDenied, RecordView,
+    RequestContext, RowFilter, enforce,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +97,36 @@ impl PolicyGate {
             return RowFilter::All;
         }
         model.policies.row_filter(action, &request_context(actor))
+    }
+
+    /// The fields of `model` the actor may use with `action` (SPEC §15): all of them for the
+    /// admin role or when no policy names fields.
+    pub fn field_access<'m>(
+        &self,
+        model: &'m ActiveModel,
+        action: Action,
+        actor: &Actor,
+    ) -> FieldAccess<'m> {
+        if actor.has_role(&self.admin_role) {
+            return FieldAccess::All;
+        }
+        model.policies.field_access(action, &request_context(actor))
+    }
+
+    /// The verdict on every field of `model` for the actor and `action`, with the policies that
+    /// granted or withheld each (the explanation of [`PolicyGate::field_access`]); `None` for the
+    /// admin role, which may use every field.
+    pub fn field_verdicts<'m>(
+        &self,
+        model: &'m ActiveModel,
+        action: Action,
+        actor: &Actor,
+    ) -> Option<Vec<FieldVerdict<'m>>> {
+        (!actor.has_role(&self.admin_role)).then(|| {
+            model
+                .policies
+                .field_verdicts(action, &request_context(actor))
+        })
     }
 
     /// The audit event of a decision: always for a denial, for an allow only when configured.

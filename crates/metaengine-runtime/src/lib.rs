@@ -14,6 +14,7 @@ pub mod error;
 pub mod gate;
 pub mod realtime;
 pub mod registry;
+pub mod retention;
 pub mod services;
 pub mod tenants;
 

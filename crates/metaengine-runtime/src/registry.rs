@@ -11,7 +11,7 @@ use metaengine_core::{ErrorCode, Problem, ValidationContext, validate_schema};
 
 use metaengine_store::{
     Activation, ActivationPlan, AuditQuery, AuditRow, EntityRow, EventType, NewAudit, NewEntity,
-    NewVersion, Page, PageRequest, Store, VersionRow,
+    NewVersion, Page, PageRequest, PurgeReport, Store, VerifyReport, VersionRow,
 };
 use serde_json::{Value, json};
 
@@ -714,6 +714,38 @@ impl Registry {
             query.tenant_id = Some(actor.tenant_id.clone());
         }
         Ok(self.store.query_audit(&query).await?)
+    }
+
+    /// Verifies the audit hash chains (SPEC §16): every tenant's for a platform admin (or the
+    /// one asked for), only its own for another tenant's admin.
+    pub async fn verify_audit(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+    ) -> RegistryResult<VerifyReport> {
+        self.access.require_read(actor)?;
+        let tenant = if self.access.sees_all_tenants(actor) {
+            tenant
+        } else {
+            if let Some(other) = tenant.filter(|t| *t != actor.tenant_id) {
+                return Err(RegistryError::Forbidden(format!(
+                    "an admin of tenant `{}` may verify only its own audit rows, not those of `{other}`",
+                    actor.tenant_id
+                )));
+            }
+            Some(actor.tenant_id.as_str())
+        };
+        Ok(self.store.verify_audit(tenant).await?)
+    }
+
+    /// Retention now (SPEC §16): deletes the audit rows older than `days` days, one
+    /// `audit.purge` checkpoint per tenant. A platform admin's task; `days` 0 keeps everything.
+    pub async fn purge_audit(&self, actor: &Actor, days: u32) -> RegistryResult<PurgeReport> {
+        self.access.require_change(actor)?;
+        match crate::retention::cutoff(days) {
+            Some(before) => Ok(self.store.purge_audit(before).await?),
+            None => Ok(PurgeReport::default()),
+        }
     }
 }
 

@@ -126,6 +126,8 @@ pub struct Settings {
     /// How long changes are kept for realtime subscribers to resume: a number with a unit,
     /// `s`, `m`, `h` or `d` (default `24h`).
     pub realtime_retention: Option<String>,
+    /// Days audit rows are kept; older ones are purged hourly (default 90; 0 keeps everything).
+    pub audit_retention_days: Option<u32>,
 }
 
 macro_rules! merge {
@@ -142,7 +144,7 @@ impl Settings {
             json_max_depth, default_page_size, max_page_size, max_filters, max_page_bytes, batch_max_operations, request_timeout_ms,
             max_concurrency, max_connections, header_read_timeout_ms, idle_timeout_ms,
             shutdown_grace_ms, precompile_on_startup, audit_allows, realtime_max_subscribers,
-            realtime_retention)
+            realtime_retention, audit_retention_days)
     }
 
     /// Reads a TOML file of settings.
@@ -258,7 +260,12 @@ pub struct ServerConfig {
     pub audit_allows: bool,
     /// The realtime feed's limits.
     pub realtime: RealtimeConfig,
+    /// Days audit rows are kept (0: forever).
+    pub audit_retention_days: u32,
 }
+
+/// Days audit rows are kept unless configured (SPEC §8).
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 90;
 
 /// A duration written as a number and a unit (`90s`, `30m`, `24h`, `7d`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
@@ -427,6 +434,9 @@ impl ServerConfig {
             precompile_on_startup: s.precompile_on_startup.unwrap_or(true),
             audit_allows: s.audit_allows.unwrap_or(false),
             realtime,
+            audit_retention_days: s
+                .audit_retention_days
+                .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS),
         })
     }
 
@@ -478,6 +488,13 @@ impl ServerConfig {
                     self.realtime.max_subscribers,
                     self.realtime.retention.as_secs()
                 ),
+            ),
+            (
+                "audit retention",
+                match self.audit_retention_days {
+                    0 => "forever".to_owned(),
+                    days => format!("{days} days, purged hourly"),
+                },
             ),
             (
                 "connections",

@@ -24,7 +24,8 @@ pub use state::{AppState, SharedState, StartError};
 
 /// Serves `state` on `listener` under its connection limits until `shutdown` completes; then
 /// stops accepting, closes idle connections, lets in-flight requests finish within the shutdown
-/// grace period (cutting the rest), and flushes the audit writer. The realtime feed runs
+/// grace period (cutting the rest), and flushes the audit writer. The audit retention purge
+/// runs hourly meanwhile (from the start). The realtime feed runs
 /// meanwhile; its streams are closed as shutdown starts (they would never finish by
 /// themselves).
 pub async fn serve(
@@ -36,6 +37,8 @@ pub async fn serve(
         // The first subscriber tries again.
         tracing::warn!(error = %e, "the realtime feed could not start");
     }
+    let retention =
+        metaengine_runtime::retention::spawn(state.store.clone(), state.audit_retention_days);
     let realtime = state.realtime.clone();
     let shutdown = async move {
         shutdown.await;
@@ -43,6 +46,9 @@ pub async fn serve(
     };
     let app = router(state.clone());
     let result = connections::serve_connections(listener, app, state.connections, shutdown).await;
+    if let Some(purge) = retention {
+        purge.abort();
+    }
     state.audit.shutdown().await;
     result
 }

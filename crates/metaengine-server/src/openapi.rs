@@ -264,6 +264,18 @@ fn static_ops() -> Vec<Op> {
                 Some("AuditList"),
             )
         },
+        Op {
+            query: &["tenantId"],
+            ..op(
+                "get",
+                "/api/meta/audit/verify",
+                "audit",
+                "Verify the audit hash chains of every tenant the caller may read, or of one",
+                None,
+                "200",
+                Some("AuditVerification"),
+            )
+        },
         op(
             "post",
             "/api/admin/tenants",
@@ -493,7 +505,24 @@ fn static_schemas() -> Map<String, Value> {
             "timestamp": timestamp(), "userId": { "type": "string" }, "tenantId": { "type": "string" },
             "realmId": { "type": "string" }, "action": { "type": "string" }, "resource": { "type": "string" },
             "details": {}, "result": { "type": "string", "enum": ["success", "failure"] },
-            "errorMessage": { "type": ["string", "null"] }
+            "errorMessage": { "type": ["string", "null"] },
+            "prevHash": { "type": ["string", "null"] }, "hash": { "type": ["string", "null"] }
+        }
+    });
+    let verification = json!({
+        "type": "object",
+        "required": ["tenants", "rows", "verified", "firstBroken"],
+        "properties": {
+            "tenants": { "type": "integer" }, "rows": { "type": "integer" },
+            "verified": { "type": "boolean" },
+            "firstBroken": {
+                "type": ["object", "null"],
+                "required": ["tenantId", "eventId", "reason"],
+                "properties": {
+                    "tenantId": { "type": "string" }, "eventId": { "type": ["string", "null"] },
+                    "reason": { "type": "string" }
+                }
+            }
         }
     });
     let entries = [
@@ -580,6 +609,7 @@ fn static_schemas() -> Map<String, Value> {
             json!({ "type": "object", "properties": { "name": { "type": ["string", "null"], "pattern": "\\S" }, "status": { "enum": ["active", "suspended", null] } } }),
         ),
         ("AuditRow", audit),
+        ("AuditVerification", verification),
         ("AuditList", list_of(schema_ref("AuditRow"))),
         (
             "Count",

@@ -80,6 +80,11 @@ pub fn problem_type(code: ErrorCode) -> (&'static str, &'static str, StatusCode)
             StatusCode::UNAUTHORIZED,
         ),
         C::Forbidden => ("/problems/forbidden", "Forbidden", StatusCode::FORBIDDEN),
+        C::FieldForbidden => (
+            "/problems/field-forbidden",
+            "Field forbidden",
+            StatusCode::FORBIDDEN,
+        ),
         C::NotFound => ("/problems/not-found", "Not found", StatusCode::NOT_FOUND),
         C::MethodNotAllowed => (
             "/problems/method-not-allowed",
@@ -283,9 +288,9 @@ impl From<DataError> for ApiError {
         let detail = e.to_string();
         let code = e.code();
         match e {
-            DataError::BadRequest { errors, .. } | DataError::Invalid { errors } => {
-                Self::new(code, detail).with_problems(errors)
-            }
+            DataError::BadRequest { errors, .. }
+            | DataError::Invalid { errors }
+            | DataError::FieldForbidden { errors } => Self::new(code, detail).with_problems(errors),
             DataError::InBatch { index, error } => match *error {
                 DataError::Store(cause) => Self::internal_error(&cause),
                 DataError::Internal(cause) => Self::internal(&cause),

@@ -52,6 +52,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// One permit per request served at once (`max_concurrency`).
     pub permits: tokio::sync::Semaphore,
+    /// Days audit rows are kept (0: forever); [`crate::serve`] purges hourly.
+    pub audit_retention_days: u32,
     warm: AtomicBool,
 }
 
@@ -120,6 +122,7 @@ impl AppState {
             connections: config.connections,
             metrics: Metrics::new(),
             permits: tokio::sync::Semaphore::new(limits.max_concurrency),
+            audit_retention_days: config.audit_retention_days,
             warm: AtomicBool::new(!config.precompile_on_startup),
         });
         if config.precompile_on_startup {

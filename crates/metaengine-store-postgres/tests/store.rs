@@ -17,7 +17,7 @@ use sqlx::Row;
 async fn fresh_store() -> (TestDatabase, SqlStore) {
     let db = TestDatabase::create().await;
     let store = PostgresStore::connect(db.url()).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 2);
+    assert_eq!(store.migrate().await.unwrap(), 3);
     (db, store)
 }
 
@@ -315,3 +315,45 @@ async fn data_tables_lead_every_key_with_the_tenant() {
     );
 }
 metaengine_store::record_conformance_tests!(fresh());
+
+/// Runs SQL on the test database, as a person with database access would.
+fn exec_on(pool: sqlx::PgPool) -> metaengine_store::testkit::chain::Exec {
+    Arc::new(move |sql: String| {
+        let pool = pool.clone();
+        Box::pin(async move {
+            sqlx::query(&sql).execute(&pool).await.unwrap();
+        })
+    })
+}
+
+#[tokio::test]
+async fn audit_tampering_is_found() {
+    let (_db, store) = fresh_store().await;
+    let exec = exec_on(store.postgres_pool().unwrap().clone());
+    metaengine_store::testkit::chain::audit_tampering_is_found(
+        Arc::new(store),
+        exec,
+        "meta.meta_audit",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_chain_migration_chains_the_rows_already_there() {
+    let db = TestDatabase::create().await;
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let pool = store.postgres_pool().unwrap().clone();
+    let before_chain = sqlx::migrate::Migrator {
+        migrations: metaengine_store_postgres::MIGRATOR.migrations[..2]
+            .to_vec()
+            .into(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    before_chain.run(&pool).await.unwrap();
+    metaengine_store::testkit::chain::rows_before_the_chain_are_chained(
+        Arc::new(store),
+        exec_on(pool),
+        "meta.meta_audit",
+    )
+    .await;
+}

@@ -1,58 +1,191 @@
 //! Audit rows: written in the caller's transaction (metadata changes, record writes) or in
-//! multi-row inserts by the batched writer, and read back with filters, newest first.
+//! multi-row inserts by the batched writer, each chained to its tenant's previous row (SPEC §16,
+//! [`metaengine_store::chain`]); read back with filters, newest first; verified; purged.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
-use metaengine_store::{AuditQuery, Id, NewAudit, Page, StoreResult, Timestamp};
+use futures_util::TryStreamExt as _;
+use metaengine_store::chain::{self, Checkpoint, Content, Head, Link, Verifier};
+use metaengine_store::{
+    AuditActor, AuditQuery, EventType, Id, NewAudit, Page, PurgeReport, StoreResult, Timestamp,
+    VerifyReport,
+};
+use serde_json::json;
 
 use crate::db::{Bind, Pool, Tx, query};
-use crate::meta_sql::MetaSql;
+use crate::meta_sql::{LOCK_AUDIT_HEADS_END, MetaSql};
 use crate::rows;
 
-/// Audit rows per multi-row insert (12 values each: well under SQLite's 32,766 bound values).
+/// Audit rows per multi-row insert (15 values each: well under SQLite's 32,766 bound values).
 pub const AUDIT_ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Values of one audit row, in the column order of [`MetaSql::insert_audit`].
-pub(crate) const COLUMNS: usize = 12;
+pub(crate) const COLUMNS: usize = SEED_COLUMNS + 3;
 
-/// A new row id and event id for each of `count` audit rows.
-pub(crate) fn new_ids(count: usize) -> Vec<(Id, String)> {
-    (0..count)
-        .map(|_| (Id::new_v7(), Id::new_v7().to_string()))
+/// The seed's columns of an audit row (all but `seq`, `prev_hash`, `hash`).
+pub(crate) const SEED_COLUMNS: usize = 12;
+
+/// PostgreSQL's function of the chain's hash ([`chain::link`] in SQL; the chain migration
+/// creates it).
+pub(crate) const PG_HASH_FUNCTION: &str = "meta.audit_hash";
+
+/// Audit rows about to be written: their ids, time and chain content.
+pub(crate) struct Pending<'a> {
+    audits: &'a [NewAudit],
+    ids: Vec<(Id, String)>,
+    now: Timestamp,
+    /// Canonical content of each row ([`chain::content`]).
+    pub(crate) contents: Vec<String>,
+}
+
+impl<'a> Pending<'a> {
+    /// New ids, the time now and the content each row's hash will cover.
+    pub(crate) fn new(audits: &'a [NewAudit]) -> Self {
+        let ids: Vec<(Id, String)> = (0..audits.len())
+            .map(|_| (Id::new_v7(), Id::new_v7().to_string()))
+            .collect();
+        let now = Timestamp::now();
+        let contents = audits
+            .iter()
+            .zip(&ids)
+            .map(|(a, (id, event_id))| {
+                chain::content(&Content {
+                    id,
+                    event_id,
+                    event_type: a.event_type.as_str(),
+                    timestamp: now,
+                    user_id: &a.actor.user_id,
+                    tenant_id: &a.actor.tenant_id,
+                    realm_id: &a.actor.realm_id,
+                    action: a.event_type.action(),
+                    resource: &a.resource,
+                    details: a.details.as_ref(),
+                    result: a.result.as_str(),
+                    error_message: a.error_message.as_deref(),
+                })
+            })
+            .collect();
+        Self {
+            audits,
+            ids,
+            now,
+            contents,
+        }
+    }
+
+    /// The seed's 12 values of each row (without `seq`, `prev_hash`, `hash`).
+    pub(crate) fn seed_binds(&self) -> impl Iterator<Item = [Bind<'_>; SEED_COLUMNS]> {
+        self.audits
+            .iter()
+            .zip(&self.ids)
+            .map(move |(a, (id, event_id))| {
+                [
+                    Bind::Id(*id),
+                    Bind::Text(event_id),
+                    Bind::Text(a.event_type.as_str()),
+                    Bind::Time(self.now),
+                    Bind::Text(&a.actor.user_id),
+                    Bind::Text(&a.actor.tenant_id),
+                    Bind::Text(&a.actor.realm_id),
+                    Bind::Text(a.event_type.action()),
+                    Bind::Text(&a.resource),
+                    Bind::OptJson(a.details.as_ref()),
+                    Bind::Text(a.result.as_str()),
+                    Bind::OptText(a.error_message.as_deref()),
+                ]
+            })
+    }
+
+    /// The tenant whose chain every row joins, when they all join one.
+    pub(crate) fn one_tenant(&self) -> Option<&'a str> {
+        let first = self.audits.first()?.actor.tenant_id.as_str();
+        self.audits
+            .iter()
+            .all(|a| a.actor.tenant_id == first)
+            .then_some(first)
+    }
+}
+
+/// Locks the chain heads of `tenants` (creating the missing ones) in their sorted order, so two
+/// writers never wait for each other in a cycle; returns them.
+async fn lock_heads(
+    tx: &mut Tx,
+    sql: &MetaSql,
+    tenants: &BTreeSet<&str>,
+) -> StoreResult<BTreeMap<String, Head>> {
+    let mut text = sql.lock_audit_heads.clone();
+    text.push_str(" VALUES ");
+    let mut binds = Vec::with_capacity(tenants.len() + 1);
+    binds.push(Bind::Text(chain::GENESIS));
+    for (i, tenant) in tenants.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(text, "{sep}(${}, 0, $1, $1)", i + 2);
+        binds.push(Bind::Text(tenant));
+    }
+    text.push_str(LOCK_AUDIT_HEADS_END);
+    let rows = tx
+        .fetch_all(&query(&text).persistent(tenants.len() == 1).bind_all(binds))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.text("tenant_id")?,
+                Head {
+                    seq: r.int("seq")?,
+                    hash: r.text("hash")?,
+                },
+            ))
+        })
         .collect()
 }
 
-/// The values of `audits`, [`COLUMNS`] per row in the column order of
-/// [`MetaSql::insert_audit`], with the ids of [`new_ids`] and the time `now`.
-pub(crate) fn binds<'a>(
-    audits: &'a [NewAudit],
-    ids: &'a [(Id, String)],
-    now: Timestamp,
-) -> impl Iterator<Item = Bind<'a>> {
-    audits.iter().zip(ids).flat_map(move |(a, (id, event_id))| {
-        [
-            Bind::Id(*id),
-            Bind::Text(event_id),
-            Bind::Text(a.event_type.as_str()),
-            Bind::Time(now),
-            Bind::Text(&a.actor.user_id),
-            Bind::Text(&a.actor.tenant_id),
-            Bind::Text(&a.actor.realm_id),
-            Bind::Text(a.event_type.action()),
-            Bind::Text(&a.resource),
-            Bind::OptJson(a.details.as_ref()),
-            Bind::Text(a.result.as_str()),
-            Bind::OptText(a.error_message.as_deref()),
-        ]
-    })
+/// Moves each tenant's head from where `start` had it to where `heads` has it.
+async fn move_heads(
+    tx: &mut Tx,
+    sql: &MetaSql,
+    start: &BTreeMap<String, Head>,
+    heads: &BTreeMap<String, Head>,
+) -> StoreResult<()> {
+    for (tenant, head) in heads {
+        let before = start
+            .get(tenant)
+            .map_or(chain::GENESIS, |h| h.hash.as_str());
+        let q = query(&sql.update_audit_head).bind_all([
+            Bind::Text(tenant),
+            Bind::Int(head.seq),
+            Bind::Text(before),
+            Bind::Text(&head.hash),
+        ]);
+        tx.execute(&q).await?;
+    }
+    Ok(())
 }
 
-/// Writes audit rows with multi-row inserts of up to [`AUDIT_ROWS_PER_STATEMENT`] rows (the
-/// batched writer's flushes, an import's batches): one round trip per chunk. A single row (every
-/// metadata change) keeps its statement prepared; other counts vary from flush to flush.
+/// Writes audit rows, each chained to its tenant's previous row: locks the tenants' chain heads
+/// (held until `tx` ends, which serializes each tenant's appends), inserts the rows with
+/// multi-row inserts of up to [`AUDIT_ROWS_PER_STATEMENT`] rows, and moves the heads.
 pub(crate) async fn insert(tx: &mut Tx, sql: &MetaSql, audits: &[NewAudit]) -> StoreResult<()> {
+    if audits.is_empty() {
+        return Ok(());
+    }
+    let pending = Pending::new(audits);
+    let tenants: BTreeSet<&str> = audits.iter().map(|a| a.actor.tenant_id.as_str()).collect();
+    let start = lock_heads(tx, sql, &tenants).await?;
+    let mut heads = start.clone();
+    let links: Vec<Link> = audits
+        .iter()
+        .zip(&pending.contents)
+        .map(|(a, content)| {
+            heads
+                .entry(a.actor.tenant_id.clone())
+                .or_default()
+                .append(content)
+        })
+        .collect();
+    let mut rows = pending.seed_binds().zip(&links);
     for chunk in audits.chunks(AUDIT_ROWS_PER_STATEMENT) {
-        let mut text = String::with_capacity(sql.insert_audit.len() + chunk.len() * 64);
+        let mut text = String::with_capacity(sql.insert_audit.len() + chunk.len() * 80);
         text.push_str(&sql.insert_audit);
         text.push_str(" VALUES ");
         for row in 0..chunk.len() {
@@ -63,14 +196,17 @@ pub(crate) async fn insert(tx: &mut Tx, sql: &MetaSql, audits: &[NewAudit]) -> S
             }
             text.push(')');
         }
-        let ids = new_ids(chunk.len());
-        let q = query(&text).persistent(chunk.len() == 1).bind_all(binds(
-            chunk,
-            &ids,
-            Timestamp::now(),
-        ));
+        let mut q = query(&text).persistent(chunk.len() == 1);
+        for (seed, link) in rows.by_ref().take(chunk.len()) {
+            q = q.bind_all(seed).bind_all([
+                Bind::Int(link.seq),
+                Bind::Text(&link.prev_hash),
+                Bind::Text(&link.hash),
+            ]);
+        }
         tx.execute(&q).await?;
     }
+    move_heads(tx, sql, &start, &heads).await?;
     Ok(())
 }
 
@@ -142,8 +278,223 @@ pub(crate) async fn page(
     Ok(Page::new(rows, q.page, u64::try_from(total).unwrap_or(0)))
 }
 
-/// Deletes the rows older than `before`; how many.
-pub(crate) async fn purge(pool: &Pool, sql: &MetaSql, before: Timestamp) -> StoreResult<u64> {
-    pool.execute(&query(&sql.purge_audit).bind(Bind::Time(before)))
-        .await
+/// The actor of the rows the engine writes on its own (a purge's checkpoints).
+fn engine_actor(tenant_id: &str) -> AuditActor {
+    AuditActor {
+        user_id: "metaengine".to_owned(),
+        tenant_id: tenant_id.to_owned(),
+        realm_id: String::new(),
+    }
+}
+
+/// Retention: deletes each tenant's rows older than `before` from the start of its chain, and
+/// appends, in the same transaction, one `audit.purge` row that names the last deleted row's
+/// position and hash, from which the rest of the chain verifies.
+pub(crate) async fn purge(
+    pool: &Pool,
+    sql: &MetaSql,
+    before: Timestamp,
+) -> StoreResult<PurgeReport> {
+    let tenants = pool
+        .fetch_all(&query(&sql.purge_audit_tenants).bind(Bind::Time(before)))
+        .await?
+        .iter()
+        .map(|r| r.text(0))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let mut report = PurgeReport::default();
+    for tenant in &tenants {
+        let mut tx = pool.begin_write().await?;
+        // Locks the chain first: no append of this tenant runs while its start moves.
+        lock_heads(&mut tx, sql, &BTreeSet::from([tenant.as_str()])).await?;
+        let point = tx
+            .fetch_optional(
+                &query(&sql.purge_audit_point)
+                    .bind(Bind::Text(tenant))
+                    .bind(Bind::Time(before)),
+            )
+            .await?;
+        let Some(point) = point else {
+            tx.rollback().await?;
+            continue;
+        };
+        let checkpoint = Checkpoint {
+            through_seq: point.int("seq")?,
+            through_hash: point.text("hash")?,
+        };
+        let deleted = tx
+            .execute(
+                &query(&sql.purge_audit_through)
+                    .bind(Bind::Text(tenant))
+                    .bind(Bind::Int(checkpoint.through_seq)),
+            )
+            .await?;
+        let mut details = json!({ "rows": deleted, "before": before.to_rfc3339() });
+        if let (Some(map), Ok(serde_json::Value::Object(point))) =
+            (details.as_object_mut(), serde_json::to_value(&checkpoint))
+        {
+            map.extend(point);
+        }
+        let row = NewAudit::success(
+            EventType::AuditPurge,
+            &engine_actor(tenant),
+            tenant,
+            Some(details),
+        );
+        insert(&mut tx, sql, std::slice::from_ref(&row)).await?;
+        tx.commit().await?;
+        report.tenants += 1;
+        report.rows += deleted;
+    }
+    Ok(report)
+}
+
+/// ` WHERE <condition>` plus ` AND tenant_id = $1` when one tenant is asked for.
+fn where_tenant(base: &str, condition: &str, tenant: Option<&str>) -> String {
+    match tenant {
+        Some(_) => format!("{base} WHERE {condition} AND tenant_id = $1"),
+        None => format!("{base} WHERE {condition}"),
+    }
+}
+
+/// Verifies the chains of every tenant, or of one: each row's hash against its content, each
+/// row's `prev_hash` against the row before, positions without gaps, each chain's start (the
+/// genesis or a purge checkpoint) and end (its head). Reads the rows once, in chain order.
+pub(crate) async fn verify(
+    pool: &Pool,
+    sql: &MetaSql,
+    tenant: Option<&str>,
+) -> StoreResult<VerifyReport> {
+    let heads_sql = match tenant {
+        Some(_) => format!("{} WHERE tenant_id = $1", sql.select_audit_heads),
+        None => sql.select_audit_heads.clone(),
+    };
+    let heads: HashMap<String, Head> = pool
+        .fetch_all(&bind_to(&heads_sql, tenant))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.text("tenant_id")?,
+                Head {
+                    seq: r.int("seq")?,
+                    hash: r.text("hash")?,
+                },
+            ))
+        })
+        .collect::<StoreResult<_>>()?;
+    let table = &sql.audit_table;
+    let purges = where_tenant(
+        &format!("SELECT tenant_id, details FROM {table}"),
+        "event_type = 'audit.purge'",
+        tenant,
+    );
+    let mut checkpoints: HashMap<String, HashSet<Checkpoint>> = HashMap::new();
+    for r in pool.fetch_all(&bind_to(&purges, tenant)).await? {
+        let point = r
+            .opt_json("details")?
+            .and_then(|d| serde_json::from_value::<Checkpoint>(d).ok());
+        if let Some(point) = point {
+            checkpoints
+                .entry(r.text("tenant_id")?)
+                .or_default()
+                .insert(point);
+        }
+    }
+    let mut verifier = Verifier::new(heads, checkpoints);
+    let unchained = format!(
+        "{} LIMIT 1",
+        where_tenant(
+            &format!("SELECT tenant_id, event_id FROM {table}"),
+            "seq IS NULL",
+            tenant
+        )
+    );
+    if let Some(r) = pool.fetch_optional(&bind_to(&unchained, tenant)).await? {
+        verifier.unchained(&r.text("tenant_id")?, &r.text("event_id")?);
+        return Ok(verifier.finish());
+    }
+    let chained = format!(
+        "{} ORDER BY tenant_id, seq",
+        where_tenant(&sql.select_audit, "seq IS NOT NULL", tenant)
+    );
+    let q = bind_to(&chained, tenant);
+    let mut stream = pool.fetch(&q);
+    while let Some(r) = stream.try_next().await? {
+        verifier.row(&rows::audit(&r)?);
+        if verifier.is_broken() {
+            break;
+        }
+    }
+    Ok(verifier.finish())
+}
+
+/// `text` with the tenant bound as `$1` when one is given.
+fn bind_to<'q>(text: &'q str, tenant: Option<&'q str>) -> crate::db::Query<'q> {
+    let q = query(text);
+    match tenant {
+        Some(t) => q.bind(Bind::Text(t)),
+        None => q,
+    }
+}
+
+/// Rows [`chain_existing`] reads at a time.
+const CHAIN_EXISTING_CHUNK: i64 = 10_000;
+
+/// Chains the rows written before the chain existed (the migration that added it has just
+/// run): each tenant's rows in time order, after the tenant's head, in one transaction. Only the
+/// migration may do this: a row without a place in a chain later is one inserted by hand, for
+/// `verify` to report.
+pub(crate) async fn chain_existing(pool: &Pool, sql: &MetaSql) -> StoreResult<u64> {
+    let table = &sql.audit_table;
+    let mut tx = pool.begin_write().await?;
+    let tenants = tx
+        .fetch_all(&query(&format!(
+            "SELECT DISTINCT tenant_id FROM {table} WHERE seq IS NULL"
+        )))
+        .await?
+        .iter()
+        .map(|r| r.text(0))
+        .collect::<StoreResult<BTreeSet<String>>>()?;
+    if tenants.is_empty() {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    let start = lock_heads(&mut tx, sql, &tenants.iter().map(String::as_str).collect()).await?;
+    let mut heads = start.clone();
+    let select = format!(
+        "{} WHERE tenant_id = $1 AND seq IS NULL ORDER BY timestamp, id LIMIT $2",
+        sql.select_audit
+    );
+    let update = format!("UPDATE {table} SET seq = $2, prev_hash = $3, hash = $4 WHERE id = $1");
+    let mut chained = 0;
+    for tenant in &tenants {
+        let head = heads.entry(tenant.clone()).or_default();
+        loop {
+            let rows = tx
+                .fetch_all(
+                    &query(&select)
+                        .bind(Bind::Text(tenant))
+                        .bind(Bind::Int(CHAIN_EXISTING_CHUNK)),
+                )
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let row = rows::audit(row)?;
+                let link = head.append(&chain::content(&Content::from(&row)));
+                tx.execute(&query(&update).bind_all([
+                    Bind::Id(row.id),
+                    Bind::Int(link.seq),
+                    Bind::Text(&link.prev_hash),
+                    Bind::Text(&link.hash),
+                ]))
+                .await?;
+                chained += 1;
+            }
+        }
+    }
+    move_heads(&mut tx, sql, &start, &heads).await?;
+    tx.commit().await?;
+    Ok(chained)
 }

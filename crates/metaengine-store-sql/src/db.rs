@@ -507,16 +507,6 @@ impl Pool {
         .map_err(database)
     }
 
-    /// Runs a statement outside any transaction.
-    pub(crate) async fn execute(&self, q: &Query<'_>) -> StoreResult<u64> {
-        self.counted();
-        match &self.db {
-            Db::Postgres(p) => q.postgres().execute(p).await.map(|r| r.rows_affected()),
-            Db::Sqlite(p, _) => q.sqlite().execute(p).await.map(|r| r.rows_affected()),
-        }
-        .map_err(database)
-    }
-
     /// Whether this is PostgreSQL's pool.
     pub(crate) fn is_postgres(&self) -> bool {
         matches!(self.db, Db::Postgres(_))

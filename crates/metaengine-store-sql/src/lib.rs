@@ -39,14 +39,18 @@ use metaengine_store::store::RecordBatch;
 use metaengine_store::{
     Activation, ActivationAudits, ActivationPlan, AuditQuery, AuditRow, Backend, BatchOutcome,
     BatchWrite, ChangeBatch, ChangeBounds, ChangeRow, EntityRow, Id, ModelChange, NewAudit,
-    NewEntity, NewTenant, NewVersion, Page, PageRequest, RecordPage, RecordWrite, Store,
-    StoreError, StoreResult, TenantRow, TenantStatus, Timestamp, VersionRow,
+    NewEntity, NewTenant, NewVersion, Page, PageRequest, PurgeReport, RecordPage, RecordWrite,
+    Store, StoreError, StoreResult, TenantRow, TenantStatus, Timestamp, VerifyReport, VersionRow,
 };
 use serde_json::Value;
 use sqlx::migrate::Migrator;
 use tokio::sync::mpsc;
 
 pub use audit::AUDIT_ROWS_PER_STATEMENT;
+
+/// The migration that added the audit hash chain: the run that applies it chains the rows
+/// already there.
+const AUDIT_CHAIN_MIGRATION: i64 = 20261207000001;
 pub use db::{Db, Pool, WriteGate};
 pub use meta_sql::{MODEL_CHANGES_CHANNEL, MetaSql};
 
@@ -249,6 +253,15 @@ impl Store for SqlStore {
             Db::Sqlite(p, _) => self.migrator.run(p).await,
         };
         run.map_err(|e| StoreError::Migrate(Box::new(e)))?;
+        if !before.contains(&AUDIT_CHAIN_MIGRATION) {
+            let chained = audit::chain_existing(&self.pool, &self.sql).await?;
+            if chained > 0 {
+                tracing::info!(
+                    rows = chained,
+                    "chained the audit rows written before the hash chain"
+                );
+            }
+        }
         let captured =
             activation::ensure_change_capture(&self.pool, &self.sql, self.dialect()).await?;
         if captured > 0 {
@@ -785,7 +798,7 @@ impl Store for SqlStore {
     }
 
     async fn append_audit(&self, events: &[NewAudit]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_write().await?;
         audit::insert(&mut tx, &self.sql, events).await?;
         tx.commit().await
     }
@@ -794,8 +807,12 @@ impl Store for SqlStore {
         audit::page(&self.pool, &self.sql, query).await
     }
 
-    async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64> {
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<PurgeReport> {
         audit::purge(&self.pool, &self.sql, before).await
+    }
+
+    async fn verify_audit(&self, tenant: Option<&str>) -> StoreResult<VerifyReport> {
+        audit::verify(&self.pool, &self.sql, tenant).await
     }
 
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRow>> {

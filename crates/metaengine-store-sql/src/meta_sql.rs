@@ -46,14 +46,31 @@ pub struct MetaSql {
     pub deactivate_all: String,
     /// Sets `is_active` on version id $1 and stamps `activated_at` = $2.
     pub activate: String,
-    /// `INSERT INTO audit (<12 columns in table order>)`; the rows' `VALUES` are appended.
+    /// `INSERT INTO audit (<the seed's 12 columns>, seq, prev_hash, hash)`; the rows' `VALUES`
+    /// are appended.
     pub insert_audit: String,
+    /// The audit table's name.
+    pub audit_table: String,
+    /// The audit chain heads' table name.
+    pub audit_heads: String,
+    /// `INSERT INTO audit_heads AS h (tenant_id, seq, before_hash, hash)`: `VALUES` and
+    /// `LOCK_AUDIT_HEADS_END` are appended; creates the missing heads, locks them all and
+    /// returns them.
+    pub lock_audit_heads: String,
+    /// Moves the chain end of tenant $1 to position $2 and hash $4, from hash $3.
+    pub update_audit_head: String,
+    /// `SELECT * FROM audit_heads` (a `WHERE` may be appended).
+    pub select_audit_heads: String,
     /// `SELECT * FROM audit` (the query builder appends WHERE/ORDER/LIMIT).
     pub select_audit: String,
     /// `SELECT count(*) FROM audit` (the query builder appends WHERE).
     pub count_audit: String,
-    /// Deletes audit rows with `timestamp` < $1.
-    pub purge_audit: String,
+    /// Tenants with audit rows older than $1, in order.
+    pub purge_audit_tenants: String,
+    /// The last position of tenant $1 older than $2 in its chain, with its hash.
+    pub purge_audit_point: String,
+    /// Deletes the audit rows of tenant $1 up to position $2.
+    pub purge_audit_through: String,
     /// One tenant by id.
     pub tenant: String,
     /// All tenants by id.
@@ -72,6 +89,11 @@ pub struct MetaSql {
     /// Tells other processes that entity $1's model changed (PostgreSQL only).
     pub notify_model_change: Option<String>,
 }
+
+/// Ends [`MetaSql::lock_audit_heads`] after its `VALUES`: a no-op update of an existing head,
+/// which locks it until the transaction ends.
+pub const LOCK_AUDIT_HEADS_END: &str =
+    " ON CONFLICT (tenant_id) DO UPDATE SET seq = h.seq RETURNING tenant_id, seq, hash";
 
 /// The channel on which model changes are announced (PostgreSQL `LISTEN`/`NOTIFY`).
 pub const MODEL_CHANGES_CHANNEL: &str = "metaengine_models";
@@ -125,6 +147,7 @@ impl MetaSql {
         let e = format!("{meta}meta_entities");
         let v = format!("{meta}meta_versions");
         let a = format!("{meta}meta_audit");
+        let h = format!("{meta}meta_audit_heads");
         let t = format!("{core}tenant");
         Self {
             entity_by_name: format!("SELECT * FROM {e} WHERE name = $1"),
@@ -166,11 +189,25 @@ impl MetaSql {
             ),
             insert_audit: format!(
                 "INSERT INTO {a} (id, event_id, event_type, timestamp, user_id, tenant_id, \
-                 realm_id, action, resource, details, result, error_message)"
+                 realm_id, action, resource, details, result, error_message, seq, prev_hash, hash)"
             ),
+            lock_audit_heads: format!("INSERT INTO {h} AS h (tenant_id, seq, before_hash, hash)"),
+            update_audit_head: format!(
+                "UPDATE {h} SET seq = $2, before_hash = $3, hash = $4 WHERE tenant_id = $1"
+            ),
+            select_audit_heads: format!("SELECT * FROM {h}"),
+            audit_heads: h,
+            audit_table: a.clone(),
             select_audit: format!("SELECT * FROM {a}"),
             count_audit: format!("SELECT count(*) FROM {a}"),
-            purge_audit: format!("DELETE FROM {a} WHERE timestamp < $1"),
+            purge_audit_tenants: format!(
+                "SELECT DISTINCT tenant_id FROM {a} WHERE timestamp < $1 ORDER BY tenant_id"
+            ),
+            purge_audit_point: format!(
+                "SELECT seq, hash FROM {a} WHERE tenant_id = $1 AND timestamp < $2 \
+                 AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+            ),
+            purge_audit_through: format!("DELETE FROM {a} WHERE tenant_id = $1 AND seq <= $2"),
             tenant: format!("SELECT * FROM {t} WHERE id = $1"),
             list_tenants: format!("SELECT * FROM {t} ORDER BY id"),
             insert_tenant: format!(

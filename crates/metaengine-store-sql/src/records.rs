@@ -13,6 +13,7 @@ use metaengine_sql::Dialect;
 use metaengine_sql::query::{
     Cursor, Expansion, Filter, ListQuery, NewRow, QueryBuilder, Related, Scope, Statement,
 };
+use metaengine_store::chain;
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{
     BatchOutcome, BatchWrite, NewAudit, RecordPage, RecordWrite, StoreError, StoreResult, Timestamp,
@@ -167,38 +168,32 @@ pub(crate) async fn write(
             None => Ok(None),
         };
     }
-    let first = statement.binds.len();
-    let postgres = pool.is_postgres();
-    let text = if postgres {
-        let guard = "EXISTS (SELECT 1 FROM \"__w\")";
-        format!(
-            "WITH \"__w\" AS ({}), \"__a\" AS ({} {}) SELECT * FROM \"__w\"",
-            statement.sql,
-            sql.insert_audit,
-            audit_select(first, audits.len(), guard)
-        )
-    } else {
-        let guard = "changes() > 0";
-        format!(
-            "{}; {} {}",
-            statement.sql,
-            sql.insert_audit,
-            audit_select(first, audits.len(), guard)
-        )
-    };
-    let ids = crate::audit::new_ids(audits.len());
-    let q = query(&text)
-        .bind_all(statement.binds.iter().map(Bind::from))
-        .bind_all(crate::audit::binds(audits, &ids, Timestamp::now()));
-    let row = if postgres {
+    let pending = crate::audit::Pending::new(audits);
+    let one_statement = pending
+        .one_tenant()
+        .filter(|_| pool.is_postgres() && audits.len() <= MAX_AUDITS_IN_STATEMENT);
+    let row = if let Some(tenant) = one_statement {
+        let text = chained_write(sql, statement, audits.len());
+        let mut q = query(&text)
+            .bind_all(statement.binds.iter().map(Bind::from))
+            .bind_all([Bind::Text(tenant), Bind::Text(chain::GENESIS)]);
+        for (seed, content) in pending.seed_binds().zip(&pending.contents) {
+            q = q.bind_all(seed).bind(Bind::Text(content));
+        }
         pool.fetch_optional(&q).await.map_err(unique)?
     } else {
         let mut tx = pool.begin_write().await?;
-        // Both statements must run to their end: `fetch_all`, not `fetch_optional`, which
-        // would stop the command after the record's row, before the audit rows.
-        let rows = tx.fetch_all(&q).await.map_err(unique)?;
+        let row = tx
+            .fetch_all(&data_query(statement))
+            .await
+            .map_err(unique)?
+            .into_iter()
+            .next();
+        if row.is_some() {
+            crate::audit::insert(&mut tx, sql, audits).await?;
+        }
         tx.commit().await?;
-        rows.into_iter().next()
+        row
     };
     match row {
         Some(row) => Ok(Some(record_json(&row, &statement.record)?)),
@@ -206,27 +201,60 @@ pub(crate) async fn write(
     }
 }
 
-/// `SELECT <the audit row's values> WHERE <guard>`, once per audit row joined by `UNION ALL`:
-/// the rows of an `INSERT INTO meta_audit (…)` whose values are bound from placeholder
-/// `first + 1` on, [`crate::audit::COLUMNS`] per row.
-fn audit_select(first: usize, rows: usize, guard: &str) -> String {
-    let mut text = String::with_capacity(rows * (crate::audit::COLUMNS * 6 + 40));
-    for row in 0..rows {
+/// Audit rows that a record write on PostgreSQL chains in its own statement; more go through a
+/// transaction.
+const MAX_AUDITS_IN_STATEMENT: usize = 4;
+
+/// PostgreSQL: the record write, the move of its tenant's chain head and the `audits` audit rows
+/// chained from it, as one statement (one round trip, the head locked only until it commits).
+/// Binds after the statement's own: the tenant, the genesis hash, then per audit row the seed's
+/// 12 values and its chain content. The head and the rows are written only when the record
+/// write matched a row.
+fn chained_write(sql: &MetaSql, statement: &Statement, audits: usize) -> String {
+    let first = statement.binds.len();
+    let (tenant, genesis) = (first + 1, first + 2);
+    const PER_ROW: usize = crate::audit::SEED_COLUMNS + 1;
+    let content = |row: usize| format!("${}", genesis + row * PER_ROW + PER_ROW);
+    // The hash after the first `rows` rows, from `from`.
+    let chained = |rows: usize, from: &str| {
+        (0..rows).fold(from.to_owned(), |hash, row| {
+            format!(
+                "{}({hash}, {})",
+                crate::audit::PG_HASH_FUNCTION,
+                content(row)
+            )
+        })
+    };
+    let mut text = format!(
+        "WITH \"__w\" AS ({}), \"__h\" AS ({} SELECT ${tenant}, {audits}, ${genesis}, {} \
+         WHERE EXISTS (SELECT 1 FROM \"__w\") ON CONFLICT (tenant_id) DO UPDATE SET \
+         seq = h.seq + {audits}, before_hash = h.hash, hash = {} RETURNING seq, before_hash), \
+         \"__a\" AS ({} ",
+        statement.sql,
+        sql.lock_audit_heads,
+        chained(audits, &format!("${genesis}")),
+        chained(audits, "h.hash"),
+        sql.insert_audit,
+    );
+    let before = "\"__h\".before_hash";
+    for row in 0..audits {
         text.push_str(if row == 0 {
             "SELECT "
         } else {
             " UNION ALL SELECT "
         });
-        for column in 0..crate::audit::COLUMNS {
-            let sep = if column == 0 { "" } else { ", " };
-            let _ = write!(
-                text,
-                "{sep}${}",
-                first + row * crate::audit::COLUMNS + column + 1
-            );
+        for column in 0..crate::audit::SEED_COLUMNS {
+            let _ = write!(text, "${}, ", genesis + row * PER_ROW + column + 1);
         }
-        let _ = write!(text, " WHERE {guard}");
+        let _ = write!(
+            text,
+            "\"__h\".seq - {}, {}, {} FROM \"__h\"",
+            audits - 1 - row,
+            chained(row, before),
+            chained(row + 1, before)
+        );
     }
+    text.push_str(") SELECT * FROM \"__w\"");
     text
 }
 

@@ -47,6 +47,9 @@ pub(crate) fn audit(r: &Row) -> StoreResult<AuditRow> {
         details: r.opt_json("details")?,
         result: r.text("result")?,
         error_message: r.opt_text("error_message")?,
+        seq: r.opt_int("seq")?,
+        prev_hash: r.opt_text("prev_hash")?,
+        hash: r.opt_text("hash")?,
     })
 }
 

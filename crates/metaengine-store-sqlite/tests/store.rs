@@ -17,7 +17,7 @@ async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/meta.db", dir.path().display());
     let store = SqliteStore::connect(&url).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 2);
+    assert_eq!(store.migrate().await.unwrap(), 3);
     (dir, Arc::new(store))
 }
 
@@ -175,3 +175,47 @@ async fn fresh_with_raw() -> (
 
 metaengine_store::table_conformance_tests!(fresh_with_raw());
 metaengine_store::record_conformance_tests!(fresh());
+
+/// Runs SQL on the test database, as a person with database access would.
+fn exec_on(pool: sqlx::SqlitePool) -> metaengine_store::testkit::chain::Exec {
+    Arc::new(move |sql: String| {
+        let pool = pool.clone();
+        Box::pin(async move {
+            sqlx::query(&sql).execute(&pool).await.unwrap();
+        })
+    })
+}
+
+#[tokio::test]
+async fn audit_tampering_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&format!("sqlite://{}/m.db", dir.path().display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let exec = exec_on(store.sqlite_pool().unwrap().clone());
+    metaengine_store::testkit::chain::audit_tampering_is_found(Arc::new(store), exec, "meta_audit")
+        .await;
+}
+
+#[tokio::test]
+async fn the_chain_migration_chains_the_rows_already_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&format!("sqlite://{}/m.db", dir.path().display()))
+        .await
+        .unwrap();
+    let pool = store.sqlite_pool().unwrap().clone();
+    let before_chain = sqlx::migrate::Migrator {
+        migrations: metaengine_store_sqlite::MIGRATOR.migrations[..2]
+            .to_vec()
+            .into(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    before_chain.run(&pool).await.unwrap();
+    metaengine_store::testkit::chain::rows_before_the_chain_are_chained(
+        Arc::new(store),
+        exec_on(pool),
+        "meta_audit",
+    )
+    .await;
+}

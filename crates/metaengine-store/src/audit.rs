@@ -77,11 +77,14 @@ pub enum EventType {
     /// `tenant.update`
     #[serde(rename = "tenant.update")]
     TenantUpdate,
+    /// `audit.purge`: retention deleted a tenant's oldest rows (SPEC §16).
+    #[serde(rename = "audit.purge")]
+    AuditPurge,
 }
 
 impl EventType {
     /// All event types.
-    pub const ALL: [EventType; 23] = [
+    pub const ALL: [EventType; 24] = [
         Self::EntityCreate,
         Self::EntityUpdate,
         Self::EntityDelete,
@@ -105,6 +108,7 @@ impl EventType {
         Self::AuthFailure,
         Self::TenantCreate,
         Self::TenantUpdate,
+        Self::AuditPurge,
     ];
 
     /// The dotted name stored in `event_type`.
@@ -133,6 +137,7 @@ impl EventType {
             Self::AuthFailure => "auth.failure",
             Self::TenantCreate => "tenant.create",
             Self::TenantUpdate => "tenant.update",
+            Self::AuditPurge => "audit.purge",
         }
     }
 

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod chain;
 pub mod changes;
 pub mod error;
 pub mod page;
@@ -20,10 +21,11 @@ pub mod testkit;
 pub mod types;
 
 pub use audit::{AuditActor, AuditQuery, AuditResult, EventType, NewAudit, UnknownName};
+pub use chain::{Broken, PurgeReport, VerifyReport};
 pub use changes::{ChangeBatch, ChangeBounds, ChangeOp, ChangeRow};
 pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageMeta, PageRequest};
-pub use rows::{AuditRow, EntityRow, TableRow, TenantRow, TenantStatus, VersionRow};
+pub use rows::{AuditHeadRow, AuditRow, EntityRow, TableRow, TenantRow, TenantStatus, VersionRow};
 pub use store::{
     Activation, ActivationAudits, ActivationPlan, Backend, BatchOutcome, BatchWrite, ModelChange,
     NewEntity, NewTenant, NewVersion, RecordPage, RecordWrite, Store,

@@ -207,6 +207,32 @@ table_row! {
         pub result: String,
         /// Why it failed.
         pub error_message: Option<String>,
+        /// Position in the tenant's hash chain (SPEC §16), from 1. Not in the seed's table; with
+        /// `prev_hash` and `hash`, `NULL` only for a row inserted by hand (`audit verify` finds it).
+        #[serde(skip)]
+        pub seq: Option<i64>,
+        /// Hash of the tenant's previous row (the chain's genesis for the first).
+        pub prev_hash: Option<String>,
+        /// `sha256(prev_hash ‖ canonical JSON of the other columns)` (`chain::content`).
+        pub hash: Option<String>,
+    }
+}
+
+table_row! {
+    /// The end of a tenant's audit hash chain (`meta.meta_audit_heads`, not in the seed): every
+    /// append locks it, which serializes a tenant's appends across transactions and instances.
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct AuditHeadRow in "meta"."meta_audit_heads" {
+        /// The chain's tenant.
+        pub tenant_id: String,
+        /// Position of the last row (0 before the first).
+        pub seq: i64,
+        /// The chain's hash before its last append (which may have added several rows): lets
+        /// one SQL statement append rows and return the hash they chain from.
+        pub before_hash: String,
+        /// Hash of the last row.
+        pub hash: String,
     }
 }
 
@@ -282,7 +308,7 @@ impl VersionRow {
 }
 
 /// Every engine table, for the drift test.
-pub fn all_tables() -> [(&'static str, &'static str, &'static [Column]); 4] {
+pub fn all_tables() -> [(&'static str, &'static str, &'static [Column]); 5] {
     fn t<R: TableRow>() -> (&'static str, &'static str, &'static [Column]) {
         (R::SCHEMA, R::TABLE, R::COLUMNS)
     }
@@ -290,6 +316,7 @@ pub fn all_tables() -> [(&'static str, &'static str, &'static [Column]); 4] {
         t::<EntityRow>(),
         t::<VersionRow>(),
         t::<AuditRow>(),
+        t::<AuditHeadRow>(),
         t::<TenantRow>(),
     ]
 }

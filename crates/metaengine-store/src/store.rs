@@ -413,8 +413,12 @@ pub trait Store: Send + Sync + 'static {
     /// Audit rows matching the query, newest first.
     async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditRow>>;
 
-    /// Deletes audit rows older than `before`; returns how many.
-    async fn purge_audit(&self, before: Timestamp) -> StoreResult<u64>;
+    /// Retention (SPEC §16): deletes each tenant's audit rows older than `before` from the
+    /// start of its chain and appends one `audit.purge` checkpoint row per tenant that had any.
+    async fn purge_audit(&self, before: Timestamp) -> StoreResult<crate::PurgeReport>;
+
+    /// Verifies the audit hash chains of every tenant, or of `tenant` (SPEC §16).
+    async fn verify_audit(&self, tenant: Option<&str>) -> StoreResult<crate::VerifyReport>;
 
     // ---- tenants ----
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use metaengine_store::{AuditQuery, PageRequest, Timestamp};
 
 use super::Context;
-use crate::cli::AuditArgs;
+use crate::cli::{AuditArgs, AuditCommand};
 use crate::output::{or_dash, print_json, table};
 
 fn parse_time(flag: &str, value: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
@@ -21,6 +21,58 @@ fn parse_time(flag: &str, value: Option<&str>) -> anyhow::Result<Option<Timestam
 }
 
 pub async fn run(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
+    match args.command {
+        Some(AuditCommand::Verify { tenant, json }) => verify(ctx, tenant.as_deref(), json).await,
+        Some(AuditCommand::Purge { retention_days }) => {
+            let done = ctx
+                .services
+                .registry
+                .purge_audit(&ctx.actor, retention_days)
+                .await?;
+            println!(
+                "purged {} audit rows of {} tenants (kept {})",
+                done.rows,
+                done.tenants,
+                match retention_days {
+                    0 => "everything".to_owned(),
+                    days => format!("the last {days} days"),
+                }
+            );
+            Ok(())
+        }
+        None => list(ctx, args).await,
+    }
+}
+
+/// `metaengine audit verify`: the report; an error (exit 1) when a chain is broken.
+async fn verify(ctx: &Context, tenant: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let report = ctx
+        .services
+        .registry
+        .verify_audit(&ctx.actor, tenant)
+        .await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!("{} rows of {} tenants checked", report.rows, report.tenants);
+    }
+    match report.first_broken {
+        None => {
+            if !json {
+                println!("verified: every chain holds");
+            }
+            Ok(())
+        }
+        Some(b) => anyhow::bail!(
+            "the audit chain of tenant `{}` is broken at event {}: {}",
+            b.tenant_id,
+            b.event_id.as_deref().unwrap_or("-"),
+            b.reason
+        ),
+    }
+}
+
+async fn list(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
     let query = AuditQuery {
         event_types: args.event_type,
         user_id: args.user,

@@ -18,6 +18,31 @@ fn parse_action(action: &str) -> anyhow::Result<Action> {
         })
 }
 
+/// The fields the user may use with `action` (SPEC §15), each with the policy that granted or
+/// withheld it.
+fn print_fields(gate: &PolicyGate, model: &ActiveModel, action: Action, user: &Actor) {
+    let Some(verdicts) = gate.field_verdicts(model, action, user) else {
+        println!("fields:   every field (the admin role bypasses policies)");
+        return;
+    };
+    println!("fields:   ({action}; system fields are always visible)");
+    let width = verdicts.iter().map(|v| v.field.len()).max().unwrap_or(0);
+    for v in &verdicts {
+        let why = match (v.granted_by, v.withheld_by) {
+            (_, Some(deny)) => format!("withheld by `{deny}`"),
+            (Some(allow), None) => format!("granted by `{allow}`"),
+            (None, None) => "granted by no matching policy".to_owned(),
+        };
+        let verdict = match (action, v.allowed) {
+            (Action::Read, true) => "visible  ",
+            (Action::Read, false) => "hidden   ",
+            (_, true) => "writable ",
+            (_, false) => "forbidden",
+        };
+        println!("  {:<width$}  {verdict}  {why}", v.field);
+    }
+}
+
 pub async fn check(ctx: &Context, args: PolicyCheckArgs) -> anyhow::Result<()> {
     let action = parse_action(&args.action)?;
     let record: Option<Map<String, Value>> = match &args.record {
@@ -55,6 +80,9 @@ pub async fn check(ctx: &Context, args: PolicyCheckArgs) -> anyhow::Result<()> {
     println!("policy:   {}", policy.as_deref().unwrap_or("-"));
     println!("reason:   {reason}");
     println!("version:  {} of {}", active.version, active.entity);
+    if action != Action::Delete && decision.allowed {
+        print_fields(&gate, &active, action, &user);
+    }
     if !decision.allowed {
         bail!(
             "denied: {}",

@@ -35,6 +35,7 @@ fn command_line_layer(global: &GlobalArgs, args: &ServeArgs) -> Settings {
         shutdown_grace_ms: args.shutdown_grace_ms,
         realtime_max_subscribers: args.realtime_max_subscribers,
         realtime_retention: args.realtime_retention.clone(),
+        audit_retention_days: args.audit_retention_days,
         precompile_on_startup: args.no_precompile.then_some(false),
         ..Settings::default()
     }

@@ -105,6 +105,7 @@ fn compile_policies(policies: &[PolicyDef], fields: &[CompiledField]) -> Vec<Com
             effect: p.effect,
             action: p.action,
             priority: p.priority,
+            fields: p.fields.clone(),
             conditions: p
                 .conditions
                 .iter()

@@ -146,6 +146,18 @@ pub struct CompiledPolicy {
     pub priority: i32,
     /// Conditions, all of which must hold.
     pub conditions: Vec<CompiledCondition>,
+    /// The fields it grants (allow) or withholds (deny); `None`: all of them (an allow) or the
+    /// action itself (a deny). See [`crate::policy::FieldAccess`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+}
+
+impl CompiledPolicy {
+    /// Whether this policy decides the action itself: every policy but a deny with `fields`,
+    /// which only withholds fields.
+    pub fn decides_action(&self) -> bool {
+        self.effect == crate::schema::Effect::Allow || self.fields.is_none()
+    }
 }
 
 /// One condition in typed form: `subject operator value`.

@@ -275,7 +275,7 @@ impl PolicySet {
             return RowFilter::All;
         }
         let (mut allows, mut denies) = (Vec::new(), Vec::new());
-        for policy in self.applicable(action) {
+        for policy in self.applicable(action).filter(|p| p.decides_action()) {
             let conds = policy
                 .conditions
                 .iter()

@@ -26,6 +26,7 @@
 //! false, in memory and in SQL alike).
 
 mod eval;
+mod fields;
 mod filter;
 
 #[cfg(test)]
@@ -33,6 +34,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
+pub use fields::{FieldAccess, FieldVerdict};
 pub use filter::{CompareOp, Predicate, RowFilter, eval_predicate, filter_predicate};
 
 use crate::compile::{CompiledModel, CompiledPolicy};
@@ -220,6 +222,10 @@ pub struct PolicySet {
     /// Per [`Action`] (by index): the policies that apply, by priority descending.
     by_action: [Vec<usize>; 4],
     admin_role: Option<String>,
+    /// The entity's field names, in model order (for field access).
+    fields: Vec<String>,
+    /// Whether any policy names `fields`.
+    has_field_rules: bool,
 }
 
 impl PolicySet {
@@ -241,12 +247,16 @@ impl PolicySet {
             policies: policies.to_vec(),
             by_action,
             admin_role,
+            fields: Vec::new(),
+            has_field_rules: policies.iter().any(|p| p.fields.is_some()),
         }
     }
 
-    /// Builds the set of a compiled model.
+    /// Builds the set of a compiled model (with its fields, for field access).
     pub fn from_model(model: &CompiledModel, admin_role: Option<String>) -> Self {
-        Self::new(&model.entity, &model.policies, admin_role)
+        let mut set = Self::new(&model.entity, &model.policies, admin_role);
+        set.fields = model.fields.iter().map(|f| f.name.clone()).collect();
+        set
     }
 
     /// The entity the policies are about.
@@ -290,7 +300,7 @@ impl PolicySet {
         let mut allowed_by: Option<&'p str> = None;
         let mut deny_error: Option<(&'p str, &'static str)> = None;
         let mut allow_error: Option<(&'p str, &'static str)> = None;
-        for policy in self.applicable(action) {
+        for policy in self.applicable(action).filter(|p| p.decides_action()) {
             let deny = policy.effect == Effect::Deny;
             if !deny && allowed_by.is_some() {
                 continue;

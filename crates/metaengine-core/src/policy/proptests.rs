@@ -111,6 +111,7 @@ fn policy() -> impl Strategy<Value = CompiledPolicy> {
             action,
             priority,
             conditions,
+            fields: None,
         })
 }
 

@@ -12,6 +12,7 @@ fn policy(name: &str, effect: &str, action: &str, priority: i32, conds: Value) -
         action: serde_json::from_value(json!(action)).unwrap(),
         priority,
         conditions: conditions.iter().map(compile_condition).collect(),
+        fields: None,
     }
 }
 
@@ -478,5 +479,111 @@ fn a_record_field_compared_with_another_decides_get_and_list_alike() {
         let rec = record(rec);
         assert_eq!(set.can(Action::Read, &ctx(&r), Some(&rec)).allowed, visible);
         assert_eq!(eval_predicate(p, &rec), visible, "{rec:?}");
+    }
+}
+
+/// A policy with `fields`, on the caller's role.
+fn field_policy(
+    name: &str,
+    effect: &str,
+    action: &str,
+    role: &str,
+    fields: &[&str],
+) -> CompiledPolicy {
+    let mut p = policy(
+        name,
+        effect,
+        action,
+        0,
+        json!([{ "field": "user.role", "operator": "eq", "value": role }]),
+    );
+    p.fields = Some(fields.iter().map(|f| (*f).to_owned()).collect());
+    p
+}
+
+fn staff_set() -> PolicySet {
+    let mut set = PolicySet::new(
+        "Employee",
+        &[
+            field_policy("staff-read", "allow", "read", "staff", &["name", "level"]),
+            policy(
+                "all-read",
+                "allow",
+                "read",
+                0,
+                json!([{ "field": "user.role", "operator": "eq", "value": "hr" }]),
+            ),
+            policy(
+                "own-rows",
+                "allow",
+                "read",
+                0,
+                json!([
+                    { "field": "user.role", "operator": "eq", "value": "temp" },
+                    { "field": "record.ownerId", "operator": "eq", "value": "user.id" }
+                ]),
+            ),
+            field_policy("no-salary", "deny", "read", "temp", &["salary"]),
+        ],
+        Some("admin".into()),
+    );
+    set.fields = ["name", "level", "salary"].map(str::to_owned).to_vec();
+    set
+}
+
+#[test]
+fn fields_are_those_granted_minus_those_withheld() {
+    let set = staff_set();
+    let staff = roles(&["staff"]);
+    let access = set.field_access(Action::Read, &ctx(&staff));
+    assert_eq!(access.hidden().collect::<Vec<_>>(), ["salary"]);
+    assert!(access.allows("name") && access.allows("createdAt") && !access.allows("salary"));
+    let verdicts = set.field_verdicts(Action::Read, &ctx(&staff));
+    assert_eq!(verdicts[0].granted_by, Some("staff-read"));
+    assert_eq!(verdicts[2].granted_by, None);
+    // Without `fields`, an allow grants every field; the admin role and callers of entities
+    // without field rules get them all without evaluation.
+    let hr = roles(&["hr"]);
+    assert_eq!(set.field_access(Action::Read, &ctx(&hr)), FieldAccess::All);
+    let admin = roles(&["admin"]);
+    assert_eq!(
+        set.field_access(Action::Read, &ctx(&admin)),
+        FieldAccess::All
+    );
+    // A record condition decides rows, not fields: the temp's own-rows allow grants all, the
+    // deny with fields withholds the salary, and names who did.
+    let temp = roles(&["temp"]);
+    let verdicts = set.field_verdicts(Action::Read, &ctx(&temp));
+    assert_eq!(verdicts[2].granted_by, Some("own-rows"));
+    assert_eq!(verdicts[2].withheld_by, Some("no-salary"));
+    assert!(!verdicts[2].allowed && verdicts[0].allowed);
+    // Both roles: the union of the grants.
+    let both = roles(&["staff", "hr"]);
+    assert_eq!(
+        set.field_access(Action::Read, &ctx(&both)),
+        FieldAccess::All
+    );
+}
+
+#[test]
+fn a_deny_with_fields_leaves_the_action_and_the_rows_to_the_allows() {
+    let set = staff_set();
+    let temp = roles(&["temp"]);
+    let own = record(json!({ "ownerId": "u1" }));
+    let other = record(json!({ "ownerId": "u2" }));
+    assert!(set.can(Action::Read, &ctx(&temp), Some(&own)).allowed);
+    assert!(!set.can(Action::Read, &ctx(&temp), Some(&other)).allowed);
+    // The row filter is the allow's record condition, with no trace of the field deny.
+    let filter = set.row_filter(Action::Read, &ctx(&temp));
+    assert!(matches!(filter, RowFilter::Where(_)), "{filter:?}");
+    assert!(eval_predicate(&set_predicate(&filter), &own));
+    assert!(!eval_predicate(&set_predicate(&filter), &other));
+}
+
+fn set_predicate(filter: &RowFilter) -> Predicate {
+    match filter {
+        RowFilter::All => Predicate::True,
+        RowFilter::Nothing => Predicate::False,
+        RowFilter::Where(p) => p.clone(),
     }
 }

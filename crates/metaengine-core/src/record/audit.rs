@@ -37,3 +37,39 @@ pub fn changed_between(
         .map(|f| f.name.clone())
         .collect()
 }
+
+/// `details.changes` of a data write (SPEC §16): one `{"field", "old", "new"}` per field of
+/// `fields` whose value differs between `before` and `after` (a missing record or key counts
+/// as `null`), in the order of `fields`; a `sensitive` field is named only (`{"field"}`).
+/// Names that are not fields of the model are left out.
+pub fn changes<'a>(
+    model: &CompiledModel,
+    fields: impl IntoIterator<Item = &'a str>,
+    before: Option<&Map<String, Value>>,
+    after: Option<&Map<String, Value>>,
+) -> Value {
+    let value = |record: Option<&Map<String, Value>>, name: &str| {
+        record
+            .and_then(|r| r.get(name))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let changes = fields
+        .into_iter()
+        .filter_map(|name| model.field(name))
+        .filter_map(|field| {
+            let (old, new) = (value(before, &field.name), value(after, &field.name));
+            if old == new {
+                return None;
+            }
+            let mut change = Map::new();
+            change.insert("field".to_owned(), Value::String(field.name.clone()));
+            if !field.sensitive {
+                change.insert("old".to_owned(), old);
+                change.insert("new".to_owned(), new);
+            }
+            Some(Value::Object(change))
+        })
+        .collect();
+    Value::Array(changes)
+}

@@ -286,12 +286,21 @@ pub(super) fn uuid(s: &str) -> Option<String> {
 
 /// Converts a filter value given as query-string text to the type of a field (no length,
 /// pattern, enum, precision or bound rule: a filter only needs the type). The error is the
-/// message.
-pub(super) fn from_text(name: &str, field_type: FieldType, raw: &str) -> Result<SqlValue, String> {
+/// message; it shows the value unless the field is `sensitive`.
+pub(super) fn from_text(
+    name: &str,
+    field_type: FieldType,
+    raw: &str,
+    sensitive: bool,
+) -> Result<SqlValue, String> {
     if raw.contains('\0') {
         return Err(nul_message(name));
     }
-    let found = format!(", found {}", describe(&Value::String(raw.to_owned())));
+    let found = if sensitive {
+        String::new()
+    } else {
+        format!(", found {}", describe(&Value::String(raw.to_owned())))
+    };
     match field_type {
         FieldType::String | FieldType::Text | FieldType::Enum => Ok(SqlValue::Text(raw.to_owned())),
         FieldType::Integer => raw

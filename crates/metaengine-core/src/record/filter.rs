@@ -155,11 +155,23 @@ pub fn filter_value(
     raw: &str,
 ) -> Result<Filter, FilterRejected> {
     parse_with(
-        &|name| model.field(name).map(|f| f.field_type),
+        &|name| model.field(name).map(|f| (f.field_type, f.sensitive)),
         field,
         op,
         raw,
     )
+}
+
+/// The refusal of a filter on a name that is no field of the entity; also the answer for a field
+/// the caller may not read (SPEC §15), so that the two cannot be told apart.
+pub fn unknown_filter_field(field: &str) -> FilterRejected {
+    FilterRejected {
+        code: crate::ErrorCode::UnknownField,
+        problem: Problem::new(
+            format!("filter[{field}]"),
+            format!("unknown field `{field}` in a filter"),
+        ),
+    }
 }
 
 /// The field and operator of a query parameter name `filter[<field>][<op>]`; `None` for any
@@ -177,28 +189,31 @@ pub(super) fn parse(
     op: &str,
     raw: &str,
 ) -> Result<Filter, FilterRejected> {
-    parse_with(&|name| validator.field_type(name), field, op, raw)
+    parse_with(&|name| validator.field_kind(name), field, op, raw)
 }
 
+/// `field_type_of` gives a field's type and whether it is `sensitive` (a sensitive field's
+/// filter values are never echoed in a refusal).
 fn parse_with(
-    field_type_of: &dyn Fn(&str) -> Option<FieldType>,
+    field_type_of: &dyn Fn(&str) -> Option<(FieldType, bool)>,
     field: &str,
     op: &str,
     raw: &str,
 ) -> Result<Filter, FilterRejected> {
     let system = crate::ident::system_field(field)
         .filter(|f| f.filterable)
-        .map(|f| f.field_type);
-    let Some(field_type) = field_type_of(field).or(system) else {
-        let msg = if crate::ident::SYSTEM_FIELDS.contains(&field) {
-            format!("system field `{field}` cannot be used in a filter")
-        } else {
-            format!("unknown field `{field}` in a filter")
-        };
-        return Err(FilterRejected {
-            code: crate::ErrorCode::UnknownField,
-            problem: Problem::new(format!("filter[{field}]"), msg),
-        });
+        .map(|f| (f.field_type, false));
+    let Some((field_type, sensitive)) = field_type_of(field).or(system) else {
+        if crate::ident::SYSTEM_FIELDS.contains(&field) {
+            return Err(FilterRejected {
+                code: crate::ErrorCode::UnknownField,
+                problem: Problem::new(
+                    format!("filter[{field}]"),
+                    format!("system field `{field}` cannot be used in a filter"),
+                ),
+            });
+        }
+        return Err(unknown_filter_field(field));
     };
     let invalid = |at: String, msg: String| FilterRejected {
         code: crate::ErrorCode::InvalidFilter,
@@ -219,11 +234,12 @@ fn parse_with(
         );
         return Err(invalid(at(), msg));
     }
-    let one = |text: &str| convert::from_text(field, field_type, text);
+    let one = |text: &str| convert::from_text(field, field_type, text, sensitive);
     let value = match parsed_op {
         FilterOp::IsNull => match raw {
             "true" => Ok(FilterValue::Flag(true)),
             "false" => Ok(FilterValue::Flag(false)),
+            _ if sensitive => Err("`isnull` takes `true` or `false`".to_owned()),
             _ => Err(format!("`isnull` takes `true` or `false`, found `{raw}`")),
         },
         FilterOp::In | FilterOp::Nin if raw.is_empty() => {

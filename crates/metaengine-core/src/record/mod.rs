@@ -36,12 +36,13 @@ mod tests_filter;
 #[cfg(test)]
 mod tests_types;
 
-pub use audit::{changed_between, changed_fields, redact};
+pub use audit::{changed_between, changed_fields, changes, redact};
 pub use compare::{Comparison, decimal_text_order};
 pub use convert::MAX_DECIMAL_NUMBER_DIGITS;
 pub use csv::CsvColumns;
 pub use filter::{
     Filter, FilterOp, FilterRejected, FilterValue, MAX_LIST_VALUES, filter_value, parse_filter_key,
+    unknown_filter_field,
 };
 
 use crate::compile::{CompiledField, CompiledModel};
@@ -201,8 +202,9 @@ impl RecordValidator {
     }
 
     /// The field type of `name`, if the model has such a field.
-    pub(crate) fn field_type(&self, name: &str) -> Option<FieldType> {
-        self.rule(name).map(|r| r.field_type)
+    /// A field's type and whether it is `sensitive`.
+    pub(crate) fn field_kind(&self, name: &str) -> Option<(FieldType, bool)> {
+        self.rule(name).map(|r| (r.field_type, r.sensitive))
     }
 
     /// The values of a create, in the model's field order: every given field converted; absent

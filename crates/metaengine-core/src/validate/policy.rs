@@ -15,6 +15,7 @@ const POLICY_KEYS: &[&str] = &[
     "resource",
     "priority",
     "conditions",
+    "fields",
     "description",
 ];
 const CONDITION_KEYS: &[&str] = &["field", "operator", "value"];
@@ -136,7 +137,71 @@ fn check_policy<'v>(
             problems.push(pointer(base, "conditions"), msg);
         }
     }
+    if let Some(value) = obj.get("fields") {
+        check_policy_fields(obj, value, base, fields, problems);
+    }
     name
+}
+
+/// Checks a policy's `fields` (SPEC §15): a non-empty array of distinct names of the schema's
+/// own fields (system fields are always visible), on an action that has fields (not `delete`),
+/// with conditions on the caller only (field access is decided per caller, not per record).
+fn check_policy_fields(
+    obj: &Map<String, Value>,
+    value: &Value,
+    base: &str,
+    fields: &KnownFields<'_>,
+    problems: &mut Problems,
+) {
+    let at = pointer(base, "fields");
+    let Some(items) = value.as_array().filter(|items| !items.is_empty()) else {
+        let msg = format!(
+            "`fields` must be a non-empty array of field names, found {}",
+            describe(value)
+        );
+        problems.push(at, msg);
+        return;
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let item_at = pointer(&at, &i.to_string());
+        let Some(name) = item.as_str() else {
+            problems.push(
+                item_at,
+                format!("a field name must be a string, found {}", describe(item)),
+            );
+            continue;
+        };
+        if crate::ident::SYSTEM_FIELDS.contains(&name) {
+            let msg =
+                format!("system field `{name}` is always visible and cannot be named in `fields`");
+            problems.push(item_at, msg);
+        } else if !fields.contains(name) {
+            problems.push(item_at, format!("unknown field `{name}`"));
+        } else if seen.contains(&name) {
+            problems.push(item_at, format!("field `{name}` is named twice"));
+        } else {
+            seen.push(name);
+        }
+    }
+    if obj.get("action").and_then(Value::as_str) == Some("delete") {
+        let msg = "`fields` does not apply to `delete`, which removes the whole record";
+        problems.push(at, msg);
+    }
+    let conditions = obj.get("conditions").and_then(Value::as_array);
+    for (i, condition) in conditions.into_iter().flatten().enumerate() {
+        let names_record = ["field", "value"].into_iter().any(|key| {
+            condition
+                .get(key)
+                .and_then(Value::as_str)
+                .is_some_and(|path| path.starts_with(RECORD_PATH_PREFIX))
+        });
+        if names_record {
+            let msg = "a policy with `fields` is decided per caller: its conditions may name \
+                       `user.*` and `context.*`, not `record.*`";
+            problems.push(pointer(&pointer(base, "conditions"), &i.to_string()), msg);
+        }
+    }
 }
 
 fn check_condition(value: &Value, base: &str, fields: &KnownFields<'_>, problems: &mut Problems) {

@@ -158,15 +158,21 @@ impl DataService {
                     self.statistics.wrote(model, *n);
                 }
                 self.changes.changed();
-                Ok(prepared
+                prepared
                     .iter()
                     .zip(records)
-                    .map(|(p, text)| match p.kind {
-                        WriteKind::Create => BatchDone::Created(text),
-                        WriteKind::Update => BatchDone::Updated(text),
-                        WriteKind::Delete => BatchDone::Deleted,
+                    .map(|(p, text)| {
+                        Ok(match p.kind {
+                            WriteKind::Create => {
+                                BatchDone::Created(self.as_readable(&p.model, actor, text)?)
+                            }
+                            WriteKind::Update => {
+                                BatchDone::Updated(self.as_readable(&p.model, actor, text)?)
+                            }
+                            WriteKind::Delete => BatchDone::Deleted,
+                        })
                     })
-                    .collect())
+                    .collect()
             }
             BatchOutcome::Failed { index, error } => Err(DataError::InBatch {
                 index,
@@ -240,7 +246,9 @@ impl DataError {
     pub fn batch_problems(index: usize, error: &DataError) -> Vec<Problem> {
         let at = format!("/operations/{index}");
         match error {
-            DataError::BadRequest { errors, .. } | DataError::Invalid { errors }
+            DataError::BadRequest { errors, .. }
+            | DataError::Invalid { errors }
+            | DataError::FieldForbidden { errors }
                 if !errors.is_empty() =>
             {
                 errors

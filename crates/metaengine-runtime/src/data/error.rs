@@ -37,6 +37,13 @@ pub enum DataError {
     /// A policy denies the action (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The body writes fields the caller's policies do not let it write (403
+    /// `field_forbidden`, SPEC §15); nothing is written.
+    #[error("the record writes {} field(s) the caller may not write", errors.len())]
+    FieldForbidden {
+        /// One entry per field, pointer `/<fieldName>`.
+        errors: Vec<Problem>,
+    },
     /// A unique value is taken (`unique_violation`), or the record changed meanwhile
     /// (`conflict`).
     #[error("{message}")]
@@ -102,6 +109,7 @@ impl DataError {
             Self::BadRequest { code, .. } | Self::Conflict { code, .. } => *code,
             Self::Invalid { .. } => ErrorCode::ValidationFailed,
             Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::FieldForbidden { .. } => ErrorCode::FieldForbidden,
             Self::PreconditionFailed { .. } => ErrorCode::StaleRowVersion,
             Self::InBatch { error, .. } => error.code(),
             Self::Unavailable(_) => ErrorCode::Unavailable,

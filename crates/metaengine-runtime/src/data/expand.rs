@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use metaengine_core::ErrorCode;
 use metaengine_core::FieldType;
+use metaengine_core::ident::SYSTEM_FIELDS;
 use metaengine_core::policy::{Action, RowFilter};
 use metaengine_sql::query::{Expansion, Link};
 pub use metaengine_sql::query::{MAX_EXPAND_DEPTH, REVERSE_LIMIT};
@@ -34,7 +35,10 @@ pub(crate) struct Resolved {
     target: Arc<ActiveModel>,
     row_filter: RowFilter,
     nested: Vec<Resolved>,
+    /// The target's fields `fields=` selects (`customerId.name`).
     fields: Option<Vec<String>>,
+    /// The target's fields the caller may read, when some are hidden (SPEC §15).
+    readable: Option<Vec<String>>,
 }
 
 impl Resolved {
@@ -50,7 +54,7 @@ impl Resolved {
             target: &self.target.model,
             row_filter: &self.row_filter,
             nested: self.nested.iter().map(Resolved::expansion).collect(),
-            fields: self.fields.as_deref(),
+            fields: self.fields.as_deref().or(self.readable.as_deref()),
         }
     }
 }
@@ -84,6 +88,15 @@ pub(crate) fn select_fields(
                 format!("`fields` names `{name}`, but `expand` does not ask for `{path}`"),
             )
         })?;
+        if node
+            .readable
+            .as_ref()
+            .is_some_and(|readable| !readable.iter().any(|r| r == field))
+            && node.target.model.field(field).is_some()
+        {
+            // A field the caller may not read answers as one the target does not have.
+            return Err(super::fields::unknown_field(name));
+        }
         node.fields
             .get_or_insert_with(Vec::new)
             .push(field.to_owned());
@@ -175,7 +188,9 @@ impl DataService {
                 owner.model.entity
             ))
         };
+        let owner_access = self.gate.field_access(owner, Action::Read, actor);
         let (target_entity, field, reverse) = match owner.model.field(segment) {
+            Some(_) if !owner_access.allows(segment) => return Err(not_found()),
             Some(f) if f.field_type == FieldType::Reference => {
                 let to = f.validator.reference_to.clone().ok_or_else(not_found)?;
                 (to, segment.to_owned(), false)
@@ -197,11 +212,25 @@ impl DataService {
                 f.field_type == FieldType::Reference
                     && f.validator.reference_to.as_deref() == Some(owner.model.entity.as_str())
             });
-            if !points_back {
+            let readable = self
+                .gate
+                .field_access(&target, Action::Read, actor)
+                .allows(&field);
+            if !points_back || !readable {
                 return Err(not_found());
             }
         }
         let row_filter = self.gate.row_filter(&target, Action::Read, actor);
+        // The builder keeps only `id` and the named columns of an expansion: name the system
+        // fields too, so that only the hidden fields are left out.
+        let readable = self
+            .gate
+            .field_access(&target, Action::Read, actor)
+            .visible()
+            .map(|mut names| {
+                names.extend(SYSTEM_FIELDS.iter().map(|s| (*s).to_owned()));
+                names
+            });
         Ok(Resolved {
             key: segment.to_owned(),
             reverse,
@@ -210,6 +239,7 @@ impl DataService {
             row_filter,
             nested: Vec::new(),
             fields: None,
+            readable,
         })
     }
 }

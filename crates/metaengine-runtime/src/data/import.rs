@@ -192,6 +192,12 @@ impl DataService {
             }
             return reject(vec![Problem::new("", format!("denied: {e}"))]);
         }
+        let access = self.gate.field_access(model, Action::Create, actor);
+        if let Err(super::DataError::FieldForbidden { errors }) =
+            super::fields::writable(&access, &input)
+        {
+            return reject(errors);
+        }
         let missing = self
             .missing_references(model, actor, &values, known)
             .await?;

@@ -10,6 +10,7 @@
 mod batch;
 mod error;
 mod expand;
+mod fields;
 mod import;
 mod record_locks;
 mod references;
@@ -18,8 +19,8 @@ mod statistics;
 
 use std::sync::Arc;
 
-use metaengine_core::policy::{Action, RowFilter};
-use metaengine_core::record::{WriteRejected, changed_fields};
+use metaengine_core::policy::{Action, FieldAccess, RowFilter};
+use metaengine_core::record::{WriteRejected, changed_fields, changes};
 use metaengine_core::{ErrorCode, Problem};
 use metaengine_sql::query::{
     Cursor, Filter, ListQuery, Order, Scope, decode_cursor, encode_cursor,
@@ -306,11 +307,13 @@ impl DataService {
     }
 
     /// The filters of a list or count: on the entity's own fields, and across its references
-    /// (`filter[customerId.name][eq]=…`, see [`related`]).
+    /// (`filter[customerId.name][eq]=…`, see [`related`]). A field `access` hides answers as an
+    /// unknown field.
     async fn filters(
         &self,
         model: &ActiveModel,
         actor: &Actor,
+        access: &FieldAccess<'_>,
         raw: &[FilterParam],
     ) -> DataResult<(Vec<Filter>, Vec<related::RelatedFilter>)> {
         if raw.len() > self.limits.max_filters {
@@ -327,7 +330,7 @@ impl DataService {
             if let Some((reference, field)) = f.field.split_once('.') {
                 let done = self
                     .related_filter(
-                        model,
+                        (model, access),
                         actor,
                         (reference, field),
                         (&f.operator, &f.value),
@@ -340,6 +343,11 @@ impl DataService {
                     }
                     problems.push(problem);
                 }
+                continue;
+            }
+            if !access.allows(&f.field) {
+                code = ErrorCode::UnknownField;
+                problems.push(metaengine_core::record::unknown_filter_field(&f.field).problem);
                 continue;
             }
             match model.validator.filter(&f.field, &f.operator, &f.value) {
@@ -376,8 +384,12 @@ impl DataService {
         req: &ListRequest,
     ) -> DataResult<ListPage> {
         let model = self.model(entity).await?;
-        let (filters, across) = self.filters(&model, actor, &req.filters).await?;
+        let access = self.gate.field_access(&model, Action::Read, actor);
+        let (filters, across) = self.filters(&model, actor, &access, &req.filters).await?;
         let related = related::related(&across);
+        if let Some(order_by) = &req.order_by {
+            fields::readable(&access, order_by)?;
+        }
         let page_size = req.page_size.unwrap_or(self.limits.default_page_size);
         if page_size == 0 || page_size > self.limits.max_page_size {
             return Err(DataError::bad_request(
@@ -407,7 +419,10 @@ impl DataService {
         };
         let row_filter = self.readable_rows(&model, actor).await?;
         let mut resolved = self.resolve_expand(&model, actor, &req.expand).await?;
-        let fields = expand::select_fields(req.fields.as_deref(), &mut resolved)?;
+        let fields = fields::selection(
+            &access,
+            expand::select_fields(req.fields.as_deref(), &mut resolved)?,
+        )?;
         let expand = expand::expansions(&resolved);
         let query = ListQuery {
             scope: scope(actor),
@@ -460,7 +475,8 @@ impl DataService {
         raw_filters: &[FilterParam],
     ) -> DataResult<u64> {
         let model = self.model(entity).await?;
-        let (filters, across) = self.filters(&model, actor, raw_filters).await?;
+        let access = self.gate.field_access(&model, Action::Read, actor);
+        let (filters, across) = self.filters(&model, actor, &access, raw_filters).await?;
         let row_filter = self.readable_rows(&model, actor).await?;
         let n = self
             .store
@@ -508,7 +524,11 @@ impl DataService {
         actor: &Actor,
         entity: &str,
         raw: &[FilterParam],
-    ) -> DataResult<(Arc<ActiveModel>, metaengine_core::policy::Predicate)> {
+    ) -> DataResult<(
+        Arc<ActiveModel>,
+        metaengine_core::policy::Predicate,
+        Vec<String>,
+    )> {
         use metaengine_core::policy::{Predicate, filter_predicate};
         let model = self.model(entity).await?;
         if let Some(f) = raw.iter().find(|f| f.field.contains('.')) {
@@ -521,7 +541,8 @@ impl DataService {
                 ),
             ));
         }
-        let (filters, _) = self.filters(&model, actor, raw).await?;
+        let access = self.gate.field_access(&model, Action::Read, actor);
+        let (filters, _) = self.filters(&model, actor, &access, raw).await?;
         let rows = match self.readable_rows(&model, actor).await? {
             RowFilter::All => Predicate::True,
             RowFilter::Nothing => Predicate::False,
@@ -529,7 +550,9 @@ impl DataService {
         };
         let mut all = vec![rows];
         all.extend(filters.iter().map(|f| filter_predicate(&model.model, f)));
-        Ok((model, Predicate::And(all)))
+        let hidden = access.hidden().map(str::to_owned).collect();
+        drop(access);
+        Ok((model, Predicate::And(all), hidden))
     }
 
     /// A record the caller may read, parsed, with its JSON text.
@@ -597,8 +620,26 @@ impl DataService {
             return Err(missing());
         }
         let version = row_version_of(&text)?;
+        let text = self.as_readable(&model, actor, text)?;
         self.read_audit(actor, entity, json!({ "id": id })).await;
         Ok((text, version))
+    }
+
+    /// A record's text as the caller may read it (SPEC §15): without the fields its read
+    /// policies hide (unchanged, unparsed, when none are).
+    pub(crate) fn as_readable(
+        &self,
+        model: &ActiveModel,
+        actor: &Actor,
+        text: String,
+    ) -> DataResult<String> {
+        let access = self.gate.field_access(model, Action::Read, actor);
+        if matches!(access, FieldAccess::All) {
+            return Ok(text);
+        }
+        let mut record = parse_record(&text)?;
+        fields::strip(&access, &mut record);
+        Ok(Value::Object(record).to_string())
     }
 
     fn rejected(e: WriteRejected) -> DataError {
@@ -633,19 +674,39 @@ impl DataService {
         }
     }
 
-    /// The audit row of a write, naming the fields written (never their values).
+    /// The audit row of a write: the fields written and `changes`, each changed field with its
+    /// old and new values (a `sensitive` field named only; SPEC §16). `before` is the stored
+    /// record (update, delete), `input` the body (create, update).
     fn write_audit(
+        model: &ActiveModel,
         actor: &Actor,
-        entity: &str,
         event: EventType,
         id: &str,
         values: &[(String, metaengine_core::SqlValue)],
+        before: Option<&Map<String, Value>>,
+        input: Option<&Value>,
     ) -> NewAudit {
+        let input = input.and_then(Value::as_object);
+        let changes = match (before, input) {
+            // A delete: every field the record had.
+            (Some(before), None) => changes(
+                &model.model,
+                model.model.fields.iter().map(|f| f.name.as_str()),
+                Some(before),
+                None,
+            ),
+            _ => changes(
+                &model.model,
+                values.iter().map(|(name, _)| name.as_str()),
+                before,
+                input,
+            ),
+        };
         NewAudit::success(
             event,
             &actor.audit(),
-            entity,
-            Some(json!({ "id": id, "fields": changed_fields(values) })),
+            &model.model.entity,
+            Some(json!({ "id": id, "fields": changed_fields(values), "changes": changes })),
         )
     }
 
@@ -690,7 +751,7 @@ impl DataService {
             .map_err(|e| write_failed(&p.model, e))?;
         self.statistics.wrote(&p.model.model, 1);
         self.changes.changed();
-        Ok((text, p.id))
+        Ok((self.as_readable(&p.model, actor, text)?, p.id))
     }
 
     /// Updates some fields of a record; `if_match` is the row version the client read. Without
@@ -719,7 +780,7 @@ impl DataService {
                     Some(text) => {
                         self.changes.changed();
                         let version = row_version(&parse_record(&text)?);
-                        Attempt::Written((text, version))
+                        Attempt::Written((self.as_readable(&p.model, actor, text)?, version))
                     }
                     None => Attempt::Lost(p.changed_meanwhile()),
                 })
@@ -784,13 +845,19 @@ impl DataService {
         if let Err(e) = verdict {
             return Err(self.denied(policy_event, e).await);
         }
+        fields::writable(
+            &self.gate.field_access(&model, Action::Create, actor),
+            &input,
+        )?;
         self.check_references(&model, actor, &values, known).await?;
         let mut audits = vec![Self::write_audit(
+            &model,
             actor,
-            entity,
             EventType::DataCreate,
             &id,
             &values,
+            None,
+            Some(&input),
         )];
         audits.extend(policy_event);
         Ok(Prepared {
@@ -837,14 +904,20 @@ impl DataService {
         if let Err(e) = verdict {
             return Err(self.denied(policy_event, e).await);
         }
+        fields::writable(
+            &self.gate.field_access(&model, Action::Update, actor),
+            input,
+        )?;
         self.check_references(&model, actor, &values, &mut KnownRecords::default())
             .await?;
         let mut audits = vec![Self::write_audit(
+            &model,
             actor,
-            entity,
             EventType::DataUpdate,
             id,
             &values,
+            Some(&before),
+            Some(input),
         )];
         audits.extend(policy_event);
         Ok(Prepared {
@@ -886,11 +959,13 @@ impl DataService {
             return Err(self.denied(policy_event, e).await);
         }
         let mut audits = vec![Self::write_audit(
+            &model,
             actor,
-            entity,
             EventType::DataDelete,
             id,
             &[],
+            Some(&before),
+            None,
         )];
         audits.extend(policy_event);
         Ok(Prepared {

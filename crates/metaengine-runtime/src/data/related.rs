@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use metaengine_core::policy::{Action, RowFilter};
+use metaengine_core::policy::{Action, FieldAccess, RowFilter};
 use metaengine_core::{ErrorCode, FieldType, Problem};
 use metaengine_sql::query::{Filter, Related};
 
@@ -45,7 +45,7 @@ impl DataService {
     /// failure to load the target's model.
     pub(crate) async fn related_filter(
         &self,
-        model: &ActiveModel,
+        (model, access): (&ActiveModel, &FieldAccess<'_>),
         actor: &Actor,
         (reference, field): (&str, &str),
         (op, value): (&str, &str),
@@ -67,7 +67,7 @@ impl DataService {
         let Some(to) = model
             .model
             .field(reference)
-            .filter(|f| f.field_type == FieldType::Reference)
+            .filter(|f| f.field_type == FieldType::Reference && access.allows(reference))
             .and_then(|f| f.validator.reference_to.clone())
         else {
             return Ok(Err(unknown()));
@@ -94,7 +94,13 @@ impl DataService {
         let Some(entry) = related.get_mut(index) else {
             return Ok(Err(unknown()));
         };
-        Ok(match entry.target.validator.filter(field, op, value) {
+        let target_access = self.gate.field_access(&entry.target, Action::Read, actor);
+        let parsed = if target_access.allows(field) {
+            entry.target.validator.filter(field, op, value)
+        } else {
+            Err(metaengine_core::record::unknown_filter_field(field))
+        };
+        Ok(match parsed {
             Ok(filter) => {
                 entry.filters.push(filter);
                 Ok(())

@@ -98,7 +98,9 @@ impl Change {
     /// The event a subscriber whose visible records are `visible` gets, if any: a create it
     /// sees, an update seen before and after, a delete it saw; an update seen on one side only
     /// is a create (`inScope`) or a delete (`outOfScope`).
-    pub(crate) fn event_for(&self, visible: &Predicate) -> Option<Arc<Event>> {
+    /// `hidden` names the fields the subscriber may not read (SPEC §15): its event is its own,
+    /// with a record that lacks them; every other subscriber shares one event per kind.
+    pub(crate) fn event_for(&self, visible: &Predicate, hidden: &[String]) -> Option<Arc<Event>> {
         let kind = match self.row.op {
             ChangeOp::Create => self.sees(visible, true).then_some(Kind::Create),
             ChangeOp::Delete => self.sees(visible, false).then_some(Kind::Delete),
@@ -109,11 +111,34 @@ impl Change {
                 (false, false) => None,
             },
         }?;
+        if !hidden.is_empty() {
+            return Some(Arc::new(self.event_without(kind, hidden)));
+        }
         let cell = self.events.get(kind.index())?;
-        Some(cell.get_or_init(|| Arc::new(self.event(kind))).clone())
+        Some(
+            cell.get_or_init(|| Arc::new(self.event(kind, None)))
+                .clone(),
+        )
     }
 
-    fn event(&self, kind: Kind) -> Event {
+    /// The event of `kind` with a record that lacks the `hidden` fields.
+    fn event_without(&self, kind: Kind, hidden: &[String]) -> Event {
+        let record = self
+            .record
+            .get_or_init(|| parse(self.row.record.as_deref()))
+            .as_ref()
+            .map(|record| {
+                let mut record = record.clone();
+                for field in hidden {
+                    record.remove(field);
+                }
+                Value::Object(record).to_string()
+            });
+        self.event(kind, Some(record.as_deref()))
+    }
+
+    /// The event of `kind`; `record` replaces the logged record's text when given.
+    fn event(&self, kind: Kind, record: Option<Option<&str>>) -> Event {
         let row = &self.row;
         let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
         let mut data = format!(
@@ -123,7 +148,9 @@ impl Change {
             row.row_version
         );
         let record = match kind {
-            Kind::Create | Kind::CreateInScope | Kind::Update => row.record.as_deref(),
+            Kind::Create | Kind::CreateInScope | Kind::Update => {
+                record.unwrap_or(row.record.as_deref())
+            }
             Kind::Delete | Kind::DeleteOutOfScope => None,
         };
         if let Some(record) = record {
@@ -192,7 +219,7 @@ mod tests {
             Some(json!({"status": "open"})),
             Some(json!({"status": "paid"})),
         );
-        let e = into.event_for(&paid()).map(|e| (e.name, data(&e)));
+        let e = into.event_for(&paid(), &[]).map(|e| (e.name, data(&e)));
         assert_eq!(
             e,
             Some((
@@ -206,7 +233,7 @@ mod tests {
             Some(json!({"status": "paid"})),
             Some(json!({"status": "open"})),
         );
-        let e = out.event_for(&paid()).map(|e| (e.name, data(&e)));
+        let e = out.event_for(&paid(), &[]).map(|e| (e.name, data(&e)));
         assert_eq!(
             e,
             Some((
@@ -220,30 +247,33 @@ mod tests {
             Some(json!({"status": "open"})),
             Some(json!({"status": "void"})),
         );
-        assert_eq!(neither.event_for(&paid()), None);
+        assert_eq!(neither.event_for(&paid(), &[]), None);
     }
 
     #[test]
     fn a_delete_goes_to_those_who_saw_the_record_and_carries_no_record() {
         let gone = change(ChangeOp::Delete, Some(json!({"status": "paid"})), None);
-        let e = gone.event_for(&paid());
+        let e = gone.event_for(&paid(), &[]);
         assert_eq!(e.as_ref().map(|e| e.name), Some("delete"));
         assert_eq!(e.map(|e| data(&e).get("record").is_none()), Some(true));
         let hidden = change(ChangeOp::Delete, Some(json!({"status": "open"})), None);
-        assert_eq!(hidden.event_for(&paid()), None);
+        assert_eq!(hidden.event_for(&paid(), &[]), None);
     }
 
     #[test]
     fn an_unreadable_record_is_seen_by_no_one() {
         let mut c = change(ChangeOp::Create, None, None);
         c.row.record = Some("not json".into());
-        assert_eq!(c.event_for(&Predicate::True), None);
+        assert_eq!(c.event_for(&Predicate::True, &[]), None);
     }
 
     #[test]
     fn each_kind_of_event_is_written_once() {
         let c = change(ChangeOp::Create, None, Some(json!({"status": "paid"})));
-        let (a, b) = (c.event_for(&paid()), c.event_for(&Predicate::True));
+        let (a, b) = (
+            c.event_for(&paid(), &[]),
+            c.event_for(&Predicate::True, &[]),
+        );
         assert!(matches!((a, b), (Some(a), Some(b)) if Arc::ptr_eq(&a, &b)));
     }
 }

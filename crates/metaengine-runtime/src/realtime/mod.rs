@@ -106,6 +106,8 @@ pub struct SubscribeRequest {
 struct View {
     model: Arc<ActiveModel>,
     visible: Predicate,
+    /// The fields the subscriber may not read (SPEC §15), left out of its events' records.
+    hidden: Vec<String>,
 }
 
 /// A subscriber: what its stream and the feed share.
@@ -304,11 +306,18 @@ impl Realtime {
         }
         let mut views = HashMap::with_capacity(req.entities.len());
         for entity in &req.entities {
-            let (model, visible) = inner
+            let (model, visible, hidden) = inner
                 .data
                 .visible_changes(actor, entity, &req.filters)
                 .await?;
-            views.insert(model.model.entity.clone(), View { model, visible });
+            views.insert(
+                model.model.entity.clone(),
+                View {
+                    model,
+                    visible,
+                    hidden,
+                },
+            );
         }
         self.start().await?;
         let resume = match req.last_event_id.as_deref().map(str::trim) {
@@ -455,7 +464,7 @@ impl Subscription {
             .into_iter()
             .filter_map(|row| {
                 let view = s.views.get(&row.entity)?;
-                Change::new(row).event_for(&view.visible)
+                Change::new(row).event_for(&view.visible, &view.hidden)
             })
             .collect();
         self.replayed = events.into_iter();
@@ -501,7 +510,7 @@ fn dispatch(inner: &Inner, hub: &mut Hub, change: &Change) {
         let Some(view) = s.views.get(&row.entity) else {
             continue;
         };
-        let Some(event) = change.event_for(&view.visible) else {
+        let Some(event) = change.event_for(&view.visible, &view.hidden) else {
             continue;
         };
         if let Err(mpsc::error::TrySendError::Full(_)) = sender.try_send(Delivery::Event(event)) {

@@ -462,6 +462,23 @@ fn time_param(query: &QueryPairs, key: &str) -> ApiResult<Option<Timestamp>> {
         .transpose()
 }
 
+/// `GET /api/meta/audit/verify?tenantId=`: the audit hash chains of every tenant the caller may
+/// read, or of one (SPEC §16).
+pub async fn audit_verify(
+    State(state): State<SharedState>,
+    caller: Caller,
+    query: QueryPairs,
+) -> ApiResult<Response> {
+    query.only(&["tenantId"])?;
+    // Rows still in the batched writer are chained when written: verify what is written.
+    state.audit.flush().await;
+    let report = state
+        .registry
+        .verify_audit(&caller.0, query.get("tenantId"))
+        .await?;
+    Ok(Json(report).into_response())
+}
+
 /// `GET /api/meta/audit?eventType=a,b&userId=&tenantId=&resource=&result=&from=&to=&page=&pageSize=`.
 pub async fn audit(
     State(state): State<SharedState>,

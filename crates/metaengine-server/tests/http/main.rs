@@ -13,10 +13,12 @@ mod support;
 /// `crate::on_both_backends!(case, …)`: each case on a fresh SQLite and PostgreSQL database.
 pub(crate) use metaengine_testing::on_both_backends;
 
+mod audit_chain;
 mod auth;
 mod batch;
 mod connections;
 mod errors;
+mod fields;
 mod migrations;
 mod openapi;
 mod ops;

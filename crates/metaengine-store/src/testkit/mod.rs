@@ -15,8 +15,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+pub mod chain;
 pub mod records;
 pub mod tables;
+
+pub use chain::audit_chain_holds_under_concurrency_and_purge;
 
 use crate::{
     AuditActor, AuditQuery, AuditResult, EventType, NewAudit, NewEntity, NewTenant, NewVersion,
@@ -49,6 +52,7 @@ macro_rules! conformance_tests {
             concurrent_activations_leave_one_active_version,
             audit_queries_filter_order_and_page,
             tenants_round_trip,
+            audit_chain_holds_under_concurrency_and_purge,
         );
     };
 }
@@ -583,7 +587,7 @@ pub async fn audit_queries_filter_order_and_page(store: Arc<dyn Store>) {
         ))
         .await
         .unwrap();
-    assert_eq!(purged, 6);
+    assert_eq!((purged.tenants, purged.rows), (2, 6));
 }
 
 pub async fn tenants_round_trip(store: Arc<dyn Store>) {

@@ -159,7 +159,7 @@ fn unknown_policy_and_condition_keys() {
             json!({"name": "p", "effect": "allow", "action": "read", "when": 1}),
             "/when"
         ),
-        "unknown key `when` in a policy; expected `name`, `effect`, `action`, `resource`, `priority`, `conditions` or `description`"
+        "unknown key `when` in a policy; expected `name`, `effect`, `action`, `resource`, `priority`, `conditions`, `fields` or `description`"
     );
     assert_eq!(
         cond_fails_at(
@@ -518,4 +518,28 @@ fn without_an_entity_name_a_policy_resource_is_not_checked() {
     };
     let problems = crate::validate_schema(&doc, &named).unwrap_err();
     assert_eq!(problems[0].pointer, "/policies/0/resource");
+}
+
+#[test]
+fn policy_fields_name_schema_fields_on_caller_conditions() {
+    let p = policy_passes(json!({"name": "p", "effect": "allow", "action": "read",
+        "fields": ["amount"], "conditions": [{"field": "user.role", "operator": "eq", "value": "hr"}]}));
+    assert_eq!(p.fields, Some(vec!["amount".to_owned()]));
+    let base =
+        |fields: Value| json!({"name": "p", "effect": "deny", "action": "read", "fields": fields});
+    assert!(policy_fails_at(base(json!([])), "/fields").contains("non-empty array"));
+    assert!(policy_fails_at(base(json!("amount")), "/fields").contains("non-empty array"));
+    assert_eq!(
+        policy_fails_at(base(json!(["nope"])), "/fields/0"),
+        "unknown field `nope`"
+    );
+    assert!(policy_fails_at(base(json!(["id"])), "/fields/0").contains("always visible"));
+    assert!(policy_fails_at(base(json!(["amount", "amount"])), "/fields/1").contains("twice"));
+    assert!(policy_fails_at(base(json!([3])), "/fields/0").contains("must be a string"));
+    let delete = json!({"name": "p", "effect": "allow", "action": "delete", "fields": ["amount"]});
+    assert!(policy_fails_at(delete, "/fields").contains("delete"));
+    // Field access is decided per caller: no condition on the record.
+    let on_record = json!({"name": "p", "effect": "allow", "action": "read", "fields": ["amount"],
+        "conditions": [{"field": "user.id", "operator": "eq", "value": "record.ownerId"}]});
+    assert!(policy_fails_at(on_record, "/conditions/0").contains("per caller"));
 }

@@ -1,0 +1,254 @@
+//! Governance as a user meets it, on SQLite and PostgreSQL: a `sensitive` field's values never
+//! reach the audit trail, the server's log (at debug level) or an error message, while the
+//! audit rows of data changes carry the other fields' old and new values; `metaengine audit
+//! verify` holds until an audit row is changed by hand with SQL, then names that row.
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test code: a failed step is a failed test"
+)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use metaengine_store_postgres::testing::TestDatabase;
+use serde_json::{Value, json};
+use support::Cli;
+
+const EMPLOYEE: &str = r#"{ "fields": [
+  { "name": "name", "type": "string", "required": true },
+  { "name": "salary", "type": "number", "sensitive": true, "min": 0 }
+], "policies": [{ "name": "everyone", "effect": "allow", "action": "*" }] }"#;
+
+/// Values that must never be seen outside the record itself.
+const MARKERS: [&str; 3] = ["987654321", "123454321", "SeCrEt-MaRkEr"];
+
+fn define(cli: &Cli) {
+    let schema = cli.dir.path().join("employee.json");
+    std::fs::write(&schema, EMPLOYEE).unwrap();
+    cli.ok(&["entity", "create", "Employee"], None);
+    let path = schema.to_str().unwrap();
+    cli.ok(&["version", "create", "Employee", "v1", path], None);
+    cli.ok(&["version", "activate", "Employee", "v1"], None);
+}
+
+/// `metaengine serve` on a free port logging at debug level into `log`, once it answers.
+fn serve(cli: &Cli, log: &std::path::Path) -> (Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let out = std::fs::File::create(log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_metaengine"))
+        .args(["serve", "--listen", &listen])
+        .env("METAENGINE_DATABASE_URL", &cli.url)
+        .env("METAENGINE_DATA_DIR", cli.dir.path())
+        .env("METAENGINE_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, port)
+}
+
+/// One HTTP/1.1 request; the status and the body.
+fn call(port: u16, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, String) {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+fn no_marker(what: &str, text: &str) {
+    for marker in MARKERS {
+        assert!(!text.contains(marker), "{what} shows `{marker}`:\n{text}");
+    }
+}
+
+fn story(cli: &Cli) -> String {
+    define(cli);
+    let token = cli.ok(&["token", "--user", "u", "--roles", "admin"], None);
+    let token = token.trim();
+    let log = cli.dir.path().join("server.log");
+    let (mut server, port) = serve(cli, &log);
+
+    let (status, body) = call(
+        port,
+        "POST",
+        "/api/data/Employee",
+        token,
+        Some(&json!({ "name": "Ann", "salary": 987654321 })),
+    );
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/data/Employee/{id}");
+    let (status, body) = call(
+        port,
+        "PATCH",
+        &path,
+        token,
+        Some(&json!({ "name": "Anne", "salary": 123454321 })),
+    );
+    assert_eq!(status, 200, "{body}");
+    // Refused writes: the answer names the field, never the value.
+    let (status, body) = call(
+        port,
+        "PATCH",
+        &path,
+        token,
+        Some(&json!({ "salary": "SeCrEt-MaRkEr" })),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("/salary"), "{body}");
+    no_marker("a 422 answer", &body);
+    let (status, body) = call(
+        port,
+        "GET",
+        "/api/data/Employee?filter[salary][gt]=SeCrEt-MaRkEr",
+        token,
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+    no_marker("a 400 answer", &body);
+    let (status, _) = call(port, "DELETE", &path, token, None);
+    assert_eq!(status, 204);
+    let (status, body) = call(port, "GET", "/api/meta/audit/verify", token, None);
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["firstBroken"], Value::Null);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("DEBUG"),
+        "the server logged at debug level:\n{log}"
+    );
+    no_marker("the server's log", &log);
+
+    // Every row of the trail, whatever its resource.
+    let rows = cli.json(&["audit", "--page-size", "100", "--json"]);
+    assert!(rows["meta"]["total"].as_u64().unwrap() < 100);
+    no_marker("the audit trail", &rows.to_string());
+    let details = |event: &str| {
+        rows["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["eventType"] == event && r["result"] == "success")
+            .unwrap()["details"]
+            .clone()
+    };
+    assert_eq!(
+        details("data.create")["changes"],
+        json!([{ "field": "name", "old": null, "new": "Ann" }, { "field": "salary" }])
+    );
+    assert_eq!(
+        details("data.update")["changes"],
+        json!([{ "field": "name", "old": "Ann", "new": "Anne" }, { "field": "salary" }])
+    );
+    assert_eq!(
+        details("data.delete")["changes"],
+        json!([{ "field": "name", "old": "Anne", "new": null }, { "field": "salary" }])
+    );
+
+    let verified = cli.ok(&["audit", "verify"], None);
+    assert!(verified.contains("verified"), "{verified}");
+    // The update's row, as someone with database access would rewrite it.
+    rows["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["eventType"] == "data.update")
+        .unwrap()["eventId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `metaengine audit verify` after `sql` ran: exit 1, naming `event_id`.
+fn broken(cli: &Cli, event_id: &str) {
+    let out = cli.run(&["audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(event_id), "{stderr}");
+    assert!(stderr.contains("does not match its hash"), "{stderr}");
+    let json = cli.run(&["audit", "verify", "--json"], None);
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["verified"], false);
+    assert_eq!(report["firstBroken"]["eventId"], event_id);
+}
+
+const FORGE: &str = "UPDATE {table} SET user_id = 'someone-else' WHERE event_id = $1";
+
+#[tokio::test]
+async fn sensitive_values_stay_out_of_audit_and_logs_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/gov.db", dir.path().display());
+    let cli = Cli { url, dir };
+    let (cli, event_id) = tokio::task::spawn_blocking(move || {
+        let id = story(&cli);
+        (cli, id)
+    })
+    .await
+    .unwrap();
+    let pool = sqlx::SqlitePool::connect(&cli.url).await.unwrap();
+    sqlx::query(&FORGE.replace("{table}", "meta_audit"))
+        .bind(&event_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    tokio::task::spawn_blocking(move || broken(&cli, &event_id))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sensitive_values_stay_out_of_audit_and_logs_on_postgres() {
+    let db = TestDatabase::create().await;
+    let cli = Cli {
+        url: db.url().to_owned(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let (cli, event_id) = tokio::task::spawn_blocking(move || {
+        let id = story(&cli);
+        (cli, id)
+    })
+    .await
+    .unwrap();
+    let pool = sqlx::PgPool::connect(&cli.url).await.unwrap();
+    sqlx::query(&FORGE.replace("{table}", "meta.meta_audit"))
+        .bind(&event_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    tokio::task::spawn_blocking(move || broken(&cli, &event_id))
+        .await
+        .unwrap();
+}

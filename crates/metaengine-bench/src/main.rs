@@ -10,6 +10,7 @@
 //! `./scripts/bench` builds everything in release mode and runs it.
 
 mod baseline;
+mod governance;
 mod load;
 mod prepare;
 mod procs;
@@ -106,6 +107,20 @@ struct RunArgs {
     /// server (a database of its own, always rebuilt).
     #[arg(long)]
     realtime: bool,
+    /// Measure governance instead (issue 16), in process: --audit-rows audit rows chained
+    /// through the batched writer, their verification, and a page of 20 with field permissions
+    /// against the same page without (a database of its own, always rebuilt).
+    #[arg(long)]
+    governance: bool,
+    /// Audit rows of the governance benchmark.
+    #[arg(long, default_value_t = 1_000_000)]
+    audit_rows: u64,
+    /// The PostgreSQL database of the governance benchmark (always recreated).
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/metaengine_bench_governance"
+    )]
+    governance_pg_url: String,
     /// The PostgreSQL database of the realtime benchmark (always recreated).
     #[arg(
         long,
@@ -826,6 +841,38 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         work,
         nonce,
     };
+    if bench.args.governance {
+        let mut runs = Vec::new();
+        for choice in backends {
+            let target = match *choice {
+                "postgres" => Target::Postgres {
+                    url: bench.args.governance_pg_url.clone(),
+                },
+                _ => Target::Sqlite {
+                    path: bench.work.join("sqlite").join("governance.db"),
+                },
+            };
+            runs.push(
+                governance::run(
+                    &target,
+                    bench.args.audit_rows,
+                    bench.args.duration,
+                    bench.args.rounds,
+                )
+                .await?,
+            );
+        }
+        println!("\ngovernance: {}", machine());
+        governance::print(&runs);
+        let out = absolute(&bench.args.out)?.with_file_name("governance.json");
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&out, serde_json::to_string_pretty(&runs)? + "\n")
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        println!("JSON: {}", out.display());
+        return Ok(());
+    }
     if bench.args.realtime {
         let mut runs = Vec::new();
         for choice in backends {

@@ -5,6 +5,7 @@
 #![expect(
     clippy::unwrap_used,
     clippy::indexing_slicing,
+    clippy::panic,
     reason = "test code: a failed step is a failed test"
 )]
 
@@ -21,7 +22,11 @@ use support::Cli;
 const EMPLOYEE: &str = r#"{ "fields": [
   { "name": "name", "type": "string", "required": true },
   { "name": "salary", "type": "number", "sensitive": true, "min": 0 }
-], "policies": [{ "name": "everyone", "effect": "allow", "action": "*" }] }"#;
+], "policies": [
+  { "name": "everyone", "effect": "allow", "action": "*" },
+  { "name": "no-salary", "effect": "deny", "action": "read", "fields": ["salary"],
+    "conditions": [{ "field": "user.role", "operator": "eq", "value": "intern" }] }
+] }"#;
 
 /// Values that must never be seen outside the record itself.
 const MARKERS: [&str; 3] = ["987654321", "123454321", "SeCrEt-MaRkEr"];
@@ -88,6 +93,25 @@ fn no_marker(what: &str, text: &str) {
 
 fn story(cli: &Cli) -> String {
     define(cli);
+    // The explanation names who granted and who withheld each field.
+    let check = cli.ok(
+        &[
+            "policy", "check", "--entity", "Employee", "--action", "read", "--user", "i",
+            "--roles", "intern",
+        ],
+        None,
+    );
+    let line = |field: &str| {
+        check
+            .lines()
+            .find(|l| l.trim_start().starts_with(field))
+            .unwrap_or_else(|| panic!("no line for {field}:\n{check}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(line("name"), "name visible granted by `everyone`");
+    assert_eq!(line("salary"), "salary hidden withheld by `no-salary`");
     let token = cli.ok(&["token", "--user", "u", "--roles", "admin"], None);
     let token = token.trim();
     let log = cli.dir.path().join("server.log");
@@ -203,29 +227,42 @@ fn broken(cli: &Cli, event_id: &str) {
     assert_eq!(report["firstBroken"]["eventId"], event_id);
 }
 
-const FORGE: &str = "UPDATE {table} SET user_id = 'someone-else' WHERE event_id = $1";
-
-#[tokio::test]
-async fn sensitive_values_stay_out_of_audit_and_logs_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/gov.db", dir.path().display());
-    let cli = Cli { url, dir };
+/// The story on `cli`'s database, then the update's audit row rewritten by hand with `forge`
+/// (SQL on that database), then `audit verify` names it.
+async fn story_then_forgery<F, Fut>(cli: Cli, forge: F)
+where
+    F: FnOnce(String, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let (cli, event_id) = tokio::task::spawn_blocking(move || {
         let id = story(&cli);
         (cli, id)
     })
     .await
     .unwrap();
-    let pool = sqlx::SqlitePool::connect(&cli.url).await.unwrap();
-    sqlx::query(&FORGE.replace("{table}", "meta_audit"))
-        .bind(&event_id)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    forge(cli.url.clone(), event_id.clone()).await;
     tokio::task::spawn_blocking(move || broken(&cli, &event_id))
         .await
         .unwrap();
+}
+
+const FORGE: &str = "UPDATE {table} SET user_id = 'someone-else' WHERE event_id = $1";
+
+#[tokio::test]
+async fn sensitive_values_stay_out_of_audit_and_logs_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/gov.db", dir.path().display());
+    story_then_forgery(Cli { url, dir }, |url, event_id| async move {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let forge = FORGE.replace("{table}", "meta_audit");
+        sqlx::query(&forge)
+            .bind(&event_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -235,20 +272,15 @@ async fn sensitive_values_stay_out_of_audit_and_logs_on_postgres() {
         url: db.url().to_owned(),
         dir: tempfile::tempdir().unwrap(),
     };
-    let (cli, event_id) = tokio::task::spawn_blocking(move || {
-        let id = story(&cli);
-        (cli, id)
+    story_then_forgery(cli, |url, event_id| async move {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let forge = FORGE.replace("{table}", "meta.meta_audit");
+        sqlx::query(&forge)
+            .bind(&event_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
     })
-    .await
-    .unwrap();
-    let pool = sqlx::PgPool::connect(&cli.url).await.unwrap();
-    sqlx::query(&FORGE.replace("{table}", "meta.meta_audit"))
-        .bind(&event_id)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    tokio::task::spawn_blocking(move || broken(&cli, &event_id))
-        .await
-        .unwrap();
+    .await;
 }

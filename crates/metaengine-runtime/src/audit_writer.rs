@@ -27,7 +27,7 @@ impl Default for AuditWriterConfig {
     fn default() -> Self {
         Self {
             flush_interval: Duration::from_millis(200),
-            max_batch: 512,
+            max_batch: 4_096,
             capacity: 16_384,
         }
     }

@@ -358,6 +358,11 @@ pub(crate) enum Tx {
 }
 
 impl Tx {
+    /// Whether this is a PostgreSQL transaction.
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Postgres(_))
+    }
+
     /// Runs a statement; the rows it changed.
     pub(crate) async fn execute(&mut self, q: &Query<'_>) -> StoreResult<u64> {
         match self {

@@ -48,6 +48,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
+            // Reads through a memory map instead of a `pread` copy per page, and 16 MiB of
+            // page cache per connection instead of 2: writing a million chained audit rows
+            // spent 43 % of its time copying pages in the kernel (docs/performance.md).
+            .pragma("mmap_size", "268435456")
+            .pragma("cache_size", "-16384")
             .collation(
                 metaengine_sql::SQLITE_DECIMAL_COLLATION,
                 metaengine_sql::decimal_text_order,

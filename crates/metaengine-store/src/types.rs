@@ -38,9 +38,21 @@ impl Timestamp {
         Self::from(Utc::now())
     }
 
-    /// The RFC 3339 text form used in JSON and in SQLite.
+    /// The RFC 3339 text form used in JSON and in SQLite (written field by field: chrono's
+    /// `format` parses its pattern on every call, a visible share of verifying the audit chain).
     pub fn to_rfc3339(&self) -> String {
-        self.0.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+        use chrono::{Datelike, Timelike};
+        let t = &self.0;
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.timestamp_subsec_millis().min(999)
+        )
     }
 }
 

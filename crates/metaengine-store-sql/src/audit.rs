@@ -101,15 +101,15 @@ impl<'a> Pending<'a> {
                 ]
             })
     }
+}
 
-    /// The tenant whose chain every row joins, when they all join one.
-    pub(crate) fn one_tenant(&self) -> Option<&'a str> {
-        let first = self.audits.first()?.actor.tenant_id.as_str();
-        self.audits
-            .iter()
-            .all(|a| a.actor.tenant_id == first)
-            .then_some(first)
-    }
+/// The tenant whose chain every row of `audits` joins, when they all join one.
+pub(crate) fn one_tenant(audits: &[NewAudit]) -> Option<&str> {
+    let first = audits.first()?.actor.tenant_id.as_str();
+    audits
+        .iter()
+        .all(|a| a.actor.tenant_id == first)
+        .then_some(first)
 }
 
 /// Locks the chain heads of `tenants` (creating the missing ones) in their sorted order, so two

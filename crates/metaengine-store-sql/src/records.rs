@@ -168,11 +168,10 @@ pub(crate) async fn write(
             None => Ok(None),
         };
     }
-    let pending = crate::audit::Pending::new(audits);
-    let one_statement = pending
-        .one_tenant()
+    let one_statement = crate::audit::one_tenant(audits)
         .filter(|_| pool.is_postgres() && audits.len() <= MAX_AUDITS_IN_STATEMENT);
     let row = if let Some(tenant) = one_statement {
+        let pending = crate::audit::Pending::new(audits);
         let text = chained_write(sql, statement, audits.len());
         let mut q = query(&text)
             .bind_all(statement.binds.iter().map(Bind::from))

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use metaengine_core::ErrorCode;
 use metaengine_core::FieldType;
-use metaengine_core::ident::SYSTEM_FIELDS;
 use metaengine_core::policy::{Action, RowFilter};
 use metaengine_sql::query::{Expansion, Link};
 pub use metaengine_sql::query::{MAX_EXPAND_DEPTH, REVERSE_LIMIT};
@@ -207,30 +206,19 @@ impl DataService {
             Err(CacheError::Redis(e)) => return Err(DataError::Internal(e.to_string())),
             Err(_) => return Err(not_found()),
         };
+        let target_access = self.gate.field_access(&target, Action::Read, actor);
         if reverse {
             let points_back = target.model.field(&field).is_some_and(|f| {
                 f.field_type == FieldType::Reference
                     && f.validator.reference_to.as_deref() == Some(owner.model.entity.as_str())
             });
-            let readable = self
-                .gate
-                .field_access(&target, Action::Read, actor)
-                .allows(&field);
-            if !points_back || !readable {
+            if !points_back || !target_access.allows(&field) {
                 return Err(not_found());
             }
         }
         let row_filter = self.gate.row_filter(&target, Action::Read, actor);
-        // The builder keeps only `id` and the named columns of an expansion: name the system
-        // fields too, so that only the hidden fields are left out.
-        let readable = self
-            .gate
-            .field_access(&target, Action::Read, actor)
-            .visible()
-            .map(|mut names| {
-                names.extend(SYSTEM_FIELDS.iter().map(|s| (*s).to_owned()));
-                names
-            });
+        let readable = super::fields::readable_columns(&target_access);
+        drop(target_access);
         Ok(Resolved {
             key: segment.to_owned(),
             reverse,

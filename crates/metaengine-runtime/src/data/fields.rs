@@ -29,9 +29,8 @@ pub(crate) fn readable(access: &FieldAccess<'_>, name: &str) -> Result<(), DataE
     }
 }
 
-/// The record's own fields a list selects: the caller's `fields=` (each one readable), or every
-/// readable field and the system fields when some are hidden (the query builder keeps only `id`
-/// and the names it is given); `None` selects the whole record.
+/// The record's own fields a list selects: the caller's `fields=` (each one readable), or
+/// [`readable_columns`]; `None` selects the whole record.
 pub(crate) fn selection(
     access: &FieldAccess<'_>,
     asked: Option<Vec<String>>,
@@ -43,11 +42,18 @@ pub(crate) fn selection(
             }
             Ok(Some(asked))
         }
-        None => Ok(access.visible().map(|mut names| {
-            names.extend(SYSTEM_FIELDS.iter().map(|s| (*s).to_owned()));
-            names
-        })),
+        None => Ok(readable_columns(access)),
     }
+}
+
+/// Every readable field and the system fields when some fields are hidden (what a list or an
+/// expansion selects: the query builder keeps only `id` and the names it is given); `None` when
+/// nothing is hidden.
+pub(crate) fn readable_columns(access: &FieldAccess<'_>) -> Option<Vec<String>> {
+    access.visible().map(|mut names| {
+        names.extend(SYSTEM_FIELDS.iter().map(|s| (*s).to_owned()));
+        names
+    })
 }
 
 /// `record` without the fields `access` hides.

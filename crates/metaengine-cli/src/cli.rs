@@ -45,6 +45,15 @@ pub struct GlobalArgs {
     /// Do not apply pending migrations before running the command.
     #[arg(long, global = true)]
     pub no_migrate: bool,
+    /// Key that seals audit rows until they are chained (SPEC §16); the same on every instance
+    /// and command line of one database [default: the data directory's `audit-key` file]
+    #[arg(
+        long,
+        env = "METAENGINE_AUDIT_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub audit_key: Option<String>,
 }
 
 impl GlobalArgs {

@@ -160,6 +160,33 @@ fn story(cli: &Cli) -> String {
     no_marker("a 400 answer", &body);
     let (status, _) = call(port, "DELETE", &path, token, None);
     assert_eq!(status, 204);
+    // The server's chainer gives every row its place in its chain within moments, without
+    // anyone asking for a verification.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = call(port, "GET", "/api/meta/audit?pageSize=100", token, None);
+        assert_eq!(status, 200, "{body}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        let rows = page["data"].as_array().unwrap();
+        assert!(rows.len() >= 4, "{page}");
+        if rows
+            .iter()
+            .all(|r| r["hash"].is_string() && r["prevHash"].is_string())
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rows still unchained: {page}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The key of the seals lives in the data directory, readable by its owner only.
+    let key = std::fs::metadata(cli.dir.path().join("audit-key")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
     let (status, body) = call(port, "GET", "/api/meta/audit/verify", token, None);
     assert_eq!(status, 200, "{body}");
     let report: Value = serde_json::from_str(&body).unwrap();

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+pub mod audit_chainer;
 pub mod audit_writer;
 pub mod cache;
 pub mod data;

@@ -106,10 +106,13 @@ impl Services {
         })
     }
 
-    /// Closes the realtime streams, writes the audit events still buffered and stops the
-    /// writer.
+    /// Closes the realtime streams, writes the audit events still buffered, stops the writer
+    /// and chains the audit rows still sealed (a command line's own).
     pub async fn shutdown(&self) {
         self.realtime.shutdown();
         self.audit.shutdown().await;
+        if let Err(e) = self.store.chain_audit().await {
+            tracing::warn!(error = %e, "cannot chain the last audit rows; the next chainer will");
+        }
     }
 }

@@ -128,6 +128,10 @@ pub struct Settings {
     pub realtime_retention: Option<String>,
     /// Days audit rows are kept; older ones are purged hourly (default 90; 0 keeps everything).
     pub audit_retention_days: Option<u32>,
+    /// Key of the seals of audit rows not chained yet (SPEC §16); when unset, the data
+    /// directory's `audit-key` file (created on first use). Every instance on one database needs
+    /// the same key.
+    pub audit_key: Option<Secret>,
 }
 
 macro_rules! merge {
@@ -144,7 +148,7 @@ impl Settings {
             json_max_depth, default_page_size, max_page_size, max_filters, max_page_bytes, batch_max_operations, request_timeout_ms,
             max_concurrency, max_connections, header_read_timeout_ms, idle_timeout_ms,
             shutdown_grace_ms, precompile_on_startup, audit_allows, realtime_max_subscribers,
-            realtime_retention, audit_retention_days)
+            realtime_retention, audit_retention_days, audit_key)
     }
 
     /// Reads a TOML file of settings.
@@ -262,6 +266,8 @@ pub struct ServerConfig {
     pub realtime: RealtimeConfig,
     /// Days audit rows are kept (0: forever).
     pub audit_retention_days: u32,
+    /// The configured audit key; `None`: the data directory's.
+    pub audit_key: Option<Secret>,
 }
 
 /// Days audit rows are kept unless configured (SPEC §8).
@@ -437,6 +443,7 @@ impl ServerConfig {
             audit_retention_days: s
                 .audit_retention_days
                 .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS),
+            audit_key: s.audit_key.filter(|key| !key.is_empty()),
         })
     }
 

@@ -24,8 +24,9 @@ pub use state::{AppState, SharedState, StartError};
 
 /// Serves `state` on `listener` under its connection limits until `shutdown` completes; then
 /// stops accepting, closes idle connections, lets in-flight requests finish within the shutdown
-/// grace period (cutting the rest), and flushes the audit writer. The audit retention purge
-/// runs hourly meanwhile (from the start). The realtime feed runs
+/// grace period (cutting the rest), flushes the audit writer and chains the last sealed audit
+/// rows. The audit chainer runs meanwhile, and the audit retention purge hourly (from the
+/// start). The realtime feed runs
 /// meanwhile; its streams are closed as shutdown starts (they would never finish by
 /// themselves).
 pub async fn serve(
@@ -37,6 +38,7 @@ pub async fn serve(
         // The first subscriber tries again.
         tracing::warn!(error = %e, "the realtime feed could not start");
     }
+    let chainer = metaengine_runtime::audit_chainer::AuditChainer::spawn(state.store.clone());
     let retention =
         metaengine_runtime::retention::spawn(state.store.clone(), state.audit_retention_days);
     let realtime = state.realtime.clone();
@@ -50,6 +52,7 @@ pub async fn serve(
         purge.abort();
     }
     state.audit.shutdown().await;
+    chainer.shutdown(state.store.as_ref()).await;
     result
 }
 

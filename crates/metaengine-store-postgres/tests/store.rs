@@ -17,7 +17,7 @@ use sqlx::Row;
 async fn fresh_store() -> (TestDatabase, SqlStore) {
     let db = TestDatabase::create().await;
     let store = PostgresStore::connect(db.url()).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 3);
+    assert_eq!(store.migrate().await.unwrap(), 4);
     (db, store)
 }
 
@@ -334,6 +334,29 @@ async fn audit_tampering_is_found() {
         Arc::new(store),
         exec,
         "meta.meta_audit",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sealed_rows_need_the_writers_key() {
+    let (db, writer) = fresh_store().await;
+    let url = db.url().to_owned();
+    let open = |key: &'static [u8]| {
+        let url = url.clone();
+        async move {
+            PostgresStore::connect(&url)
+                .await
+                .unwrap()
+                .with_audit_key(key)
+        }
+    };
+    let writer = writer.with_audit_key(b"key one");
+    let (same, other) = (open(b"key one").await, open(b"key two").await);
+    metaengine_store::testkit::chain::sealed_rows_need_the_writers_key(
+        Arc::new(writer),
+        Arc::new(same),
+        Arc::new(other),
     )
     .await;
 }

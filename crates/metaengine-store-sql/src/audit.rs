@@ -1,17 +1,21 @@
-//! Audit rows: written in the caller's transaction (metadata changes, record writes) or in
-//! multi-row inserts by the batched writer, each chained to its tenant's previous row (SPEC §16,
-//! [`metaengine_store::chain`]); read back with filters, newest first; verified; purged.
+//! Audit rows (SPEC §16, [`metaengine_store::chain`]): written sealed in the caller's
+//! transaction (metadata changes, record writes: [`seal`]) and appended to their tenants' chains
+//! after the commit by the chainer ([`chain_sealed`]), or chained as they are written by the
+//! batched writer's multi-row inserts ([`append`]); read back with filters, newest first;
+//! verified; purged.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use futures_util::TryStreamExt as _;
-use metaengine_store::chain::{self, Checkpoint, Content, Head, Link, Verifier};
+use metaengine_store::chain::{self, Checkpoint, Content, Head, Link, SealKey, Verifier};
 use metaengine_store::{
     AuditActor, AuditQuery, AuditRow, EventType, Id, NewAudit, Page, PurgeReport, StoreResult,
     Timestamp, VerifyReport,
 };
 use serde_json::json;
+use tokio::sync::Notify;
 
 use crate::db::{Bind, Pool, Tx, query};
 use crate::meta_sql::{LOCK_AUDIT_HEADS_END, MetaSql};
@@ -20,10 +24,11 @@ use crate::rows;
 /// Audit rows per multi-row insert on PostgreSQL (15 values each).
 pub const AUDIT_ROWS_PER_STATEMENT: usize = 1_000;
 
-/// Audit rows per multi-row insert on SQLite. Binding costs sqlx-sqlite time quadratic in a
-/// statement's values (`sqlite3_bind_parameter_name` for each): 512 rows of 15 values wrote
-/// 1,800 rows/s with three quarters of the CPU there; statements are cheap in process.
-const SQLITE_AUDIT_ROWS_PER_STATEMENT: usize = 8;
+/// Audit rows per multi-row statement on SQLite. Their placeholders are plain `?`: sqlx-sqlite
+/// looks the name of each numbered one (`$n`) up in SQLite's list of names, which made binding
+/// quadratic in a statement's values (512 rows of 15 values wrote 1,800 rows/s, three quarters of
+/// the CPU in `sqlite3_bind_parameter_name`).
+const SQLITE_AUDIT_ROWS_PER_STATEMENT: usize = 100;
 
 /// Values of one audit row, in the column order of [`MetaSql::insert_audit`].
 pub(crate) const COLUMNS: usize = SEED_COLUMNS + 3;
@@ -31,9 +36,49 @@ pub(crate) const COLUMNS: usize = SEED_COLUMNS + 3;
 /// The seed's columns of an audit row (all but `seq`, `prev_hash`, `hash`).
 pub(crate) const SEED_COLUMNS: usize = 12;
 
-/// PostgreSQL's function of the chain's hash ([`chain::link`] in SQL; the chain migration
-/// creates it).
-pub(crate) const PG_HASH_FUNCTION: &str = "meta.audit_hash";
+/// Values of one sealed audit row, in the column order of [`MetaSql::insert_sealed_audit`].
+pub(crate) const SEALED_COLUMNS: usize = SEED_COLUMNS + 1;
+
+/// Audit rows per multi-row statement on this connection's database.
+fn rows_per_statement(tx: &Tx) -> usize {
+    if tx.is_postgres() {
+        AUDIT_ROWS_PER_STATEMENT
+    } else {
+        SQLITE_AUDIT_ROWS_PER_STATEMENT
+    }
+}
+
+/// Appends `rows` rows of `columns` placeholders, `(…), (…)`: numbered (`$1`, `$2`, …) on
+/// PostgreSQL, plain `?` in the same order on SQLite (see [`SQLITE_AUDIT_ROWS_PER_STATEMENT`]).
+fn push_values(text: &mut String, rows: usize, columns: usize, numbered: bool) {
+    for row in 0..rows {
+        text.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            let sep = if column == 0 { "" } else { ", " };
+            if numbered {
+                let _ = write!(text, "{sep}${}", row * columns + column + 1);
+            } else {
+                let _ = write!(text, "{sep}?");
+            }
+        }
+        text.push(')');
+    }
+}
+
+/// `prefix VALUES (…), (…)` for `rows` rows of `columns` values on `tx`'s database.
+fn values_statement(tx: &Tx, prefix: &str, rows: usize, columns: usize) -> String {
+    let mut text = String::with_capacity(prefix.len() + rows * columns * 5 + 8);
+    text.push_str(prefix);
+    text.push_str(" VALUES ");
+    push_values(&mut text, rows, columns, tx.is_postgres());
+    text
+}
+
+/// Whether a multi-row statement of `rows` rows is worth keeping prepared: one row, or a full
+/// chunk on SQLite (PostgreSQL's chunks vary with each flush).
+fn keep_prepared(tx: &Tx, rows: usize) -> bool {
+    rows == 1 || (!tx.is_postgres() && rows == SQLITE_AUDIT_ROWS_PER_STATEMENT)
+}
 
 /// Audit rows about to be written: their ids, time and chain content.
 pub(crate) struct Pending<'a> {
@@ -79,7 +124,12 @@ impl<'a> Pending<'a> {
         }
     }
 
-    /// The seed's 12 values of each row (without `seq`, `prev_hash`, `hash`).
+    /// Each row's seal with `key`.
+    pub(crate) fn seals(&self, key: &SealKey) -> Vec<String> {
+        self.contents.iter().map(|c| key.seal(c)).collect()
+    }
+
+    /// The seed's 12 values of each row (without `seq`, `prev_hash`, `hash`, `seal`).
     pub(crate) fn seed_binds(&self) -> impl Iterator<Item = [Bind<'_>; SEED_COLUMNS]> {
         self.audits
             .iter()
@@ -101,15 +151,6 @@ impl<'a> Pending<'a> {
                 ]
             })
     }
-}
-
-/// The tenant whose chain every row of `audits` joins, when they all join one.
-pub(crate) fn one_tenant(audits: &[NewAudit]) -> Option<&str> {
-    let first = audits.first()?.actor.tenant_id.as_str();
-    audits
-        .iter()
-        .all(|a| a.actor.tenant_id == first)
-        .then_some(first)
 }
 
 /// Locks the chain heads of `tenants` (creating the missing ones) in their sorted order, so two
@@ -170,12 +211,7 @@ async fn move_heads(
         tx.execute(&q).await?;
         return Ok(());
     }
-    let per_statement = if tx.is_postgres() {
-        AUDIT_ROWS_PER_STATEMENT
-    } else {
-        SQLITE_AUDIT_ROWS_PER_STATEMENT
-    };
-    for chunk in all.chunks(per_statement) {
+    for chunk in all.chunks(rows_per_statement(tx)) {
         let mut text = String::with_capacity(120 + chunk.len() * 24);
         let _ = write!(
             text,
@@ -183,18 +219,10 @@ async fn move_heads(
              FROM (VALUES ",
             sql.audit_heads
         );
+        push_values(&mut text, chunk.len(), 4, tx.is_postgres());
+        text.push_str(") AS v WHERE h.tenant_id = v.column1");
         let mut binds = Vec::with_capacity(chunk.len() * 4);
-        for (i, (tenant, head)) in chunk.iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            let n = i * 4;
-            let _ = write!(
-                text,
-                "{sep}(${}, ${}, ${}, ${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4
-            );
+        for (tenant, head) in chunk {
             binds.extend([
                 Bind::Text(tenant),
                 Bind::Int(head.seq),
@@ -202,17 +230,17 @@ async fn move_heads(
                 Bind::Text(&head.hash),
             ]);
         }
-        text.push_str(") AS v WHERE h.tenant_id = v.column1");
-        tx.execute(&query(&text).persistent(false).bind_all(binds))
-            .await?;
+        let q = query(&text).persistent(keep_prepared(tx, chunk.len()));
+        tx.execute(&q.bind_all(binds)).await?;
     }
     Ok(())
 }
 
-/// Writes audit rows, each chained to its tenant's previous row: locks the tenants' chain heads
-/// (held until `tx` ends, which serializes each tenant's appends), inserts the rows with
-/// multi-row inserts of up to [`AUDIT_ROWS_PER_STATEMENT`] rows, and moves the heads.
-pub(crate) async fn insert(tx: &mut Tx, sql: &MetaSql, audits: &[NewAudit]) -> StoreResult<()> {
+/// Writes audit rows chained as they are written (the batched writer, a purge's checkpoints):
+/// locks the tenants' chain heads (held until `tx` ends, which serializes each tenant's
+/// appends), inserts the rows with multi-row inserts of up to [`AUDIT_ROWS_PER_STATEMENT`] rows,
+/// and moves the heads.
+pub(crate) async fn append(tx: &mut Tx, sql: &MetaSql, audits: &[NewAudit]) -> StoreResult<()> {
     if audits.is_empty() {
         return Ok(());
     }
@@ -231,26 +259,9 @@ pub(crate) async fn insert(tx: &mut Tx, sql: &MetaSql, audits: &[NewAudit]) -> S
         })
         .collect();
     let mut rows = pending.seed_binds().zip(&links);
-    let per_statement = if tx.is_postgres() {
-        AUDIT_ROWS_PER_STATEMENT
-    } else {
-        SQLITE_AUDIT_ROWS_PER_STATEMENT
-    };
-    for chunk in audits.chunks(per_statement) {
-        let mut text = String::with_capacity(sql.insert_audit.len() + chunk.len() * 80);
-        text.push_str(&sql.insert_audit);
-        text.push_str(" VALUES ");
-        for row in 0..chunk.len() {
-            text.push_str(if row == 0 { "(" } else { ", (" });
-            for column in 0..COLUMNS {
-                let sep = if column == 0 { "" } else { ", " };
-                let _ = write!(text, "{sep}${}", row * COLUMNS + column + 1);
-            }
-            text.push(')');
-        }
-        // SQLite's chunks are few in size and cheap to keep prepared; PostgreSQL's vary with
-        // each flush.
-        let mut q = query(&text).persistent(chunk.len() == 1 || !tx.is_postgres());
+    for chunk in audits.chunks(rows_per_statement(tx)) {
+        let text = values_statement(tx, &sql.insert_audit, chunk.len(), COLUMNS);
+        let mut q = query(&text).persistent(keep_prepared(tx, chunk.len()));
         for (seed, link) in rows.by_ref().take(chunk.len()) {
             q = q.bind_all(seed).bind_all([
                 Bind::Int(link.seq),
@@ -261,6 +272,176 @@ pub(crate) async fn insert(tx: &mut Tx, sql: &MetaSql, audits: &[NewAudit]) -> S
         tx.execute(&q).await?;
     }
     move_heads(tx, sql, &start, &heads).await?;
+    Ok(())
+}
+
+/// What seals the audit rows of a request's transaction, and wakes the chainer that appends
+/// them to their chains (`Store::chain_audit`).
+#[derive(Debug, Clone)]
+pub struct Sealer {
+    key: SealKey,
+    written: Arc<Notify>,
+}
+
+impl Sealer {
+    /// A sealer with `key`.
+    pub fn new(key: SealKey) -> Self {
+        Self {
+            key,
+            written: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The key of the seals.
+    pub fn key(&self) -> &SealKey {
+        &self.key
+    }
+
+    /// Tells the chainer that sealed rows were written (a wake-up may come before their commit:
+    /// the chainer waits a moment and polls as well).
+    pub fn written(&self) {
+        self.written.notify_one();
+    }
+
+    /// Waits until sealed rows were written since the last wait.
+    pub async fn wait_written(&self) {
+        self.written.notified().await;
+    }
+}
+
+/// Writes audit rows sealed in the caller's transaction (a request's metadata change or record
+/// write), without locking any chain: [`chain_sealed`] appends them to their chains once
+/// committed.
+pub(crate) async fn seal(
+    tx: &mut Tx,
+    sql: &MetaSql,
+    sealer: &Sealer,
+    audits: &[NewAudit],
+) -> StoreResult<()> {
+    if audits.is_empty() {
+        return Ok(());
+    }
+    let pending = Pending::new(audits);
+    let seals = pending.seals(&sealer.key);
+    let mut rows = pending.seed_binds().zip(&seals);
+    for chunk in audits.chunks(rows_per_statement(tx)) {
+        let text = values_statement(tx, &sql.insert_sealed_audit, chunk.len(), SEALED_COLUMNS);
+        let mut q = query(&text).persistent(keep_prepared(tx, chunk.len()));
+        for (seed, seal) in rows.by_ref().take(chunk.len()) {
+            q = q.bind_all(seed).bind(Bind::Text(seal));
+        }
+        tx.execute(&q).await?;
+    }
+    sealer.written();
+    Ok(())
+}
+
+/// Sealed rows the chainer reads at a time.
+const CHAIN_BATCH: usize = 2_000;
+
+/// The PostgreSQL advisory lock that lets one chainer at a time run on a database ("metaaudt").
+const CHAINER_LOCK: i64 = 0x6d65_7461_6175_6474;
+
+/// Whether `key` sealed this row as it is (a row the engine wrote and has not chained yet).
+pub(crate) fn sealed_by(key: &SealKey, row: &AuditRow) -> bool {
+    row.seal
+        .as_deref()
+        .is_some_and(|seal| key.vouches(&chain::content(&Content::from(row)), seal))
+}
+
+/// The chainer: appends the sealed rows committed so far to their tenants' chains, in the order
+/// of their ids (time-ordered), in transactions of up to [`CHAIN_BATCH`] rows; returns how many
+/// it chained. A row without a position whose seal `key` does not vouch for (inserted by hand,
+/// or sealed with another instance's key) is left where it is for `verify` to report. One
+/// chainer runs at a time on a database: PostgreSQL's advisory lock [`CHAINER_LOCK`], SQLite's
+/// writer lock.
+pub(crate) async fn chain_sealed(pool: &Pool, sql: &MetaSql, key: &SealKey) -> StoreResult<u64> {
+    let first = format!(
+        "{} WHERE seq IS NULL ORDER BY id LIMIT {CHAIN_BATCH}",
+        sql.select_audit
+    );
+    let next = format!(
+        "{} WHERE seq IS NULL AND id > $1 ORDER BY id LIMIT {CHAIN_BATCH}",
+        sql.select_audit
+    );
+    let mut chained = 0;
+    let mut after: Option<Id> = None;
+    loop {
+        let mut tx = pool.begin_write().await?;
+        if tx.is_postgres() {
+            tx.execute(&query("SELECT pg_advisory_xact_lock($1)").bind(Bind::Int(CHAINER_LOCK)))
+                .await?;
+        }
+        let read = match after {
+            Some(id) => tx.fetch_all(&query(&next).bind(Bind::Id(id))).await?,
+            None => tx.fetch_all(&query(&first)).await?,
+        };
+        let rows = read
+            .iter()
+            .map(rows::audit)
+            .collect::<StoreResult<Vec<_>>>()?;
+        after = rows.last().map(|r| r.id);
+        let vouched: Vec<(&AuditRow, String)> = rows
+            .iter()
+            .filter_map(|row| {
+                let content = chain::content(&Content::from(row));
+                let seal = row.seal.as_deref()?;
+                key.vouches(&content, seal).then_some((row, content))
+            })
+            .collect();
+        if vouched.is_empty() {
+            tx.rollback().await?;
+        } else {
+            let tenants: BTreeSet<&str> =
+                vouched.iter().map(|(r, _)| r.tenant_id.as_str()).collect();
+            let start = lock_heads(&mut tx, sql, &tenants).await?;
+            let mut heads = start.clone();
+            let links: Vec<(Id, Link)> = vouched
+                .iter()
+                .map(|(row, content)| {
+                    let link = heads
+                        .entry(row.tenant_id.clone())
+                        .or_default()
+                        .append(content);
+                    (row.id, link)
+                })
+                .collect();
+            set_links(&mut tx, sql, &links).await?;
+            move_heads(&mut tx, sql, &start, &heads).await?;
+            tx.commit().await?;
+            chained += links.len() as u64;
+        }
+        if rows.len() < CHAIN_BATCH {
+            return Ok(chained);
+        }
+    }
+}
+
+/// Gives sealed rows their places in their chains (and drops their seals), with multi-row
+/// updates.
+async fn set_links(tx: &mut Tx, sql: &MetaSql, links: &[(Id, Link)]) -> StoreResult<()> {
+    for chunk in links.chunks(rows_per_statement(tx)) {
+        let mut text = String::with_capacity(160 + chunk.len() * 24);
+        let _ = write!(
+            text,
+            "UPDATE {} AS a SET seq = v.column2, prev_hash = v.column3, hash = v.column4, \
+             seal = NULL FROM (VALUES ",
+            sql.audit_table
+        );
+        push_values(&mut text, chunk.len(), 4, tx.is_postgres());
+        text.push_str(") AS v WHERE a.id = v.column1");
+        let mut binds = Vec::with_capacity(chunk.len() * 4);
+        for (id, link) in chunk {
+            binds.extend([
+                Bind::Id(*id),
+                Bind::Int(link.seq),
+                Bind::Text(&link.prev_hash),
+                Bind::Text(&link.hash),
+            ]);
+        }
+        let q = query(&text).persistent(keep_prepared(tx, chunk.len()));
+        tx.execute(&q.bind_all(binds)).await?;
+    }
     Ok(())
 }
 
@@ -347,8 +528,11 @@ fn engine_actor(tenant_id: &str) -> AuditActor {
 pub(crate) async fn purge(
     pool: &Pool,
     sql: &MetaSql,
+    key: &SealKey,
     before: Timestamp,
 ) -> StoreResult<PurgeReport> {
+    // Old rows still sealed join their chains first, so that the purge can take them.
+    chain_sealed(pool, sql, key).await?;
     let tenants = pool
         .fetch_all(&query(&sql.purge_audit_tenants).bind(Bind::Time(before)))
         .await?
@@ -394,7 +578,7 @@ pub(crate) async fn purge(
             tenant,
             Some(details),
         );
-        insert(&mut tx, sql, std::slice::from_ref(&row)).await?;
+        append(&mut tx, sql, std::slice::from_ref(&row)).await?;
         tx.commit().await?;
         report.tenants += 1;
         report.rows += deleted;
@@ -412,12 +596,16 @@ fn where_tenant(base: &str, condition: &str, tenant: Option<&str>) -> String {
 
 /// Verifies the chains of every tenant, or of one: each row's hash against its content, each
 /// row's `prev_hash` against the row before, positions without gaps, each chain's start (the
-/// genesis or a purge checkpoint) and end (its head). Reads the rows once, in chain order.
+/// genesis or a purge checkpoint) and end (its head). Chains the sealed rows first; a row left
+/// without a position whose seal `key` does not vouch for was inserted by hand. Reads the rows
+/// once, in chain order.
 pub(crate) async fn verify(
     pool: &Pool,
     sql: &MetaSql,
+    key: &SealKey,
     tenant: Option<&str>,
 ) -> StoreResult<VerifyReport> {
+    chain_sealed(pool, sql, key).await?;
     let heads_sql = match tenant {
         Some(_) => format!("{} WHERE tenant_id = $1", sql.select_audit_heads),
         None => sql.select_audit_heads.clone(),
@@ -447,17 +635,18 @@ pub(crate) async fn verify(
         }
     }
     let mut verifier = Verifier::new(heads, checkpoints);
+    // Rows without a position: sealed ones committed since the chainer's pass are on their way
+    // into their chains; any other was inserted by hand.
     let unchained = format!(
-        "{} LIMIT 1",
-        where_tenant(
-            &format!("SELECT tenant_id, event_id FROM {table}"),
-            "seq IS NULL",
-            tenant
-        )
+        "{} ORDER BY id",
+        where_tenant(&sql.select_audit, "seq IS NULL", tenant)
     );
-    if let Some(r) = pool.fetch_optional(&bind_to(&unchained, tenant)).await? {
-        verifier.unchained(&r.text("tenant_id")?, &r.text("event_id")?);
-        return Ok(verifier.finish());
+    for r in pool.fetch_all(&bind_to(&unchained, tenant)).await? {
+        let row = rows::audit(&r)?;
+        if !sealed_by(key, &row) {
+            verifier.unchained(&row.tenant_id, &row.event_id);
+            return Ok(verifier.finish());
+        }
     }
     if pool.is_postgres() {
         let chained = format!(
@@ -568,6 +757,7 @@ async fn verify_sqlite_pages(
                 seq: Some(r.seq),
                 prev_hash: r.prev_hash,
                 hash: r.hash,
+                seal: None,
             });
             if verifier.is_broken() {
                 return Ok(());

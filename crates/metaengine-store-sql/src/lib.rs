@@ -35,6 +35,7 @@ use metaengine_core::plan::MigrationStep;
 use metaengine_core::policy::RowFilter;
 use metaengine_sql::Dialect;
 use metaengine_sql::query::{Expansion, Filter, ListQuery, Related, Scope};
+use metaengine_store::chain::SealKey;
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{
     Activation, ActivationAudits, ActivationPlan, AuditQuery, AuditRow, Backend, BatchOutcome,
@@ -46,7 +47,7 @@ use serde_json::Value;
 use sqlx::migrate::Migrator;
 use tokio::sync::mpsc;
 
-pub use audit::AUDIT_ROWS_PER_STATEMENT;
+pub use audit::{AUDIT_ROWS_PER_STATEMENT, Sealer};
 
 /// The migration that added the audit hash chain: the run that applies it chains the rows
 /// already there.
@@ -63,6 +64,7 @@ pub struct SqlStore {
     pool: Pool,
     sql: MetaSql,
     migrator: &'static Migrator,
+    sealer: Sealer,
 }
 
 impl SqlStore {
@@ -77,7 +79,18 @@ impl SqlStore {
             pool,
             sql,
             migrator,
+            sealer: Sealer::new(SealKey::random()),
         }
+    }
+
+    /// This store with the key that seals the audit rows of its transactions until the chainer
+    /// appends them to their chains (SPEC §16). Every instance and command line on one database
+    /// must use the same key; without one a store has a random key of its own, and the rows it
+    /// leaves unchained look inserted by hand to any other store.
+    #[must_use]
+    pub fn with_audit_key(mut self, secret: &[u8]) -> Self {
+        self.sealer = Sealer::new(SealKey::new(secret));
+        self
     }
 
     /// The connection pool.
@@ -157,7 +170,13 @@ impl SqlStore {
             (Err(e), None) => return Err(e),
         };
         let value = decode(&row)?;
-        audit::insert(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+        audit::seal(
+            &mut tx,
+            &self.sql,
+            &self.sealer,
+            std::slice::from_ref(audit),
+        )
+        .await?;
         tx.commit().await?;
         Ok(value)
     }
@@ -214,7 +233,7 @@ impl SqlStore {
             return Ok(None);
         };
         let record = record_json::record_json(row, &statement.record)?;
-        audit::insert(&mut tx, &self.sql, &all).await?;
+        audit::seal(&mut tx, &self.sql, &self.sealer, &all).await?;
         tx.commit().await.map_err(refused)?;
         Ok(Some(record))
     }
@@ -368,7 +387,13 @@ impl Store for SqlStore {
                 details.insert("hadRows".into(), has_rows.into());
             }
         }
-        audit::insert(&mut tx, &self.sql, std::slice::from_ref(&audit)).await?;
+        audit::seal(
+            &mut tx,
+            &self.sql,
+            &self.sealer,
+            std::slice::from_ref(&audit),
+        )
+        .await?;
         changes::notify(&mut tx, &self.sql, name).await?;
         tx.commit().await?;
         Ok(exists)
@@ -401,7 +426,13 @@ impl Store for SqlStore {
         if let Some(Value::Object(details)) = audit.details.as_mut() {
             details.insert("droppedColumns".into(), serde_json::json!(hidden));
         }
-        audit::insert(&mut tx, &self.sql, std::slice::from_ref(&audit)).await?;
+        audit::seal(
+            &mut tx,
+            &self.sql,
+            &self.sealer,
+            std::slice::from_ref(&audit),
+        )
+        .await?;
         tx.commit().await?;
         Ok(hidden)
     }
@@ -427,7 +458,13 @@ impl Store for SqlStore {
             )
         })?;
         let row = rows::version(&row)?;
-        audit::insert(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+        audit::seal(
+            &mut tx,
+            &self.sql,
+            &self.sealer,
+            std::slice::from_ref(audit),
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -472,7 +509,13 @@ impl Store for SqlStore {
             .bind(Bind::Id(current.id))
             .bind(Bind::Json(schema));
         let row = rows::version(&tx.fetch_one(&q).await?)?;
-        audit::insert(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+        audit::seal(
+            &mut tx,
+            &self.sql,
+            &self.sealer,
+            std::slice::from_ref(audit),
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -494,7 +537,13 @@ impl Store for SqlStore {
         }
         tx.execute(&query(&self.sql.delete_version).bind(Bind::Id(current.id)))
             .await?;
-        audit::insert(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+        audit::seal(
+            &mut tx,
+            &self.sql,
+            &self.sealer,
+            std::slice::from_ref(audit),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -553,7 +602,7 @@ impl Store for SqlStore {
         tx.execute(&q).await?;
         activation::enforce_references(&mut tx, &self.sql, self.dialect(), entity, version).await?;
         activation::capture_changes(&mut tx, self.dialect(), &row).await?;
-        audit::insert(&mut tx, &self.sql, &audits(&plan)).await?;
+        audit::seal(&mut tx, &self.sql, &self.sealer, &audits(&plan)).await?;
         changes::notify(&mut tx, &self.sql, entity).await?;
         tx.commit().await?;
         let indexed = plan
@@ -599,7 +648,13 @@ impl Store for SqlStore {
             Bind::Time(Timestamp::now()),
         ]);
         tx.execute(&q).await?;
-        audit::insert(&mut tx, &self.sql, std::slice::from_ref(audit)).await?;
+        audit::seal(
+            &mut tx,
+            &self.sql,
+            &self.sealer,
+            std::slice::from_ref(audit),
+        )
+        .await?;
         changes::notify(&mut tx, &self.sql, entity).await?;
         tx.commit().await?;
         target.is_active = false;
@@ -675,7 +730,16 @@ impl Store for SqlStore {
         write: RecordWrite<'_>,
         audits: &[NewAudit],
     ) -> StoreResult<String> {
-        records::insert(&self.pool, &self.sql, self.dialect(), model, write, audits).await
+        records::insert(
+            &self.pool,
+            &self.sql,
+            &self.sealer,
+            self.dialect(),
+            model,
+            write,
+            audits,
+        )
+        .await
     }
 
     async fn insert_records(
@@ -684,7 +748,16 @@ impl Store for SqlStore {
         batch: RecordBatch<'_>,
         audits: &[NewAudit],
     ) -> StoreResult<u64> {
-        records::insert_many(&self.pool, &self.sql, self.dialect(), model, batch, audits).await
+        records::insert_many(
+            &self.pool,
+            &self.sql,
+            &self.sealer,
+            self.dialect(),
+            model,
+            batch,
+            audits,
+        )
+        .await
     }
 
     async fn write_batch(
@@ -696,13 +769,31 @@ impl Store for SqlStore {
         // Consecutive creates of one entity become multi-row inserts. When one of those fails
         // (a taken unique value), the batch is rolled back and run again one statement per
         // write, to name the operation that failed.
-        let outcome =
-            match records::batch(&self.pool, &self.sql, dialect, writes, audits, true).await? {
-                BatchOutcome::Failed { .. } => {
-                    records::batch(&self.pool, &self.sql, dialect, writes, audits, false).await?
-                }
-                outcome => outcome,
-            };
+        let outcome = match records::batch(
+            &self.pool,
+            &self.sql,
+            &self.sealer,
+            dialect,
+            writes,
+            audits,
+            true,
+        )
+        .await?
+        {
+            BatchOutcome::Failed { .. } => {
+                records::batch(
+                    &self.pool,
+                    &self.sql,
+                    &self.sealer,
+                    dialect,
+                    writes,
+                    audits,
+                    false,
+                )
+                .await?
+            }
+            outcome => outcome,
+        };
         // A delete refused for the records still referring to it: how many do, now that
         // nothing of the batch was written (as the single route says).
         match (outcome, writes) {
@@ -766,7 +857,15 @@ impl Store for SqlStore {
             write.values,
             expected_row_version,
         )?;
-        records::write(&self.pool, &self.sql, model, &statement, audits).await
+        records::write(
+            &self.pool,
+            &self.sql,
+            &self.sealer,
+            model,
+            &statement,
+            audits,
+        )
+        .await
     }
 
     async fn delete_record(
@@ -786,7 +885,15 @@ impl Store for SqlStore {
             self.delete_with_dependents(model, scope, id, &statement, audits)
                 .await
         } else {
-            records::write(&self.pool, &self.sql, model, &statement, audits).await
+            records::write(
+                &self.pool,
+                &self.sql,
+                &self.sealer,
+                model,
+                &statement,
+                audits,
+            )
+            .await
         };
         match done {
             Err(StoreError::StillReferenced { entity, .. }) => Err(StoreError::StillReferenced {
@@ -799,7 +906,7 @@ impl Store for SqlStore {
 
     async fn append_audit(&self, events: &[NewAudit]) -> StoreResult<()> {
         let mut tx = self.pool.begin_write().await?;
-        audit::insert(&mut tx, &self.sql, events).await?;
+        audit::append(&mut tx, &self.sql, events).await?;
         tx.commit().await
     }
 
@@ -808,11 +915,19 @@ impl Store for SqlStore {
     }
 
     async fn purge_audit(&self, before: Timestamp) -> StoreResult<PurgeReport> {
-        audit::purge(&self.pool, &self.sql, before).await
+        audit::purge(&self.pool, &self.sql, self.sealer.key(), before).await
     }
 
     async fn verify_audit(&self, tenant: Option<&str>) -> StoreResult<VerifyReport> {
-        audit::verify(&self.pool, &self.sql, tenant).await
+        audit::verify(&self.pool, &self.sql, self.sealer.key(), tenant).await
+    }
+
+    async fn chain_audit(&self) -> StoreResult<u64> {
+        audit::chain_sealed(&self.pool, &self.sql, self.sealer.key()).await
+    }
+
+    async fn wait_for_sealed_audit(&self) {
+        self.sealer.wait_written().await;
     }
 
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRow>> {

@@ -49,6 +49,9 @@ pub struct MetaSql {
     /// `INSERT INTO audit (<the seed's 12 columns>, seq, prev_hash, hash)`; the rows' `VALUES`
     /// are appended.
     pub insert_audit: String,
+    /// `INSERT INTO audit (<the seed's 12 columns>, seal)`: a row chained later; the rows'
+    /// `VALUES` are appended.
+    pub insert_sealed_audit: String,
     /// The audit table's name.
     pub audit_table: String,
     /// The audit chain heads' table name.
@@ -190,6 +193,10 @@ impl MetaSql {
             insert_audit: format!(
                 "INSERT INTO {a} (id, event_id, event_type, timestamp, user_id, tenant_id, \
                  realm_id, action, resource, details, result, error_message, seq, prev_hash, hash)"
+            ),
+            insert_sealed_audit: format!(
+                "INSERT INTO {a} (id, event_id, event_type, timestamp, user_id, tenant_id, \
+                 realm_id, action, resource, details, result, error_message, seal)"
             ),
             lock_audit_heads: format!("INSERT INTO {h} AS h (tenant_id, seq, before_hash, hash)"),
             update_audit_head: format!(

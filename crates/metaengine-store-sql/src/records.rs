@@ -13,12 +13,12 @@ use metaengine_sql::Dialect;
 use metaengine_sql::query::{
     Cursor, Expansion, Filter, ListQuery, NewRow, QueryBuilder, Related, Scope, Statement,
 };
-use metaengine_store::chain;
 use metaengine_store::store::RecordBatch;
 use metaengine_store::{
     BatchOutcome, BatchWrite, NewAudit, RecordPage, RecordWrite, StoreError, StoreResult, Timestamp,
 };
 
+use crate::audit::Sealer;
 use crate::db::{Bind, Pool, Query, ReferenceRefusal, query, reference_refusal, unique_violation};
 use crate::meta_sql::MetaSql;
 use crate::record_json::{expanded_record_json, record_json};
@@ -142,17 +142,15 @@ pub(crate) async fn exists(
 /// record the statement returns, if any (none: the row was not there, or not at the expected row
 /// version). The audit rows are written only with the record.
 ///
-/// One command to the database either way, besides SQLite's `BEGIN` and `COMMIT`:
-/// - PostgreSQL: the write and its audit rows in ONE statement (a data-modifying `WITH`, atomic
-///   on its own), instead of four round trips (`BEGIN`, the write, the audit rows, `COMMIT`).
-/// - SQLite: the write, then the audit rows' insert guarded by `changes() > 0`, as two statements
-///   of one query text in the write transaction: one round trip less to the connection's worker
-///   thread (sqlx's SQLite driver hands every command to it and back). On a single create that
-///   saved about a tenth of the engine's CPU; SQLite's own work on the record's and the audit
-///   row's b-trees is most of the rest (`docs/performance.md`).
+/// One command to the database either way, besides SQLite's `BEGIN` and `COMMIT`
+/// ([`sealed_write`]); the audit rows are sealed, for the chainer to append to their chains
+/// after the commit (`audit::chain_sealed`). On a single SQLite create the one command saved
+/// about a tenth of the engine's CPU; SQLite's own work on the record's and the audit row's
+/// b-trees is most of the rest (`docs/performance.md`).
 pub(crate) async fn write(
     pool: &Pool,
     sql: &MetaSql,
+    sealer: &Sealer,
     model: &CompiledModel,
     statement: &Statement,
     audits: &[NewAudit],
@@ -168,18 +166,29 @@ pub(crate) async fn write(
             None => Ok(None),
         };
     }
-    let one_statement = crate::audit::one_tenant(audits)
-        .filter(|_| pool.is_postgres() && audits.len() <= MAX_AUDITS_IN_STATEMENT);
-    let row = if let Some(tenant) = one_statement {
+    let postgres = pool.is_postgres();
+    let row = if audits.len() <= MAX_AUDITS_IN_STATEMENT {
         let pending = crate::audit::Pending::new(audits);
-        let text = chained_write(sql, statement, audits.len());
-        let mut q = query(&text)
-            .bind_all(statement.binds.iter().map(Bind::from))
-            .bind_all([Bind::Text(tenant), Bind::Text(chain::GENESIS)]);
-        for (seed, content) in pending.seed_binds().zip(&pending.contents) {
-            q = q.bind_all(seed).bind(Bind::Text(content));
+        let text = sealed_write(sql, statement, audits.len(), postgres);
+        let mut q = query(&text).bind_all(statement.binds.iter().map(Bind::from));
+        let seals = pending.seals(sealer.key());
+        for (seed, seal) in pending.seed_binds().zip(&seals) {
+            q = q.bind_all(seed).bind(Bind::Text(seal));
         }
-        pool.fetch_optional(&q).await.map_err(unique)?
+        let row = if postgres {
+            pool.fetch_optional(&q).await.map_err(unique)?
+        } else {
+            let mut tx = pool.begin_write().await?;
+            // Both statements must run to their end: `fetch_all`, not `fetch_optional`, which
+            // would stop the command after the record's row, before the audit rows.
+            let rows = tx.fetch_all(&q).await.map_err(unique)?;
+            tx.commit().await?;
+            rows.into_iter().next()
+        };
+        if row.is_some() {
+            sealer.written();
+        }
+        row
     } else {
         let mut tx = pool.begin_write().await?;
         let row = tx
@@ -189,7 +198,7 @@ pub(crate) async fn write(
             .into_iter()
             .next();
         if row.is_some() {
-            crate::audit::insert(&mut tx, sql, audits).await?;
+            crate::audit::seal(&mut tx, sql, sealer, audits).await?;
         }
         tx.commit().await?;
         row
@@ -200,60 +209,49 @@ pub(crate) async fn write(
     }
 }
 
-/// Audit rows that a record write on PostgreSQL chains in its own statement; more go through a
-/// transaction.
+/// Audit rows that a record write writes in its own command; more go through a transaction of
+/// several.
 const MAX_AUDITS_IN_STATEMENT: usize = 4;
 
-/// PostgreSQL: the record write, the move of its tenant's chain head and the `audits` audit rows
-/// chained from it, as one statement (one round trip, the head locked only until it commits).
-/// Binds after the statement's own: the tenant, the genesis hash, then per audit row the seed's
-/// 12 values and its chain content. The head and the rows are written only when the record
-/// write matched a row.
-fn chained_write(sql: &MetaSql, statement: &Statement, audits: usize) -> String {
+/// The record write and its `audits` sealed audit rows as one command. Binds after the
+/// statement's own: per audit row the seed's 12 values and its seal. The audit rows are written
+/// only when the record write matched a row.
+/// - PostgreSQL: one statement, a data-modifying `WITH` (atomic on its own).
+/// - SQLite: two statements of one query text, the audit rows' insert guarded by
+///   `changes() > 0`, run in the caller's write transaction: one hop less to the connection's
+///   worker thread (sqlx's SQLite driver hands every command to it and back).
+fn sealed_write(sql: &MetaSql, statement: &Statement, audits: usize, postgres: bool) -> String {
     let first = statement.binds.len();
-    let (tenant, genesis) = (first + 1, first + 2);
-    const PER_ROW: usize = crate::audit::SEED_COLUMNS + 1;
-    let content = |row: usize| format!("${}", genesis + row * PER_ROW + PER_ROW);
-    // The hash after the first `rows` rows, from `from`.
-    let chained = |rows: usize, from: &str| {
-        (0..rows).fold(from.to_owned(), |hash, row| {
+    const PER_ROW: usize = crate::audit::SEALED_COLUMNS;
+    let (mut text, guard) = if postgres {
+        (
             format!(
-                "{}({hash}, {})",
-                crate::audit::PG_HASH_FUNCTION,
-                content(row)
-            )
-        })
+                "WITH \"__w\" AS ({}), \"__a\" AS ({} ",
+                statement.sql, sql.insert_sealed_audit
+            ),
+            " WHERE EXISTS (SELECT 1 FROM \"__w\")",
+        )
+    } else {
+        (
+            format!("{}; {} ", statement.sql, sql.insert_sealed_audit),
+            " WHERE changes() > 0",
+        )
     };
-    let mut text = format!(
-        "WITH \"__w\" AS ({}), \"__h\" AS ({} SELECT ${tenant}, {audits}, ${genesis}, {} \
-         WHERE EXISTS (SELECT 1 FROM \"__w\") ON CONFLICT (tenant_id) DO UPDATE SET \
-         seq = h.seq + {audits}, before_hash = h.hash, hash = {} RETURNING seq, before_hash), \
-         \"__a\" AS ({} ",
-        statement.sql,
-        sql.lock_audit_heads,
-        chained(audits, &format!("${genesis}")),
-        chained(audits, "h.hash"),
-        sql.insert_audit,
-    );
-    let before = "\"__h\".before_hash";
     for row in 0..audits {
         text.push_str(if row == 0 {
             "SELECT "
         } else {
             " UNION ALL SELECT "
         });
-        for column in 0..crate::audit::SEED_COLUMNS {
-            let _ = write!(text, "${}, ", genesis + row * PER_ROW + column + 1);
+        for column in 0..PER_ROW {
+            let sep = if column == 0 { "" } else { ", " };
+            let _ = write!(text, "{sep}${}", first + row * PER_ROW + column + 1);
         }
-        let _ = write!(
-            text,
-            "\"__h\".seq - {}, {}, {} FROM \"__h\"",
-            audits - 1 - row,
-            chained(row, before),
-            chained(row + 1, before)
-        );
+        text.push_str(guard);
     }
-    text.push_str(") SELECT * FROM \"__w\"");
+    if postgres {
+        text.push_str(") SELECT * FROM \"__w\"");
+    }
     text
 }
 
@@ -261,6 +259,7 @@ fn chained_write(sql: &MetaSql, statement: &Statement, audits: usize) -> String 
 pub(crate) async fn insert(
     pool: &Pool,
     sql: &MetaSql,
+    sealer: &Sealer,
     dialect: Dialect,
     model: &CompiledModel,
     write: RecordWrite<'_>,
@@ -274,7 +273,7 @@ pub(crate) async fn insert(
         &now,
         write.values,
     )?;
-    self::write(pool, sql, model, &statement, audits)
+    self::write(pool, sql, sealer, model, &statement, audits)
         .await?
         .ok_or_else(|| crate::db::database(sqlx::Error::RowNotFound))
 }
@@ -284,6 +283,7 @@ pub(crate) async fn insert(
 pub(crate) async fn insert_many(
     pool: &Pool,
     sql: &MetaSql,
+    sealer: &Sealer,
     dialect: Dialect,
     model: &CompiledModel,
     batch: RecordBatch<'_>,
@@ -309,7 +309,7 @@ pub(crate) async fn insert_many(
             inserted += tx.execute(&data_query(statement)).await.map_err(unique)?;
         }
     }
-    crate::audit::insert(&mut tx, sql, audits).await?;
+    crate::audit::seal(&mut tx, sql, sealer, audits).await?;
     tx.commit().await?;
     Ok(inserted)
 }
@@ -412,6 +412,7 @@ fn steps<'m>(
 pub(crate) async fn batch(
     pool: &Pool,
     sql: &MetaSql,
+    sealer: &Sealer,
     dialect: Dialect,
     writes: &[BatchWrite<'_>],
     audits: &[NewAudit],
@@ -490,8 +491,8 @@ pub(crate) async fn batch(
             }
         }
     }
-    crate::audit::insert(&mut tx, sql, audits).await?;
-    crate::audit::insert(&mut tx, sql, &caused).await?;
+    crate::audit::seal(&mut tx, sql, sealer, audits).await?;
+    crate::audit::seal(&mut tx, sql, sealer, &caused).await?;
     tx.commit().await?;
     Ok(BatchOutcome::Written(records))
 }

@@ -50,6 +50,7 @@ pub(crate) fn audit(r: &Row) -> StoreResult<AuditRow> {
         seq: r.opt_int("seq")?,
         prev_hash: r.opt_text("prev_hash")?,
         hash: r.opt_text("hash")?,
+        seal: r.opt_text("seal")?,
     })
 }
 

@@ -17,7 +17,7 @@ async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/meta.db", dir.path().display());
     let store = SqliteStore::connect(&url).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 3);
+    assert_eq!(store.migrate().await.unwrap(), 4);
     (dir, Arc::new(store))
 }
 
@@ -196,6 +196,26 @@ async fn audit_tampering_is_found() {
     let exec = exec_on(store.sqlite_pool().unwrap().clone());
     metaengine_store::testkit::chain::audit_tampering_is_found(Arc::new(store), exec, "meta_audit")
         .await;
+}
+
+#[tokio::test]
+async fn sealed_rows_need_the_writers_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/m.db", dir.path().display());
+    let open = |key: &'static [u8]| {
+        let url = url.clone();
+        async move {
+            let store = SqliteStore::connect(&url)
+                .await
+                .unwrap()
+                .with_audit_key(key);
+            store.migrate().await.unwrap();
+            Arc::new(store)
+        }
+    };
+    let writer = open(b"key one").await;
+    let (same, other) = (open(b"key one").await, open(b"key two").await);
+    metaengine_store::testkit::chain::sealed_rows_need_the_writers_key(writer, same, other).await;
 }
 
 #[tokio::test]

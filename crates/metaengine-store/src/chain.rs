@@ -8,10 +8,18 @@
 //! serializes a tenant's appends). Retention deletes the oldest rows and appends an `audit.purge`
 //! row that names the last purged row's position and hash ([`Checkpoint`]), from which the rest of
 //! the chain verifies.
+//!
+//! A request's own transaction does not lock its tenant's chain: that would serialize the
+//! tenant's writes through every commit (about two thousand a second on a small machine). It
+//! writes its audit rows *sealed* instead (no position yet, `seal = HMAC(key, content)` with a
+//! [`SealKey`] that is not in the database), and a chainer appends committed sealed rows to their
+//! chains in batches after the commit. The seal tells a row the engine wrote and has not chained
+//! yet from one inserted by hand, which `verify` reports.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -31,8 +39,82 @@ pub fn link(prev: &str, content: &str) -> String {
     format!("{:x}", hasher.finalize())
 }
 
-/// The columns of an audit row that its hash covers: all of them but `seq`, `prev_hash` and
-/// `hash`.
+/// The key of the seals of audit rows written but not chained yet: `HMAC-SHA256(key, content)`.
+/// Every instance and command line on one database must use the same key, or the rows one writes
+/// look inserted by hand to another (`audit_key`, or the data directory's `audit-key` file).
+#[derive(Clone)]
+pub struct SealKey(Hmac<Sha256>);
+
+impl SealKey {
+    /// A key from secret bytes (any length).
+    pub fn new(secret: &[u8]) -> Self {
+        // HMAC accepts keys of any length; the error type exists for fixed-size MACs only.
+        match Hmac::<Sha256>::new_from_slice(secret) {
+            Ok(mac) => Self(mac),
+            Err(_) => Self(Hmac::<Sha256>::new(&Default::default())),
+        }
+    }
+
+    /// A random key: rows sealed with it can be chained only by this process (tests, and stores
+    /// opened without a configured key).
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 32];
+        if getrandom::fill(&mut bytes).is_err() {
+            // The operating system gave no randomness: uuid's own generator.
+            let ids = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+            bytes[..16].copy_from_slice(ids.0.as_bytes());
+            bytes[16..].copy_from_slice(ids.1.as_bytes());
+        }
+        Self::new(&bytes)
+    }
+
+    /// The seal of a row with this content, in lowercase hex.
+    pub fn seal(&self, content: &str) -> String {
+        let mut mac = self.0.clone();
+        mac.update(content.as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// Whether `seal` is this key's seal of `content` (compared in constant time).
+    pub fn vouches(&self, content: &str, seal: &str) -> bool {
+        let Some(bytes) = unhex(seal) else {
+            return false;
+        };
+        let mut mac = self.0.clone();
+        mac.update(content.as_bytes());
+        mac.verify_slice(&bytes).is_ok()
+    }
+}
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealKey([redacted])")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
+/// The columns of an audit row that its hash covers: all of them but `seq`, `prev_hash`, `hash`
+/// and `seal`.
 #[derive(Debug, Clone, Copy)]
 pub struct Content<'a> {
     /// Row id.
@@ -438,5 +520,27 @@ impl Verifier {
             verified: self.broken.is_none(),
             first_broken: self.broken,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seal_vouches_only_for_its_content_under_its_key() {
+        let key = SealKey::new(b"the instance's key");
+        let seal = key.seal("{\"a\":1}");
+        assert_eq!(seal.len(), 64);
+        assert!(key.vouches("{\"a\":1}", &seal));
+        assert!(!key.vouches("{\"a\":2}", &seal), "changed content");
+        assert!(!SealKey::new(b"another key").vouches("{\"a\":1}", &seal));
+        assert!(!SealKey::random().vouches("{\"a\":1}", &seal));
+        assert!(!key.vouches("{\"a\":1}", &"ab".repeat(32)), "made-up seal");
+        assert!(!key.vouches("{\"a\":1}", "not hex"));
+        assert!(!key.vouches("{\"a\":1}", &seal[..62]));
+        // The same key from the same secret: another process seals alike.
+        assert_eq!(SealKey::new(b"the instance's key").seal("x"), key.seal("x"));
+        assert_eq!(format!("{key:?}"), "SealKey([redacted])");
     }
 }

@@ -208,13 +208,19 @@ table_row! {
         /// Why it failed.
         pub error_message: Option<String>,
         /// Position in the tenant's hash chain (SPEC §16), from 1. Not in the seed's table; with
-        /// `prev_hash` and `hash`, `NULL` only for a row inserted by hand (`audit verify` finds it).
+        /// `prev_hash` and `hash`, `NULL` until the chainer appends the row to its chain (a row
+        /// written by a request's transaction, sealed), or for good (a row inserted by hand,
+        /// which `audit verify` finds).
         #[serde(skip)]
         pub seq: Option<i64>,
         /// Hash of the tenant's previous row (the chain's genesis for the first).
         pub prev_hash: Option<String>,
         /// `sha256(prev_hash ‖ canonical JSON of the other columns)` (`chain::content`).
         pub hash: Option<String>,
+        /// `HMAC(audit key, content)` of a row written but not chained yet (`chain::SealKey`);
+        /// `NULL` once chained. Not in the seed's table.
+        #[serde(skip)]
+        pub seal: Option<String>,
     }
 }
 

@@ -417,8 +417,18 @@ pub trait Store: Send + Sync + 'static {
     /// start of its chain and appends one `audit.purge` checkpoint row per tenant that had any.
     async fn purge_audit(&self, before: Timestamp) -> StoreResult<crate::PurgeReport>;
 
-    /// Verifies the audit hash chains of every tenant, or of `tenant` (SPEC §16).
+    /// Verifies the audit hash chains of every tenant, or of `tenant` (SPEC §16), after
+    /// chaining the sealed rows ([`Store::chain_audit`]).
     async fn verify_audit(&self, tenant: Option<&str>) -> StoreResult<crate::VerifyReport>;
+
+    /// The chainer's pass: appends the audit rows that transactions wrote sealed and have
+    /// committed to their tenants' chains (SPEC §16, `chain`); returns how many. Rows whose
+    /// seal this store's key does not vouch for stay out, for `verify_audit` to report.
+    async fn chain_audit(&self) -> StoreResult<u64>;
+
+    /// Waits until this store has written sealed audit rows since the last wait (the chainer's
+    /// wake-up; it may come just before their commit).
+    async fn wait_for_sealed_audit(&self);
 
     // ---- tenants ----
 

@@ -10,7 +10,7 @@ use metaengine_server::config::JwtKeyConfig;
 use metaengine_server::{AppState, ServerConfig, Settings};
 
 use crate::cli::{GlobalArgs, ServeArgs};
-use crate::config::{open_store_at, redact};
+use crate::config::{audit_key, open_store_at, redact};
 
 /// The settings the command line and environment give (clap reads both).
 fn command_line_layer(global: &GlobalArgs, args: &ServeArgs) -> Settings {
@@ -36,6 +36,7 @@ fn command_line_layer(global: &GlobalArgs, args: &ServeArgs) -> Settings {
         realtime_max_subscribers: args.realtime_max_subscribers,
         realtime_retention: args.realtime_retention.clone(),
         audit_retention_days: args.audit_retention_days,
+        audit_key: global.audit_key.clone().map(Into::into),
         precompile_on_startup: args.no_precompile.then_some(false),
         ..Settings::default()
     }
@@ -47,7 +48,17 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         settings = settings.or(Settings::from_toml_file(path)?);
     }
     let config = ServerConfig::resolve(settings)?;
-    let store = open_store_at(&config.database_url, config.pool_size, !global.no_migrate).await?;
+    let key = audit_key(
+        config.audit_key.as_ref().map(|k| k.expose()),
+        &config.data_dir,
+    )?;
+    let store = open_store_at(
+        &config.database_url,
+        config.pool_size,
+        !global.no_migrate,
+        &key,
+    )
+    .await?;
     let state = AppState::build(store, &config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -22,7 +22,7 @@ use metaengine_runtime::Actor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use secret::{SECRET_FILE, load_or_create_secret};
+pub use secret::{AUDIT_KEY_FILE, SECRET_FILE, load_or_create_audit_key, load_or_create_secret};
 
 /// Seconds a token is still accepted after its `exp` (clock skew between issuer and server).
 pub const EXP_LEEWAY_SECS: u64 = 5;

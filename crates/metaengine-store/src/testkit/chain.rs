@@ -48,9 +48,22 @@ async fn chain_of(store: &dyn Store, tenant: &str) -> Vec<AuditRow> {
 }
 
 /// Eight writers append to two tenants at once, through the batched path and through metadata
-/// changes in their own transactions: every chain holds, with every row in it; a purge deletes
-/// the old rows and leaves one checkpoint per tenant from which the rest still verifies.
+/// changes in their own transactions (sealed, then chained by a chainer running meanwhile):
+/// every chain holds, with every row in it; a purge deletes the old rows and leaves one
+/// checkpoint per tenant from which the rest still verifies.
 pub async fn audit_chain_holds_under_concurrency_and_purge(store: Arc<dyn Store>) {
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let chainer = {
+        let (store, done) = (store.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut chained = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                chained += store.chain_audit().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            chained
+        })
+    };
     let mut tasks = Vec::new();
     for writer in 0..8 {
         let store = store.clone();
@@ -80,9 +93,17 @@ pub async fn audit_chain_holds_under_concurrency_and_purge(store: Arc<dyn Store>
     for t in tasks {
         t.await.unwrap();
     }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    let chained_meanwhile = chainer.await.unwrap();
+    assert!(chained_meanwhile <= 8 * 2, "{chained_meanwhile}");
     let report = store.verify_audit(None).await.unwrap();
     assert!(report.verified, "{report:?}");
     assert_eq!(report.rows, 8 * 10 * 3 + 8 * 2);
+    assert_eq!(
+        store.chain_audit().await.unwrap(),
+        0,
+        "verify chained the rest"
+    );
     assert_eq!(report.tenants, 2);
     for tenant in ["acme", "globex"] {
         let rows = chain_of(store.as_ref(), tenant).await;
@@ -136,15 +157,35 @@ pub async fn audit_chain_holds_under_concurrency_and_purge(store: Arc<dyn Store>
 pub async fn audit_tampering_is_found(store: Arc<dyn Store>, exec: Exec, table: &str) {
     let s = store.as_ref();
     let tenants = [
-        "changed", "deleted", "first", "last", "inserted", "forged", "intact",
+        "changed", "deleted", "first", "last", "inserted", "forged", "sealed", "intact",
     ];
     for tenant in tenants {
         let batch: Vec<NewAudit> = (0..5).map(|n| event(tenant, n)).collect();
         s.append_audit(&batch).await.unwrap();
     }
+    // A row a transaction wrote sealed and no chainer has reached: not a broken chain.
+    let new = NewEntity {
+        name: "Sealed".into(),
+        description: None,
+        created_by: "alice".into(),
+    };
+    let audit = NewAudit::success(EventType::EntityCreate, &actor("intact"), "Sealed", None);
+    s.create_entity(&new, &audit).await.unwrap();
+    let pending = chain_of(s, "intact").await;
+    assert_eq!(pending.len(), 6);
+    assert!(
+        pending.iter().any(|r| r.seq.is_none() && r.seal.is_some()),
+        "{pending:?}"
+    );
     let report = s.verify_audit(None).await.unwrap();
     assert!(report.verified, "{report:?}");
-    assert_eq!((report.tenants, report.rows), (7, 35));
+    assert_eq!((report.tenants, report.rows), (8, 41));
+    let chained = chain_of(s, "intact").await;
+    assert_eq!(chained[5].event_type, "meta.entity.create");
+    assert_eq!(
+        (chained[5].seq, chained[5].seal.as_deref()),
+        (Some(6), None)
+    );
     let rows = |tenant: &'static str| chain_of(s, tenant);
     let event_id = |rows: &[AuditRow], i: usize| rows[i].event_id.clone();
 
@@ -180,6 +221,18 @@ pub async fn audit_tampering_is_found(store: Arc<dyn Store>, exec: Exec, table: 
          'Invoice', 'success')"
     ))
     .await;
+    // A row inserted with a made-up seal, as someone who knows rows wait sealed to be chained
+    // would: without the key (not in the database) the seal does not vouch for it, so no
+    // chainer takes it in and `verify` reports it.
+    exec(format!(
+        "INSERT INTO {table} (id, event_id, event_type, timestamp, user_id, tenant_id, realm_id, \
+         action, resource, result, seal) VALUES ('0190a0a0-0000-7000-8000-000000000002', \
+         'made-up-seal', 'data.read', '2026-12-01T00:00:00.000Z', 'mallory', 'sealed', 'main', \
+         'read', 'Invoice', 'success', '{}')",
+        "ab".repeat(32)
+    ))
+    .await;
+    assert_eq!(s.chain_audit().await.unwrap(), 0);
     // A row appended after the chain's end with a correct hash, as someone who knows the chain
     // would (the head, which records the end, was not moved).
     let forged = rows("forged").await;
@@ -242,6 +295,11 @@ pub async fn audit_tampering_is_found(store: Arc<dyn Store>, exec: Exec, table: 
             "no place in the chain",
         ),
         ("forged", Some("forged".to_owned()), "past the end"),
+        (
+            "sealed",
+            Some("made-up-seal".to_owned()),
+            "no place in the chain",
+        ),
     ];
     for (tenant, event, reason) in expect {
         let report = s.verify_audit(Some(tenant)).await.unwrap();
@@ -257,7 +315,7 @@ pub async fn audit_tampering_is_found(store: Arc<dyn Store>, exec: Exec, table: 
     }
     let intact = s.verify_audit(Some("intact")).await.unwrap();
     assert!(intact.verified, "{intact:?}");
-    assert_eq!((intact.tenants, intact.rows), (1, 5));
+    assert_eq!((intact.tenants, intact.rows), (1, 6));
     let all = s.verify_audit(None).await.unwrap();
     assert!(!all.verified);
 }
@@ -277,7 +335,7 @@ pub async fn rows_before_the_chain_are_chained(store: Arc<dyn Store>, exec: Exec
         ))
         .await;
     }
-    assert_eq!(store.migrate().await.unwrap(), 1);
+    assert_eq!(store.migrate().await.unwrap(), 2);
     let report = store.verify_audit(None).await.unwrap();
     assert!(report.verified, "{report:?}");
     assert_eq!((report.tenants, report.rows), (2, 5));
@@ -307,4 +365,34 @@ pub async fn rows_before_the_chain_are_chained(store: Arc<dyn Store>, exec: Exec
         report.first_broken.map(|b| b.event_id),
         Some(Some("late".to_owned()))
     );
+}
+
+/// Two stores on one database: `writer` seals with one key, `same` has that key too, `other`
+/// has another. `other` does not chain what `writer` sealed and reports it as inserted by hand
+/// (instances must share the audit key); `same` chains it and the chain verifies.
+pub async fn sealed_rows_need_the_writers_key(
+    writer: Arc<dyn Store>,
+    same: Arc<dyn Store>,
+    other: Arc<dyn Store>,
+) {
+    let new = NewEntity {
+        name: "Keyed".into(),
+        description: None,
+        created_by: "alice".into(),
+    };
+    let audit = NewAudit::success(EventType::EntityCreate, &actor("acme"), "Keyed", None);
+    writer.create_entity(&new, &audit).await.unwrap();
+    assert_eq!(other.chain_audit().await.unwrap(), 0);
+    let report = other.verify_audit(Some("acme")).await.unwrap();
+    let broken = report.first_broken.unwrap();
+    assert!(
+        broken.reason.contains("no place in the chain"),
+        "{broken:?}"
+    );
+    assert_eq!(same.chain_audit().await.unwrap(), 1);
+    for store in [&writer, &same, &other] {
+        let report = store.verify_audit(Some("acme")).await.unwrap();
+        assert!(report.verified, "{report:?}");
+        assert_eq!(report.rows, 1);
+    }
 }

@@ -17,6 +17,7 @@ mod procs;
 mod realtime;
 mod relations;
 mod report;
+mod snapshot;
 mod sql;
 
 /// The same allocator as the `metaengine` binary, so that the baseline's figures are the limit of
@@ -112,6 +113,11 @@ struct RunArgs {
     /// against the same page without (a database of its own, always rebuilt).
     #[arg(long)]
     governance: bool,
+    /// Measure metadata as code instead (issue 18), in process: export of 100 entities x 5
+    /// versions to files, their apply to an empty database, and the apply again (databases of
+    /// their own, always rebuilt).
+    #[arg(long)]
+    snapshot: bool,
     /// Audit rows of the governance benchmark.
     #[arg(long, default_value_t = 1_000_000)]
     audit_rows: u64,
@@ -258,6 +264,18 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     } else {
         std::env::current_dir()?.join(p)
     })
+}
+
+/// Writes `runs` as pretty JSON next to `--out`, named `file`, and prints where.
+fn save_json(bench: &Bench, file: &str, runs: &impl serde::Serialize) -> anyhow::Result<()> {
+    let out = absolute(&bench.args.out)?.with_file_name(file);
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(runs)? + "\n")
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!("JSON: {}", out.display());
+    Ok(())
 }
 
 /// Host name, CPUs and kernel of this machine.
@@ -841,6 +859,36 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         work,
         nonce,
     };
+    if bench.args.snapshot {
+        let mut runs = Vec::new();
+        for choice in backends {
+            let (source, destination) = match *choice {
+                "postgres" => (
+                    Target::Postgres {
+                        url: "postgres://postgres@127.0.0.1:5432/metaengine_bench_snapshot_a"
+                            .to_owned(),
+                    },
+                    Target::Postgres {
+                        url: "postgres://postgres@127.0.0.1:5432/metaengine_bench_snapshot_b"
+                            .to_owned(),
+                    },
+                ),
+                _ => (
+                    Target::Sqlite {
+                        path: bench.work.join("sqlite").join("snapshot-a.db"),
+                    },
+                    Target::Sqlite {
+                        path: bench.work.join("sqlite").join("snapshot-b.db"),
+                    },
+                ),
+            };
+            let dir = bench.work.join("snapshot").join(choice);
+            runs.push(snapshot::run(&source, &destination, &dir).await?);
+        }
+        println!("\nsnapshot: {}", machine());
+        snapshot::print(&runs);
+        return save_json(&bench, "snapshot.json", &runs);
+    }
     if bench.args.governance {
         let mut runs = Vec::new();
         for choice in backends {
@@ -864,14 +912,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         println!("\ngovernance: {}", machine());
         governance::print(&runs);
-        let out = absolute(&bench.args.out)?.with_file_name("governance.json");
-        if let Some(dir) = out.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&out, serde_json::to_string_pretty(&runs)? + "\n")
-            .with_context(|| format!("cannot write {}", out.display()))?;
-        println!("JSON: {}", out.display());
-        return Ok(());
+        return save_json(&bench, "governance.json", &runs);
     }
     if bench.args.realtime {
         let mut runs = Vec::new();
@@ -896,14 +937,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             machine()
         );
         realtime::print(&runs);
-        let out = absolute(&bench.args.out)?.with_file_name("realtime.json");
-        if let Some(dir) = out.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&out, serde_json::to_string_pretty(&runs)? + "\n")
-            .with_context(|| format!("cannot write {}", out.display()))?;
-        println!("JSON: {}", out.display());
-        return Ok(());
+        return save_json(&bench, "realtime.json", &runs);
     }
     let mut results = Vec::new();
     let mut memory = Vec::new();

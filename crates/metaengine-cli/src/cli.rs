@@ -94,6 +94,10 @@ pub enum Command {
     },
     /// Query the audit trail, newest first; verify its hash chains; purge it by retention.
     Audit(AuditArgs),
+    /// Metadata as code (SPEC §17): export the entities, versions and tenants as files, show
+    /// what applying such files would change, apply them.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Ask the policy gate: may this user do this to this entity (and record)?
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -589,4 +593,37 @@ pub struct ServeArgs {
     /// Do not compile the active entities before accepting requests.
     #[arg(long)]
     pub no_precompile: bool,
+}
+
+/// `metaengine snapshot …`
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Write the metadata under DIR: `entities/<Entity>/entity.json`,
+    /// `entities/<Entity>/versions/<version>.json` and `tenants.json` (DIR/entities is replaced).
+    Export {
+        /// The directory (created when missing).
+        dir: PathBuf,
+    },
+    /// Print what applying DIR would do, with the migration plans; exit 0 when nothing would
+    /// change, 2 when something would, 1 on error.
+    Diff {
+        /// The snapshot's directory.
+        dir: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply DIR step by step (each step audited): create the missing tenants, entities and
+    /// versions, change what differs, activate the versions it names. Applying it again changes
+    /// nothing.
+    Apply {
+        /// The snapshot's directory.
+        dir: PathBuf,
+        /// Only print what would be done.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

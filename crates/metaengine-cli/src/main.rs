@@ -31,6 +31,8 @@ async fn main() -> ExitCode {
         .init();
     match commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
+        // `snapshot diff`: something would change (printed already).
+        Err(e) if e.downcast_ref::<commands::Differs>().is_some() => ExitCode::from(2),
         Err(e) => {
             output::print_error(&e);
             ExitCode::FAILURE

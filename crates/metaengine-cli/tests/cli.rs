@@ -468,3 +468,92 @@ async fn data_story_on_postgres() {
         .await
         .unwrap();
 }
+
+/// `metaengine snapshot` as CI runs it: export on SQLite, `diff` against an empty PostgreSQL
+/// database exits 2 and prints the plan, `apply` does it, `diff` then exits 0, an export there
+/// writes the same files; a snapshot that cannot apply exits 1 with nothing of it changed.
+#[tokio::test]
+async fn snapshot_moves_metadata_from_sqlite_to_postgres() {
+    let db = TestDatabase::create().await;
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Cli {
+            url: format!("sqlite://{}/a.db", dir.path().display()),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let postgres = Cli {
+            url: db.url().to_owned(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        sqlite.ok(&["entity", "create", "Invoice"], None);
+        sqlite.ok(&["version", "create", "Invoice", "v1", "-"], Some(INVOICE));
+        sqlite.ok(&["version", "activate", "Invoice", "v1"], None);
+        let files = dir.path().join("meta");
+        let files = files.to_str().unwrap();
+        let out = sqlite.ok(&["snapshot", "export", files], None);
+        assert!(out.contains("wrote 1 entities (1 versions)"), "{out}");
+
+        let diff = postgres.run(&["snapshot", "diff", files], None);
+        assert_eq!(diff.status.code(), Some(2));
+        let text = String::from_utf8(diff.stdout).unwrap();
+        assert!(text.contains("create entity Invoice"), "{text}");
+        assert!(text.contains("activate Invoice v1"), "{text}");
+        assert!(
+            text.contains("CREATE TABLE \"core\".\"ent_invoice\""),
+            "{text}"
+        );
+        assert!(
+            postgres
+                .fails(&["entity", "show", "Invoice"], None)
+                .contains("does not exist")
+        );
+
+        let applied = postgres.ok(&["snapshot", "apply", files], None);
+        assert!(applied.contains("applied 3 step(s)"), "{applied}");
+        let diff = postgres.run(&["snapshot", "diff", files], None);
+        assert_eq!(diff.status.code(), Some(0), "{diff:?}");
+        assert!(
+            postgres
+                .ok(&["snapshot", "apply", files], None)
+                .contains("nothing to change")
+        );
+        let again = dir.path().join("again");
+        postgres.ok(&["snapshot", "export", again.to_str().unwrap()], None);
+        for file in [
+            "tenants.json",
+            "entities/Invoice/entity.json",
+            "entities/Invoice/versions/v1.json",
+        ] {
+            assert_eq!(
+                std::fs::read_to_string(dir.path().join("meta").join(file)).unwrap(),
+                std::fs::read_to_string(again.join(file)).unwrap(),
+                "{file}"
+            );
+        }
+
+        // An activated version rewritten in the files: exit 1, nothing changed.
+        let v1 = dir.path().join("meta/entities/Invoice/versions/v1.json");
+        let changed = std::fs::read_to_string(&v1)
+            .unwrap()
+            .replace("\"min\": 0", "\"min\": 1");
+        std::fs::write(&v1, changed).unwrap();
+        let out = postgres.run(&["snapshot", "diff", files], None);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("has been active with another schema"), "{err}");
+        let err = postgres.fails(&["snapshot", "apply", files], None);
+        assert!(err.contains("has been active with another schema"), "{err}");
+        // Not a snapshot at all.
+        let err = postgres.fails(
+            &[
+                "snapshot",
+                "apply",
+                dir.path().join("none").to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(err.contains("cannot read the snapshot"), "{err}");
+    })
+    .await
+    .unwrap();
+}

@@ -17,6 +17,7 @@ pub mod realtime;
 pub mod registry;
 pub mod retention;
 pub mod services;
+pub mod snapshot;
 pub mod tenants;
 
 pub use actor::{AccessConfig, Actor};

@@ -277,6 +277,27 @@ fn static_ops() -> Vec<Op> {
             )
         },
         op(
+            "get",
+            "/api/meta/snapshot",
+            "meta",
+            "The metadata as one document: entities, versions, active versions, tenants",
+            None,
+            "200",
+            Some("Snapshot"),
+        ),
+        Op {
+            query: &["dryRun"],
+            ..op(
+                "post",
+                "/api/meta/snapshot/apply",
+                "meta",
+                "Apply a snapshot step by step (each step audited); idempotent",
+                Some("Snapshot"),
+                "200",
+                Some("SnapshotApply"),
+            )
+        },
+        op(
             "post",
             "/api/admin/tenants",
             "admin",
@@ -607,6 +628,58 @@ fn static_schemas() -> Map<String, Value> {
         (
             "TenantPatch",
             json!({ "type": "object", "properties": { "name": { "type": ["string", "null"], "pattern": "\\S" }, "status": { "enum": ["active", "suspended", null] } } }),
+        ),
+        (
+            "Snapshot",
+            json!({
+                "type": "object", "required": ["entities"], "additionalProperties": false,
+                "properties": {
+                    "entities": { "type": "array", "items": {
+                        "type": "object", "required": ["name"], "additionalProperties": false,
+                        "properties": {
+                            "name": entity_name_schema(),
+                            "description": { "type": ["string", "null"] },
+                            "activeVersion": { "type": ["string", "null"] },
+                            "versions": { "type": "array", "items": {
+                                "type": "object", "required": ["version", "schema"],
+                                "additionalProperties": false,
+                                "properties": { "version": { "type": "string" }, "schema": { "type": "object" } }
+                            } }
+                        }
+                    } },
+                    "tenants": { "type": "array", "items": {
+                        "type": "object", "required": ["id", "name", "status"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "id": { "type": "string" },
+                            "name": { "type": "string" },
+                            "status": { "enum": ["active", "suspended"] }
+                        }
+                    } }
+                }
+            }),
+        ),
+        (
+            "SnapshotApply",
+            json!({
+                "type": "object", "required": ["dryRun", "changed", "steps"],
+                "properties": {
+                    "dryRun": { "type": "boolean" },
+                    "changed": { "type": "boolean" },
+                    "steps": { "type": "array", "items": {
+                        "type": "object", "required": ["step"],
+                        "properties": {
+                            "step": { "enum": ["createTenant", "updateTenant", "createEntity", "updateEntity", "createVersion", "updateVersion", "activate", "deactivate"] },
+                            "tenant": { "type": "string" },
+                            "entity": { "type": "string" },
+                            "version": { "type": "string" },
+                            "name": { "type": ["string", "null"] },
+                            "status": { "enum": ["active", "suspended", null] },
+                            "plan": { "type": "object" }
+                        }
+                    } }
+                }
+            }),
         ),
         ("AuditRow", audit),
         ("AuditVerification", verification),

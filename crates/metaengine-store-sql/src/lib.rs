@@ -558,6 +558,42 @@ impl Store for SqlStore {
         Ok(plan)
     }
 
+    async fn plan_schema(
+        &self,
+        entity: &str,
+        version: &str,
+        schema: &Value,
+    ) -> StoreResult<ActivationPlan> {
+        let mut tx = self.pool.begin().await?;
+        let owner = match activation::locked_entity(&mut tx, &self.sql, entity).await {
+            // An entity still to be created: its table is planned from nothing.
+            Err(StoreError::EntityNotFound(_)) => EntityRow {
+                id: Id::new_v7(),
+                name: entity.to_owned(),
+                description: None,
+                active_version: None,
+                created_at: Timestamp::now(),
+                updated_at: Timestamp::now(),
+                created_by: String::new(),
+            },
+            other => other?,
+        };
+        let target = VersionRow {
+            id: Id::new_v7(),
+            entity_name: entity.to_owned(),
+            version: version.to_owned(),
+            schema: schema.clone(),
+            is_active: false,
+            created_at: Timestamp::now(),
+            created_by: String::new(),
+            activated_at: None,
+        };
+        let plan =
+            activation::plan_locked(&mut tx, &self.sql, self.dialect(), &owner, &target).await?;
+        tx.rollback().await?;
+        Ok(plan)
+    }
+
     async fn activate_version(
         &self,
         entity: &str,

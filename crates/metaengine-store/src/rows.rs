@@ -259,7 +259,7 @@ table_row! {
 }
 
 /// Whether a tenant's requests are served (`core.tenant.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantStatus {
     /// `active`: its requests are served.

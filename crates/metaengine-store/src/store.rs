@@ -284,6 +284,15 @@ pub trait Store: Send + Sync + 'static {
     /// breaking changes is returned, not refused: callers show it.
     async fn plan_activation(&self, entity: &str, version: &str) -> StoreResult<ActivationPlan>;
 
+    /// What activating `schema` as version `version` of `entity` would do, whether or not that
+    /// version (or the entity) is stored (a snapshot's dry run): nothing changes.
+    async fn plan_schema(
+        &self,
+        entity: &str,
+        version: &str,
+        schema: &serde_json::Value,
+    ) -> StoreResult<ActivationPlan>;
+
     /// Makes a version the active one, in one transaction: plans the data table's migration
     /// from the version that shaped it (refused with `Breaking` if the plan breaks anything),
     /// applies the DDL, deactivates the previous version, sets the entity's `active_version`,

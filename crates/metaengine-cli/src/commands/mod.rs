@@ -8,6 +8,7 @@ mod import;
 mod input;
 mod policy;
 mod serve;
+mod snapshot;
 mod tenant;
 mod token;
 mod version;
@@ -15,7 +16,9 @@ mod version;
 use metaengine_runtime::{AccessConfig, Actor, Services, ServicesConfig};
 
 use crate::cli::{Cli, Command};
+
 use crate::config::{database_url, open_store, redact};
+pub use snapshot::Differs;
 
 /// The local operator: a platform admin, since the command line holds the database credentials.
 fn operator(user: &str, access: &AccessConfig) -> Actor {
@@ -82,6 +85,7 @@ async fn execute(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::Field(cmd) => field::run(ctx, cmd).await,
         Command::Validate { file, entity } => version::validate(ctx, file, entity.as_deref()).await,
         Command::Audit(args) => audit::run(ctx, args).await,
+        Command::Snapshot(cmd) => snapshot::run(ctx, cmd).await,
         Command::Data(args) => data::run(ctx, args).await,
         Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy::check(ctx, args).await,
         Command::Compile { entity, version } => {

@@ -20,4 +20,5 @@ mod realtime;
 mod registry;
 mod relations;
 mod row_filter;
+mod snapshot;
 mod tenants;

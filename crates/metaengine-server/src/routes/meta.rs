@@ -2,6 +2,8 @@
 //! validation and the audit trail (SPEC §10). Access rules and audit rows are the registry's;
 //! this module reads requests and shapes answers.
 
+use std::fmt::Write as _;
+
 use axum::Json;
 use axum::extract::State;
 
@@ -528,4 +530,59 @@ pub async fn audit(
     Ok(list_response(
         &state.registry.audit(&caller.0, audit_query).await?,
     ))
+}
+
+/// `GET /api/meta/snapshot`: the entities, their versions, the active ones and the tenants as
+/// one document (SPEC §17).
+pub async fn snapshot(State(state): State<SharedState>, caller: Caller) -> ApiResult<Response> {
+    let snapshot =
+        metaengine_runtime::snapshot::export(&state.registry, &state.tenants, &caller.0).await?;
+    Ok(Json(snapshot).into_response())
+}
+
+/// `POST /api/meta/snapshot/apply?dryRun=true|false` with a snapshot document: the steps done
+/// (or, in a dry run, to do), each through the registry and audited (SPEC §17).
+pub async fn apply_snapshot(
+    State(state): State<SharedState>,
+    caller: Caller,
+    query: QueryPairs,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    query.only(&["dryRun"])?;
+    let dry_run = query.bool("dryRun")?;
+    let snapshot: metaengine_runtime::snapshot::Snapshot = serde_path_to_error::deserialize(body)
+        .map_err(|e| {
+        let pointer = json_pointer(e.path());
+        let message = format!("the snapshot is invalid: {}", e.inner());
+        ApiError::new(ErrorCode::ValidationFailed, message.clone())
+            .with_problems(vec![metaengine_core::Problem { pointer, message }])
+    })?;
+    let report = metaengine_runtime::snapshot::apply(
+        &state.registry,
+        &state.tenants,
+        &caller.0,
+        &snapshot,
+        dry_run,
+    )
+    .await?;
+    Ok(Json(report).into_response())
+}
+
+/// The JSON pointer of a path serde walked (`entities[0].name` → `/entities/0/name`).
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => {
+                let _ = write!(pointer, "/{index}");
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    pointer
 }

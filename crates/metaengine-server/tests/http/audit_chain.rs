@@ -1,6 +1,7 @@
 //! `GET /api/meta/audit/verify` (SPEC §16) on both backends: after concurrent writes of two
-//! tenants (each record write chains its audit row in its own statement or transaction, the
-//! batched writer chains the reads), every chain verifies and holds every row; a tenant's admin
+//! tenants (each record write seals its audit row in its own statement, verify chains the sealed
+//! rows first, the batched writer chains the reads), every chain verifies and holds every row; a
+//! tenant's admin
 //! verifies only its own tenant's chain.
 
 use std::sync::Arc;

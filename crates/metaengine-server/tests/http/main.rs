@@ -28,4 +28,5 @@ mod races;
 mod realtime;
 mod relations;
 mod scenario;
+mod snapshot;
 mod tenants;

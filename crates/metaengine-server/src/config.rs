@@ -504,6 +504,13 @@ impl ServerConfig {
                 },
             ),
             (
+                "audit key",
+                match &self.audit_key {
+                    Some(_) => "from configuration".to_owned(),
+                    None => "in the data directory".to_owned(),
+                },
+            ),
+            (
                 "connections",
                 format!(
                     "max {}, header timeout {} ms, idle timeout {} ms, shutdown grace {} ms",
@@ -523,9 +530,17 @@ mod tests {
     fn secrets_and_passwords_are_never_printed() {
         let settings = Settings {
             jwt_secret: Some("s3cr3t-value".into()),
+            audit_key: Some("k3y-value".into()),
             ..Settings::default()
         };
         assert!(!format!("{settings:?}").contains("s3cr3t"));
+        assert!(!format!("{settings:?}").contains("k3y"));
+        let config = ServerConfig::resolve(settings).unwrap();
+        let shown = format!("{config:?} {:?}", config.summary());
+        assert!(
+            !shown.contains("k3y") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
         let jwt = JwtKeyConfig::Hs256(Some("s3cr3t-value".into()));
         assert!(!format!("{jwt:?}").contains("s3cr3t"));
         assert_eq!(

@@ -4,15 +4,18 @@
 //! the same API call), idempotently.
 //!
 //! An apply creates what is missing and changes what differs; it deletes nothing (an entity or a
-//! version absent from the snapshot stays). Entities are applied in name order, each checked
-//! before any of its changes: a version that was once active and differs from the snapshot, or an
-//! activation with breaking changes, stops the apply with nothing of that entity changed (the
-//! entities before it stay applied).
+//! version absent from the snapshot stays). Entities are applied referenced ones first (then by
+//! name), each checked in full before any of its changes: an invalid name, label or schema, a
+//! version that was once active and differs from the snapshot, or an activation with breaking
+//! changes stops the apply with nothing of that entity changed (the entities before it stay
+//! applied). Problems point into the snapshot document (`/entities/2/versions/0/schema/…`).
 
 pub mod files;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
+use metaengine_core::ident::{validate_entity_name, validate_version_label};
+use metaengine_core::{Problem, ValidationContext, validate_schema};
 use metaengine_store::{
     ActivationPlan, EntityRow, PageRequest, StoreError, TenantStatus, VersionRow,
 };
@@ -215,16 +218,158 @@ pub async fn apply(
     registry.access().require_change(actor)?;
     let mut steps = Vec::new();
     apply_tenants(tenants, actor, &snapshot.tenants, dry_run, &mut steps).await?;
-    let mut names: Vec<&EntitySnapshot> = snapshot.entities.iter().collect();
-    names.sort_by(|a, b| a.name.cmp(&b.name));
-    for entity in names {
-        apply_entity(registry, actor, entity, dry_run, &mut steps).await?;
+    let names: HashSet<&str> = snapshot.entities.iter().map(|e| e.name.as_str()).collect();
+    for index in order(&snapshot.entities) {
+        let Some(entity) = snapshot.entities.get(index) else {
+            continue;
+        };
+        let at = format!("/entities/{index}");
+        apply_entity(registry, actor, entity, &names, dry_run, &mut steps)
+            .await
+            .map_err(|e| within(e, &at))?;
     }
     Ok(ApplyReport {
         dry_run,
         changed: !steps.is_empty(),
         steps,
     })
+}
+
+/// The entities' indexes, those another one references first (`referenceTo` in any of its
+/// versions), otherwise by name; entities in a cycle of references by name after the rest.
+fn order(entities: &[EntitySnapshot]) -> Vec<usize> {
+    let position: HashMap<&str, usize> = entities
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.name.as_str(), i))
+        .collect();
+    let needs: Vec<BTreeSet<usize>> = entities
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            e.versions
+                .iter()
+                .flat_map(|v| references(&v.schema))
+                .filter_map(|target| position.get(target.as_str()).copied())
+                .filter(|&t| t != i)
+                .collect()
+        })
+        .collect();
+    let name = |i: usize| entities.get(i).map_or("", |e| e.name.as_str());
+    let is_done = |done: &[bool], i: usize| done.get(i).copied().unwrap_or(true);
+    let mut done = vec![false; entities.len()];
+    let mut out = Vec::with_capacity(entities.len());
+    loop {
+        let mut ready: Vec<usize> = needs
+            .iter()
+            .enumerate()
+            .filter(|(i, need)| !is_done(&done, *i) && need.iter().all(|&t| is_done(&done, t)))
+            .map(|(i, _)| i)
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        ready.sort_by_key(|&i| name(i));
+        for i in ready {
+            if let Some(d) = done.get_mut(i) {
+                *d = true;
+            }
+            out.push(i);
+        }
+    }
+    let mut rest: Vec<usize> = (0..entities.len())
+        .filter(|&i| !is_done(&done, i))
+        .collect();
+    rest.sort_by_key(|&i| name(i));
+    out.extend(rest);
+    out
+}
+
+/// The entities a schema's fields reference.
+fn references(schema: &Value) -> Vec<String> {
+    schema
+        .get("fields")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| f.get("referenceTo").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `error` with its problems' pointers inside `at` of the snapshot document.
+fn within(error: RegistryError, at: &str) -> RegistryError {
+    match error {
+        RegistryError::Invalid { message, errors } => RegistryError::Invalid {
+            message,
+            errors: errors
+                .into_iter()
+                .map(|p| Problem {
+                    pointer: format!("{at}{}", p.pointer),
+                    message: p.message,
+                })
+                .collect(),
+        },
+        other => other,
+    }
+}
+
+/// Checks what the registry would refuse of an entity's name and of the versions it will
+/// create or change, before anything of the entity changes: problems point into the entity's
+/// object of the snapshot. A `referenceTo` may name an entity stored or in the snapshot.
+async fn check(
+    registry: &Registry,
+    wanted: &EntitySnapshot,
+    writes: &[usize],
+    in_snapshot: &HashSet<&str>,
+) -> RegistryResult<()> {
+    let mut problems = Vec::new();
+    if let Err(e) = validate_entity_name(&wanted.name) {
+        problems.push(Problem::new("/name".to_owned(), e.to_string()));
+    }
+    for &j in writes {
+        let Some(v) = wanted.versions.get(j) else {
+            continue;
+        };
+        if let Err(e) = validate_version_label(&v.version) {
+            problems.push(Problem::new(
+                format!("/versions/{j}/version"),
+                e.to_string(),
+            ));
+        }
+        let mut known = HashSet::new();
+        for target in references(&v.schema) {
+            if in_snapshot.contains(target.as_str())
+                || registry.store().entity_exists(&target).await?
+            {
+                known.insert(target);
+            }
+        }
+        let exists = |name: &str| known.contains(name);
+        let ctx = ValidationContext {
+            entity_name: Some(&wanted.name),
+            entity_exists: &exists,
+        };
+        if let Err(found) = validate_schema(&v.schema, &ctx) {
+            problems.extend(
+                found
+                    .into_iter()
+                    .map(|p| Problem::new(format!("/versions/{j}/schema{}", p.pointer), p.message)),
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid {
+            message: match problems.as_slice() {
+                [one] => format!("entity `{}`: {}", wanted.name, one.message),
+                many => format!("entity `{}` has {} problems", wanted.name, many.len()),
+            },
+            errors: problems,
+        })
+    }
 }
 
 async fn apply_tenants(
@@ -287,6 +432,7 @@ async fn apply_entity(
     registry: &Registry,
     actor: &Actor,
     wanted: &EntitySnapshot,
+    in_snapshot: &HashSet<&str>,
     dry_run: bool,
     steps: &mut Vec<Step>,
 ) -> RegistryResult<()> {
@@ -316,6 +462,16 @@ async fn apply_entity(
         }),
         Some(_) => {}
     }
+    let mut writes = Vec::new();
+    for (j, v) in wanted.versions.iter().enumerate() {
+        if versions
+            .get(&v.version)
+            .is_none_or(|stored| stored.schema != v.schema)
+        {
+            writes.push(j);
+        }
+    }
+    check(registry, wanted, &writes, in_snapshot).await?;
     for v in &wanted.versions {
         match versions.get(&v.version) {
             None => mine.push(Step::CreateVersion {

@@ -265,4 +265,74 @@ async fn breaking_or_immutable_stops_the_entity(store: Arc<dyn Store>) {
     assert_eq!(kinds(&report.steps), ["updateVersion Invoice v2"]);
 }
 
-crate::on_both_backends!(breaking_or_immutable_stops_the_entity);
+/// An entity is applied after the entities it references, whatever their names; a problem in
+/// one is reported at its place in the document before anything of that entity is created.
+async fn references_first_and_problems_at_their_pointers(store: Arc<dyn Store>) {
+    let on = Instance::new(store);
+    let zone = json!({ "fields": [{ "name": "label", "type": "string", "required": true }] });
+    let account = json!({ "fields": [
+        { "name": "zoneId", "type": "reference", "referenceTo": "Zone", "required": true },
+        { "name": "owner", "type": "string" }
+    ] });
+    let entity = |name: &str, schema: &Value| snapshot::EntitySnapshot {
+        name: name.into(),
+        description: None,
+        active_version: Some("v1".into()),
+        versions: vec![snapshot::VersionSnapshot {
+            version: "v1".into(),
+            schema: schema.clone(),
+        }],
+    };
+    let doc = Snapshot {
+        entities: vec![entity("Account", &account), entity("Zone", &zone)],
+        tenants: Vec::new(),
+    };
+    let dry = on.apply(&doc, true).await;
+    assert_eq!(
+        kinds(&dry.steps),
+        [
+            "createEntity Zone",
+            "createVersion Zone v1",
+            "activate Zone v1",
+            "createEntity Account",
+            "createVersion Account v1",
+            "activate Account v1",
+        ]
+    );
+    let done = on.apply(&doc, false).await;
+    assert_eq!(kinds(&done.steps), kinds(&dry.steps));
+    assert_eq!(on.export().await.entities, doc.entities);
+
+    // A misspelled type in a new entity: 422 at its place in the document; nothing of it exists.
+    let mut bad = doc.clone();
+    let mut note = entity(
+        "Note",
+        &json!({ "fields": [{ "name": "text", "type": "strin" }] }),
+    );
+    note.versions.push(snapshot::VersionSnapshot {
+        version: "not a label".into(),
+        schema: json!({ "fields": [] }),
+    });
+    bad.entities.push(note);
+    let err = snapshot::apply(&on.registry, &on.tenants, &admin(), &bad, false)
+        .await
+        .unwrap_err();
+    let RegistryError::Invalid { errors, .. } = &err else {
+        panic!("{err:?}");
+    };
+    let pointers: Vec<&str> = errors.iter().map(|p| p.pointer.as_str()).collect();
+    assert!(
+        pointers.contains(&"/entities/2/versions/0/schema/fields/0/type"),
+        "{errors:?}"
+    );
+    assert!(
+        pointers.contains(&"/entities/2/versions/1/version"),
+        "{errors:?}"
+    );
+    assert!(on.registry.get_entity(&admin(), "Note").await.is_err());
+}
+
+crate::on_both_backends!(
+    breaking_or_immutable_stops_the_entity,
+    references_first_and_problems_at_their_pointers
+);

@@ -98,6 +98,9 @@ pub enum Command {
     /// what applying such files would change, apply them.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Generate typed clients from the active versions (SPEC §19).
+    #[command(subcommand)]
+    Codegen(CodegenCommand),
     /// Ask the policy gate: may this user do this to this entity (and record)?
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -625,5 +628,17 @@ pub enum SnapshotCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `metaengine codegen …`
+#[derive(Debug, Subcommand)]
+pub enum CodegenCommand {
+    /// One TypeScript module for the active versions: record, create and update types, Zod
+    /// schemas, the `expand` shapes, a typed fetch client and a Kysely-style `DB` interface.
+    Typescript {
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }

@@ -10,6 +10,7 @@ pub mod actor;
 pub mod audit_chainer;
 pub mod audit_writer;
 pub mod cache;
+pub mod codegen;
 pub mod data;
 pub mod error;
 pub mod gate;

@@ -995,6 +995,32 @@ fn realtime_paths(paths: &mut Map<String, Value>, schemas: &mut Map<String, Valu
     );
 }
 
+/// `GET /api/meta/codegen/typescript`: a TypeScript module, as text.
+fn codegen_path(max_page_size: u32, paths: &mut Map<String, Value>) {
+    let path = "/api/meta/codegen/typescript";
+    let mut op = operation(
+        max_page_size,
+        operation_id("get", path),
+        "meta",
+        "One TypeScript module for the active versions: types, Zod schemas, a typed client",
+        path,
+        &[],
+        None,
+        "200",
+        None,
+    );
+    if let Some(ok) = op
+        .pointer_mut("/responses/200")
+        .and_then(Value::as_object_mut)
+    {
+        ok.insert(
+            "content".into(),
+            json!({ "text/plain": { "schema": { "type": "string" } } }),
+        );
+    }
+    paths.insert(path.into(), json!({ "get": op }));
+}
+
 fn ops_paths(paths: &mut Map<String, Value>) {
     let plain = |summary: &str, content: Value| {
         json!({ "get": { "operationId": summary.replace(' ', ""), "summary": summary, "tags": ["ops"], "security": [],
@@ -1044,6 +1070,7 @@ pub async fn document(state: &SharedState) -> ApiResult<Value> {
         }
     }
     ops_paths(&mut paths);
+    codegen_path(max_page_size, &mut paths);
     let mut schemas = static_schemas();
     realtime_paths(&mut paths, &mut schemas);
     let mut page = 1;

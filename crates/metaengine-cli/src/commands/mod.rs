@@ -13,6 +13,7 @@ mod tenant;
 mod token;
 mod version;
 
+use anyhow::Context as _;
 use metaengine_runtime::{AccessConfig, Actor, Services, ServicesConfig};
 
 use crate::cli::{Cli, Command};
@@ -86,6 +87,22 @@ async fn execute(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::Validate { file, entity } => version::validate(ctx, file, entity.as_deref()).await,
         Command::Audit(args) => audit::run(ctx, args).await,
         Command::Snapshot(cmd) => snapshot::run(ctx, cmd).await,
+        Command::Codegen(crate::cli::CodegenCommand::Typescript { out }) => {
+            let module = metaengine_runtime::codegen::for_active_versions(
+                &ctx.services.registry,
+                &ctx.actor,
+            )
+            .await?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, module)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{module}"),
+            }
+            Ok(())
+        }
         Command::Data(args) => data::run(ctx, args).await,
         Command::Policy(crate::cli::PolicyCommand::Check(args)) => policy::check(ctx, args).await,
         Command::Compile { entity, version } => {

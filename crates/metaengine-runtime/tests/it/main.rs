@@ -13,6 +13,7 @@ pub(crate) use metaengine_testing::on_both_backends;
 
 mod audit_writer;
 mod cache;
+mod codegen;
 mod data;
 mod gate;
 mod plans;

@@ -586,3 +586,20 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
     }
     pointer
 }
+
+/// `GET /api/meta/codegen/typescript`: one TypeScript module for the active versions (SPEC §19).
+pub async fn codegen_typescript(
+    State(state): State<SharedState>,
+    caller: Caller,
+) -> ApiResult<Response> {
+    let module =
+        metaengine_runtime::codegen::for_active_versions(&state.registry, &caller.0).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        module,
+    )
+        .into_response())
+}

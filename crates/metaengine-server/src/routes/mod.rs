@@ -66,6 +66,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/meta/audit", get(meta::audit))
         .route("/api/meta/audit/verify", get(meta::audit_verify))
         .route("/api/meta/snapshot", get(meta::snapshot))
+        .route("/api/meta/codegen/typescript", get(meta::codegen_typescript))
         .route("/api/meta/snapshot/apply", post(meta::apply_snapshot))
         .route("/api/data/batch", post(batch::batch))
         .route("/api/data/{entity}", get(data::list).post(data::create))

@@ -1,7 +1,8 @@
 //! `GET /api/meta/snapshot` and `POST /api/meta/snapshot/apply` (SPEC §17) on both backends: the
 //! document an instance exports, a dry run that changes nothing, an apply whose steps carry the
 //! activation's plan, a second apply that changes nothing, a malformed document answered 422 at
-//! its pointer, and a caller who is not an admin refused.
+//! its pointer, and a caller who is not an admin refused; `GET /api/meta/codegen/typescript`
+//! (SPEC §19) as text, for the active versions only.
 
 use std::sync::Arc;
 
@@ -102,4 +103,42 @@ async fn a_snapshot_round_trips_over_http(store: Arc<dyn Store>) {
     assert_eq!(refused.status, 403, "{:#}", refused.body);
 }
 
-crate::on_both_backends!(a_snapshot_round_trips_over_http);
+async fn the_typescript_module_over_http(store: Arc<dyn Store>) {
+    let server = start(store).await;
+    define_entity(
+        &server,
+        "Note",
+        json!({ "fields": [{ "name": "text", "type": "string", "maxLength": 40 }] }),
+    )
+    .await;
+    let r = server
+        .post("/api/meta/entities", &admin(), json!({ "name": "Draft" }))
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.body);
+    let module = server.get("/api/meta/codegen/typescript", &admin()).await;
+    assert_eq!(module.status, 200);
+    assert_eq!(
+        module.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let text = module.body.as_str().unwrap();
+    assert!(text.contains("export interface Note {"), "{text}");
+    assert!(
+        text.contains("  text: z.string().max(40).nullable(),"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Draft"),
+        "an entity without an active version: {text}"
+    );
+    let again = server.get("/api/meta/codegen/typescript", &admin()).await;
+    assert_eq!(again.body, module.body, "the same bytes");
+    let user = token("u", "default", "main", &["user"]);
+    let refused = server.get("/api/meta/codegen/typescript", &user).await;
+    assert_eq!(refused.status, 403, "{:#}", refused.body);
+}
+
+crate::on_both_backends!(
+    a_snapshot_round_trips_over_http,
+    the_typescript_module_over_http
+);

@@ -317,17 +317,87 @@ function entityClient<R, C, U>(options: ClientOptions, entity: string): EntityCl
 }
 "#;
 
-/// The module for `models` (sorted here by entity name).
-pub fn typescript(models: &[&CompiledModel]) -> String {
+/// The names the module declares besides those of its entities.
+const MODULE_NAMES: &[&str] = &[
+    "Problem",
+    "ProblemError",
+    "FilterOperator",
+    "FilterValue",
+    "ListOptions",
+    "ListPage",
+    "EntityClient",
+    "ClientOptions",
+    "Client",
+    "DB",
+    "REVERSE_EXPANSION_LIMIT",
+    "createClient",
+    "entityClient",
+    "pattern",
+    "query",
+    "z",
+];
+
+/// The names the module declares for one entity.
+fn entity_names(model: &CompiledModel) -> Vec<String> {
+    let e = &model.entity;
+    let mut names: Vec<String> = [
+        "",
+        "Create",
+        "Update",
+        "Expand",
+        "Schema",
+        "CreateSchema",
+        "UpdateSchema",
+    ]
+    .iter()
+    .map(|suffix| format!("{e}{suffix}"))
+    .collect();
+    names.push(table_interface(&model.table_name));
+    names
+}
+
+/// Entity names whose declarations would clash with another declaration of the module (an
+/// entity `Problem`, or `Invoice` beside `InvoiceCreate`), as a message; `None` when there is
+/// none.
+fn clashes(models: &[&CompiledModel]) -> Option<String> {
+    let mut seen: std::collections::BTreeMap<String, String> = MODULE_NAMES
+        .iter()
+        .map(|n| ((*n).to_owned(), "the module itself".to_owned()))
+        .collect();
+    let mut found = Vec::new();
+    for model in models {
+        for name in entity_names(model) {
+            let owner = format!("entity `{}`", model.entity);
+            if let Some(first) = seen.get(&name) {
+                found.push(format!("`{name}` ({first} and {owner})"));
+            } else {
+                seen.insert(name, owner);
+            }
+        }
+    }
+    (!found.is_empty()).then(|| {
+        format!(
+            "the TypeScript module cannot be generated: it would declare {} twice; rename the entity",
+            found.join(", ")
+        )
+    })
+}
+
+/// The module for `models` (sorted here by entity name); an error naming the declarations that
+/// would clash when an entity's name does.
+pub fn typescript(models: &[&CompiledModel]) -> Result<String, String> {
     let mut models: Vec<&CompiledModel> = models.to_vec();
     models.sort_by(|a, b| a.entity.cmp(&b.entity));
+    if let Some(message) = clashes(&models) {
+        return Err(message);
+    }
     let mut out = String::from(PRELUDE);
     for model in &models {
         entity(&mut out, model, &models);
     }
     client(&mut out, &models);
     database(&mut out, &models);
-    out
+    Ok(out)
 }
 
 fn entity(out: &mut String, model: &CompiledModel, models: &[&CompiledModel]) {
@@ -538,5 +608,7 @@ pub async fn for_active_versions(
         page += 1;
     }
     let refs: Vec<&CompiledModel> = models.iter().collect();
-    Ok(typescript(&refs))
+    typescript(&refs).map_err(|message| {
+        crate::RegistryError::conflict(metaengine_core::ErrorCode::Conflict, message)
+    })
 }

@@ -2,7 +2,8 @@
 //! snapshot (`UPDATE_SNAPSHOTS=1` rewrites it) and does not depend on the models' order; the
 //! module of every schema the golden tests accept, and of the examples, passes the real
 //! `tsc --strict --noEmit` with zod and kysely installed (`tests/typescript`, set up by
-//! `./scripts/test`).
+//! `./scripts/test`), as does `checks/kysely.ts`, which queries the generated `DB` interface
+//! with Kysely; an entity whose name would clash with another declaration is refused by name.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,10 +62,10 @@ fn examples() -> Vec<CompiledModel> {
 fn the_examples_module_matches_its_snapshot() {
     let models = examples();
     let refs: Vec<&CompiledModel> = models.iter().collect();
-    let module = typescript(&refs);
+    let module = typescript(&refs).unwrap();
     let reversed: Vec<&CompiledModel> = models.iter().rev().collect();
     assert_eq!(
-        typescript(&reversed),
+        typescript(&reversed).unwrap(),
         module,
         "the models' order changes nothing"
     );
@@ -107,14 +108,18 @@ fn every_accepted_schema_passes_tsc_strict() {
     std::fs::create_dir_all(&generated).unwrap();
     let models = examples();
     let refs: Vec<&CompiledModel> = models.iter().collect();
-    std::fs::write(generated.join("examples.ts"), typescript(&refs)).unwrap();
+    std::fs::write(generated.join("examples.ts"), typescript(&refs).unwrap()).unwrap();
     let golden = repo().join("crates/metaengine-core/tests/schemas/passing");
     let mut count = 0;
     for entry in std::fs::read_dir(&golden).unwrap() {
         let path = entry.unwrap().path();
         let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let m = model(&stem.to_upper_camel_case(), &read(&path));
-        std::fs::write(generated.join(format!("{stem}.ts")), typescript(&[&m])).unwrap();
+        std::fs::write(
+            generated.join(format!("{stem}.ts")),
+            typescript(&[&m]).unwrap(),
+        )
+        .unwrap();
         count += 1;
     }
     assert!(count >= 3);
@@ -128,5 +133,22 @@ fn every_accepted_schema_passes_tsc_strict() {
         "tsc --strict refused a generated module:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_name_that_would_clash_is_refused_by_name() {
+    let note = json!({ "fields": [{ "name": "text", "type": "string" }] });
+    let problem = model("Problem", &note);
+    let err = typescript(&[&problem]).unwrap_err();
+    assert!(
+        err.contains("`Problem` (the module itself and entity `Problem`)"),
+        "{err}"
+    );
+    let (invoice, create) = (model("Invoice", &note), model("InvoiceCreate", &note));
+    let err = typescript(&[&invoice, &create]).unwrap_err();
+    assert!(
+        err.contains("`InvoiceCreate` (entity `Invoice` and entity `InvoiceCreate`)"),
+        "{err}"
     );
 }

@@ -10,7 +10,6 @@
 //!
 //! The figures are throughputs on this machine, printed and written as JSON; none is a pass/fail.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -18,11 +17,11 @@ use metaengine_runtime::{
     Actor, AuditWriter, AuditWriterConfig, BatchOp, FilterParam, ListRequest, Services,
     ServicesConfig,
 };
-use metaengine_store::{AuditActor, EventType, NewAudit, Store};
+use metaengine_store::{AuditActor, EventType, NewAudit};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::prepare::{Target, sqlite_url};
+use crate::prepare::Target;
 
 /// Tenants the audit rows are spread over.
 const TENANTS: u64 = 100;
@@ -62,15 +61,7 @@ pub async fn run(
     rounds: usize,
 ) -> anyhow::Result<GovernanceRun> {
     target.recreate().await?;
-    let store: Arc<dyn Store> = match target {
-        Target::Postgres { url } => {
-            Arc::new(metaengine_store_postgres::PostgresStore::connect(url).await?)
-        }
-        Target::Sqlite { path } => {
-            Arc::new(metaengine_store_sqlite::SqliteStore::connect(&sqlite_url(path)).await?)
-        }
-    };
-    store.migrate().await?;
+    let store = target.open_store().await?;
 
     let writer = AuditWriter::spawn(store.clone(), AuditWriterConfig::default());
     let started = Instant::now();

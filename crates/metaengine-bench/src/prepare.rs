@@ -325,6 +325,21 @@ enum Conn {
 }
 
 impl Target {
+    /// The engine's store on this database, migrated (in process, for the in-process
+    /// benchmarks).
+    pub async fn open_store(&self) -> anyhow::Result<std::sync::Arc<dyn metaengine_store::Store>> {
+        let store: std::sync::Arc<dyn metaengine_store::Store> = match self {
+            Target::Postgres { url } => {
+                std::sync::Arc::new(metaengine_store_postgres::PostgresStore::connect(url).await?)
+            }
+            Target::Sqlite { path } => std::sync::Arc::new(
+                metaengine_store_sqlite::SqliteStore::connect(&sqlite_url(path)).await?,
+            ),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
     /// `postgres` or `sqlite`.
     pub fn name(&self) -> &'static str {
         match self {

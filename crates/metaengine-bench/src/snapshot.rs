@@ -5,17 +5,15 @@
 //!
 //! The figures are times on this machine, printed and written as JSON; none is a pass/fail.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::ensure;
 use metaengine_runtime::snapshot::{self, files};
 use metaengine_runtime::{Actor, Services, ServicesConfig};
-use metaengine_store::Store;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::prepare::{Target, sqlite_url};
+use crate::prepare::Target;
 
 /// Entities defined.
 const ENTITIES: usize = 100;
@@ -54,15 +52,7 @@ fn admin() -> Actor {
 
 async fn services(target: &Target) -> anyhow::Result<Services> {
     target.recreate().await?;
-    let store: Arc<dyn Store> = match target {
-        Target::Postgres { url } => {
-            Arc::new(metaengine_store_postgres::PostgresStore::connect(url).await?)
-        }
-        Target::Sqlite { path } => {
-            Arc::new(metaengine_store_sqlite::SqliteStore::connect(&sqlite_url(path)).await?)
-        }
-    };
-    store.migrate().await?;
+    let store = target.open_store().await?;
     Ok(Services::build(store, ServicesConfig::default()).await?)
 }
 

@@ -53,21 +53,10 @@ fn zod(field: &CompiledField) -> String {
         FieldType::String | FieldType::Text => "z.string()".to_owned(),
         FieldType::Integer => "z.number().int()".to_owned(),
         FieldType::Number => "z.number()".to_owned(),
-        FieldType::Decimal => {
-            let scale = v.scale.unwrap_or(0);
-            let whole = v.precision.unwrap_or(18).saturating_sub(scale).max(1);
-            let sign = if v.min.is_some_and(|m| m >= 0.0) {
-                ""
-            } else {
-                "-?"
-            };
-            let pattern = if scale == 0 {
-                format!("^{sign}[0-9]{{1,{whole}}}$")
-            } else {
-                format!("^{sign}[0-9]{{1,{whole}}}(\\.[0-9]{{1,{scale}}})?$")
-            };
-            format!("z.string().regex(new RegExp({}))", literal(&pattern))
-        }
+        FieldType::Decimal => format!(
+            "z.string().regex(new RegExp({}))",
+            literal(&v.decimal_pattern())
+        ),
         FieldType::Boolean => "z.boolean()".to_owned(),
         FieldType::Date => "z.string().regex(/^\\d{4}-\\d{2}-\\d{2}$/)".to_owned(),
         FieldType::Datetime => "z.string().datetime({ offset: true })".to_owned(),

@@ -703,20 +703,7 @@ fn field_schema(field: &CompiledField) -> Value {
         FieldType::Integer => json!({ "type": "integer", "format": "int64" }),
         FieldType::Number => json!({ "type": "number" }),
         FieldType::Decimal => {
-            let scale = v.scale.unwrap_or(0);
-            let whole = v.precision.unwrap_or(18).saturating_sub(scale).max(1);
-            // A minimum of 0 or more rules out a sign (bounds are checked by the server).
-            let sign = if v.min.is_some_and(|m| m >= 0.0) {
-                ""
-            } else {
-                "-?"
-            };
-            let pattern = if scale == 0 {
-                format!("^{sign}[0-9]{{1,{whole}}}$")
-            } else {
-                format!("^{sign}[0-9]{{1,{whole}}}(\\.[0-9]{{1,{scale}}})?$")
-            };
-            json!({ "type": "string", "format": "decimal", "pattern": pattern })
+            json!({ "type": "string", "format": "decimal", "pattern": v.decimal_pattern() })
         }
         FieldType::Boolean => json!({ "type": "boolean" }),
         FieldType::Date => json!({ "type": "string", "format": "date" }),

@@ -132,6 +132,26 @@ pub struct FieldValidator {
     pub scale: Option<u32>,
 }
 
+impl FieldValidator {
+    /// The regular expression of a decimal's text as the API reads and writes it (digits that
+    /// fit the precision and scale; no sign when the minimum is 0 or more), for the OpenAPI
+    /// document and generated clients. The server checks the bounds itself.
+    pub fn decimal_pattern(&self) -> String {
+        let scale = self.scale.unwrap_or(0);
+        let whole = self.precision.unwrap_or(18).saturating_sub(scale).max(1);
+        let sign = if self.min.is_some_and(|m| m >= 0.0) {
+            ""
+        } else {
+            "-?"
+        };
+        if scale == 0 {
+            format!("^{sign}[0-9]{{1,{whole}}}$")
+        } else {
+            format!("^{sign}[0-9]{{1,{whole}}}(\\.[0-9]{{1,{scale}}})?$")
+        }
+    }
+}
+
 /// One compiled policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

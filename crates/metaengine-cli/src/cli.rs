@@ -596,6 +596,9 @@ pub struct ServeArgs {
     /// Do not compile the active entities before accepting requests.
     #[arg(long)]
     pub no_precompile: bool,
+    /// Do not serve the admin UI at `/_/`.
+    #[arg(long, env = "METAENGINE_NO_UI")]
+    pub no_ui: bool,
 }
 
 /// `metaengine snapshot …`

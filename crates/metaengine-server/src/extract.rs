@@ -57,18 +57,58 @@ impl FromRequestParts<SharedState> for Caller {
             realm_id: claims.realm_id,
             roles: claims.roles,
         };
-        if let Err(e) = state.tenants.check_active(&actor.tenant_id).await {
-            return Err(match e {
-                TenantAccessError::Store(cause) => ApiError::internal_error(&cause),
-                refused => {
-                    let reason = refused.to_string();
-                    audit_auth_failure(state, parts, Some(&actor), &reason).await;
-                    ApiError::forbidden(reason)
-                }
-            });
-        }
-        Ok(Caller(actor))
+        active_tenant(state, parts, actor).await.map(Caller)
     }
+}
+
+/// Who may sign a request with a cookie instead of a bearer token: the admin UI's sessions
+/// (SPEC §18), which the UI registers in [`crate::AppState::sessions`] when it is served.
+pub trait SessionAuth: Send + Sync {
+    /// The caller a request's cookies stand for, if any.
+    fn actor(&self, headers: &HeaderMap) -> Option<Actor>;
+}
+
+/// The caller of a realtime stream (SPEC §14): from the bearer token, or, for a request without
+/// an `Authorization` header, from the admin UI's session cookie. Only the event streams accept
+/// the cookie: they change nothing, so a cross-site request cannot make them act.
+#[derive(Debug, Clone)]
+pub struct StreamCaller(pub Actor);
+
+impl FromRequestParts<SharedState> for StreamCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION)
+            && let Some(actor) = state.sessions.get().and_then(|s| s.actor(&parts.headers))
+        {
+            return active_tenant(state, parts, actor).await.map(StreamCaller);
+        }
+        Caller::from_request_parts(parts, state)
+            .await
+            .map(|Caller(actor)| StreamCaller(actor))
+    }
+}
+
+/// `actor` when its tenant is active; else 403 (audited as an authentication failure).
+async fn active_tenant(
+    state: &SharedState,
+    parts: &Parts,
+    actor: Actor,
+) -> Result<Actor, ApiError> {
+    if let Err(e) = state.tenants.check_active(&actor.tenant_id).await {
+        return Err(match e {
+            TenantAccessError::Store(cause) => ApiError::internal_error(&cause),
+            refused => {
+                let reason = refused.to_string();
+                audit_auth_failure(state, parts, Some(&actor), &reason).await;
+                ApiError::forbidden(reason)
+            }
+        });
+    }
+    Ok(actor)
 }
 
 /// An `auth.failure` row (result `failure`) through the batched writer: the path is the resource.

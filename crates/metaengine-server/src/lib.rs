@@ -19,10 +19,11 @@ pub mod state;
 use std::future::Future;
 
 pub use config::{ServerConfig, Settings};
-pub use routes::router;
+pub use routes::{router, router_with};
 pub use state::{AppState, SharedState, StartError};
 
-/// Serves `state` on `listener` under its connection limits until `shutdown` completes; then
+/// Serves `state` (the API's routes and the `extra` ones, such as the admin UI) on `listener`
+/// under its connection limits until `shutdown` completes; then
 /// stops accepting, closes idle connections, lets in-flight requests finish within the shutdown
 /// grace period (cutting the rest), flushes the audit writer and chains the last sealed audit
 /// rows. The audit chainer runs meanwhile, and the audit retention purge hourly (from the
@@ -32,6 +33,7 @@ pub use state::{AppState, SharedState, StartError};
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SharedState,
+    extra: axum::Router<SharedState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Err(e) = state.realtime.start().await {
@@ -46,7 +48,7 @@ pub async fn serve(
         shutdown.await;
         realtime.shutdown();
     };
-    let app = router(state.clone());
+    let app = router_with(state.clone(), extra);
     let result = connections::serve_connections(listener, app, state.connections, shutdown).await;
     if let Some(purge) = retention {
         purge.abort();

@@ -54,6 +54,8 @@ pub struct AppState {
     pub permits: tokio::sync::Semaphore,
     /// Days audit rows are kept (0: forever); [`crate::serve`] purges hourly.
     pub audit_retention_days: u32,
+    /// The admin UI's sessions, when the UI is served: the realtime streams accept its cookie.
+    pub sessions: std::sync::OnceLock<Arc<dyn crate::extract::SessionAuth>>,
     warm: AtomicBool,
 }
 
@@ -123,6 +125,7 @@ impl AppState {
             metrics: Metrics::new(),
             permits: tokio::sync::Semaphore::new(limits.max_concurrency),
             audit_retention_days: config.audit_retention_days,
+            sessions: std::sync::OnceLock::new(),
             warm: AtomicBool::new(!config.precompile_on_startup),
         });
         if config.precompile_on_startup {

@@ -64,15 +64,25 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().unwrap_or(config.listen);
-    print_banner(&config, &state, addr);
-    metaengine_server::serve(listener, state, metaengine_server::shutdown_signal())
+    let ui = (!args.no_ui).then(|| metaengine_ui::Ui::new(key.as_bytes()));
+    print_banner(&config, &state, addr, ui.as_deref());
+    let extra = match ui {
+        Some(ui) => metaengine_ui::routes(&state, ui),
+        None => axum::Router::new(),
+    };
+    metaengine_server::serve(listener, state, extra, metaengine_server::shutdown_signal())
         .await
         .context("the server stopped with an error")?;
     eprintln!("metaengine stopped; audit trail flushed");
     Ok(())
 }
 
-fn print_banner(config: &ServerConfig, state: &AppState, addr: std::net::SocketAddr) {
+fn print_banner(
+    config: &ServerConfig,
+    state: &AppState,
+    addr: std::net::SocketAddr,
+    ui: Option<&metaengine_ui::Ui>,
+) {
     let base = format!("http://{addr}");
     println!(
         "metaengine {} listening on {base}",
@@ -85,6 +95,11 @@ fn print_banner(config: &ServerConfig, state: &AppState, addr: std::net::SocketA
     println!(
         "  docs             {base}/openapi.json   health {base}/health   metrics {base}/metrics"
     );
+    if let Some(ui) = ui {
+        println!();
+        println!("admin UI: open this one-time sign-in link (valid 10 minutes, usable once):");
+        println!("  {}", ui.login_url(&base));
+    }
     // A ready token only for the zero-configuration setup (secret in the data directory): a
     // configured secret or key belongs to a deployment whose logs should hold no admin token.
     let secret = match (&config.jwt, &state.local_secret) {

@@ -289,7 +289,9 @@ impl DataService {
         }
     }
 
-    async fn model(&self, entity: &str) -> DataResult<Arc<ActiveModel>> {
+    /// The active model of `entity` as data requests see it (404 when the entity does not
+    /// exist, 404 `inactive` when no version is active).
+    pub async fn model(&self, entity: &str) -> DataResult<Arc<ActiveModel>> {
         match self.cache.active_model(entity).await {
             Ok(model) => Ok(model),
             Err(CacheError::EntityNotFound(_)) => Err(DataError::NotFound(format!(

@@ -30,6 +30,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Every route of the server over `state`.
 pub fn router(state: SharedState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// Every route of the server and the `extra` routes (the admin UI), all behind the same layers
+/// (request id, trace span, panic guard, concurrency limit, timeout, body limit, metrics).
+pub fn router_with(state: SharedState, extra: Router<SharedState>) -> Router {
     let entity = "/api/meta/entities/{entity}";
     let version = "/api/meta/entities/{entity}/versions/{version}";
     Router::new()
@@ -86,6 +92,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))
+        .merge(extra)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

@@ -1,6 +1,7 @@
 //! The realtime change feed over Server-Sent Events (SPEC §14): `GET /api/realtime?entities=…`
 //! and `GET /api/data/{entity}/events` (with the list's `filter[...]`). The bearer token comes
-//! from the `Authorization` header, never from the query string; `Last-Event-ID` resumes.
+//! from the `Authorization` header (or, without one, the admin UI's session cookie), never from
+//! the query string; `Last-Event-ID` resumes.
 //!
 //! The stream starts with `retry: 2000`, sends a `: ping` comment after 15 s without an event,
 //! and ends when the feed closes it (the client reconnects with its last id); a subscriber that
@@ -18,7 +19,7 @@ use futures_util::stream::{self, Stream, StreamExt as _};
 use metaengine_runtime::{DataError, Delivery, SubscribeRequest, Subscription};
 
 use super::data::filters;
-use crate::extract::{Caller, Path, QueryPairs};
+use crate::extract::{Path, QueryPairs, StreamCaller};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::{AppState, SharedState};
 
@@ -37,7 +38,7 @@ fn last_event_id(headers: &HeaderMap) -> Option<String> {
 /// `GET /api/realtime?entities=Invoice,Customer`.
 pub async fn all(
     State(state): State<SharedState>,
-    Caller(actor): Caller,
+    StreamCaller(actor): StreamCaller,
     headers: HeaderMap,
     query: QueryPairs,
 ) -> ApiResult<Response> {
@@ -66,7 +67,7 @@ pub async fn all(
 /// `GET /api/data/{entity}/events`, with the list's `filter[...]`.
 pub async fn entity(
     State(state): State<SharedState>,
-    Caller(actor): Caller,
+    StreamCaller(actor): StreamCaller,
     Path(entity): Path<String>,
     headers: HeaderMap,
     query: QueryPairs,

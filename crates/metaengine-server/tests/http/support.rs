@@ -73,9 +73,14 @@ pub async fn start_with(store: Arc<dyn Store>, extra: Settings) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(metaengine_server::serve(listener, state, async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(metaengine_server::serve(
+        listener,
+        state,
+        axum::Router::new(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     TestServer {
         base,
         client: reqwest::Client::new(),

@@ -19,6 +19,7 @@ mod relations;
 mod report;
 mod snapshot;
 mod sql;
+mod ui;
 
 /// The same allocator as the `metaengine` binary, so that the baseline's figures are the limit of
 /// this stack as the engine ships it (and the load generator costs both sides alike).
@@ -118,6 +119,11 @@ struct RunArgs {
     /// their own, always rebuilt).
     #[arg(long)]
     snapshot: bool,
+    /// Measure the admin UI instead (issue 17), in process: the server time of a grid of 20,
+    /// an entity page, a version page and an audit page of 50 over 10,000 records, and the
+    /// gzip size of the UI (databases of their own, always rebuilt).
+    #[arg(long)]
+    ui: bool,
     /// Audit rows of the governance benchmark.
     #[arg(long, default_value_t = 1_000_000)]
     audit_rows: u64,
@@ -859,6 +865,29 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         work,
         nonce,
     };
+    if bench.args.ui {
+        let mut runs = Vec::new();
+        for choice in backends {
+            let target = match *choice {
+                "postgres" => Target::Postgres {
+                    url: "postgres://postgres@127.0.0.1:5432/metaengine_bench_ui".to_owned(),
+                },
+                _ => Target::Sqlite {
+                    path: bench.work.join("sqlite").join("ui.db"),
+                },
+            };
+            let dir = bench.work.join("ui").join(choice);
+            std::fs::create_dir_all(&dir)?;
+            runs.push(ui::run(&target, &dir).await?);
+        }
+        println!(
+            "
+admin UI: {}",
+            machine()
+        );
+        ui::print(&runs);
+        return save_json(&bench, "ui.json", &runs);
+    }
     if bench.args.snapshot {
         let mut runs = Vec::new();
         for choice in backends {

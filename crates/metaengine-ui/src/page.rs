@@ -144,6 +144,25 @@ impl From<ApiError> for Shown {
     }
 }
 
+impl Shown {
+    /// An error with one problem at `pointer`.
+    pub fn one(status: u16, pointer: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            status,
+            detail: message.clone(),
+            problems: vec![(pointer.to_owned(), message)],
+        }
+    }
+}
+
+/// The status of a page that shows `error`: its own, or 200 without one.
+pub fn status_of(error: Option<&Shown>) -> StatusCode {
+    error
+        .and_then(|e| StatusCode::from_u16(e.status).ok())
+        .unwrap_or(StatusCode::OK)
+}
+
 /// Any error of the runtime's services, as the API would answer it, to show on a page.
 pub fn shown(e: impl Into<ApiError>) -> Shown {
     Shown::from(e.into())

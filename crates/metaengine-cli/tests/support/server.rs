@@ -11,6 +11,11 @@ use super::support::Cli;
 
 /// `metaengine serve` on a free port logging at debug level into `log`, once it answers.
 pub fn serve(cli: &Cli, log: &std::path::Path) -> (Child, u16) {
+    serve_with(cli, log, &[])
+}
+
+/// [`serve`] with more arguments.
+pub fn serve_with(cli: &Cli, log: &std::path::Path, more: &[&str]) -> (Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -20,6 +25,7 @@ pub fn serve(cli: &Cli, log: &std::path::Path) -> (Child, u16) {
     let out = std::fs::File::create(log).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_metaengine"))
         .args(["serve", "--listen", &listen])
+        .args(more)
         .env("METAENGINE_DATABASE_URL", &cli.url)
         .env("METAENGINE_DATA_DIR", cli.dir.path())
         .env("METAENGINE_LOG", "debug")

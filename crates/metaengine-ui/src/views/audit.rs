@@ -3,7 +3,6 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use metaengine_store::{AuditQuery, AuditResult, EventType, PageRequest, Timestamp, VerifyReport};
 
@@ -57,11 +56,7 @@ struct AuditPage {
 }
 
 fn bad(key: &str, message: String) -> Shown {
-    Shown {
-        status: 400,
-        detail: message.clone(),
-        problems: vec![(format!("/{key}"), message)],
-    }
+    Shown::one(400, &format!("/{key}"), message)
 }
 
 fn time(q: &crate::form::FormData, key: &str) -> Result<Option<Timestamp>, Shown> {
@@ -184,10 +179,7 @@ pub async fn list(State(ctx): State<Ctx>, signed: Signed, Query(q): Query) -> Re
         format!("/_/audit?{query}")
     };
     let shown_so_far = u64::from(page_no) * u64::from(AUDIT_PAGE);
-    let status = error
-        .as_ref()
-        .and_then(|e: &Shown| StatusCode::from_u16(e.status).ok())
-        .unwrap_or(StatusCode::OK);
+    let status = page::status_of(error.as_ref());
     page::html(
         status,
         &AuditPage {

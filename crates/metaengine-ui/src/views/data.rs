@@ -98,6 +98,8 @@ pub struct Cell {
     pub link: Option<String>,
     /// Whether the value is null.
     pub null: bool,
+    /// Whether it is a number (aligned right).
+    pub number: bool,
 }
 
 /// One filter of the filter form.
@@ -327,6 +329,7 @@ pub async fn grid(
             f.validator.reference_to.clone(),
         );
     }
+    add_column("createdAt", "", None);
     add_column("updatedAt", "", None);
     let (rows, meta, error) = match ctx.app.data.list(&signed.actor, &entity, &gq.request).await {
         Ok(p) => (p.records, Some(p.meta), None),
@@ -353,6 +356,7 @@ pub async fn grid(
                     };
                     let label = expanded.and_then(|e| e.get(&c.name)).and_then(label_of);
                     Cell {
+                        number: c.kind == "number",
                         null: value.is_null(),
                         text: label.unwrap_or(text),
                         link,
@@ -396,10 +400,7 @@ pub async fn grid(
         .gate
         .decide(&model, Action::Create, &signed.actor, None)
         .allowed;
-    let status = error
-        .as_ref()
-        .and_then(|e| StatusCode::from_u16(e.status).ok())
-        .unwrap_or(StatusCode::OK);
+    let status = page::status_of(error.as_ref());
     page::html(
         status,
         &GridPage {
@@ -690,11 +691,7 @@ fn record_page(
     } else {
         Action::Create
     };
-    let status = view
-        .error
-        .as_ref()
-        .and_then(|e| StatusCode::from_u16(e.status).ok())
-        .unwrap_or(StatusCode::OK);
+    let status = page::status_of(view.error.as_ref());
     let inputs = inputs(ctx, model, signed, action, values, view.error.as_ref());
     page::html(
         status,

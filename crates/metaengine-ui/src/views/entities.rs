@@ -139,10 +139,7 @@ pub(crate) async fn entity_page(
             VersionLine { row, state, class }
         })
         .collect();
-    let status = error
-        .as_ref()
-        .and_then(|e| StatusCode::from_u16(e.status).ok())
-        .unwrap_or(StatusCode::OK);
+    let status = page::status_of(error.as_ref());
     page::html(
         status,
         &EntityPage {

@@ -64,6 +64,7 @@ pub fn router(ctx: Ctx) -> Router<SharedState> {
             signed::csrf_guard,
         ))
         .layer(middleware::from_fn(page::security_headers))
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(ctx)
 }
 

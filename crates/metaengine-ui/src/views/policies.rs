@@ -170,10 +170,7 @@ pub async fn entity(
             Err(e) => error = Some(e),
         }
     }
-    let status = error
-        .as_ref()
-        .and_then(|e: &Shown| StatusCode::from_u16(e.status).ok())
-        .unwrap_or(StatusCode::OK);
+    let status = page::status_of(error.as_ref());
     page::html(
         status,
         &EntityPage {
@@ -194,11 +191,7 @@ pub async fn entity(
 }
 
 fn invalid(pointer: &str, message: String) -> Shown {
-    Shown {
-        status: 422,
-        detail: message.clone(),
-        problems: vec![(pointer.to_owned(), message)],
-    }
+    Shown::one(422, pointer, message)
 }
 
 fn tester(

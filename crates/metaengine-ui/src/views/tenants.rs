@@ -2,7 +2,6 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use metaengine_store::TenantRow;
 
@@ -35,10 +34,7 @@ async fn tenants_page(
         Ok(t) => t,
         Err(e) => return page::error_page(layout, "Tenants", shown(e)),
     };
-    let status = error
-        .as_ref()
-        .and_then(|e| StatusCode::from_u16(e.status).ok())
-        .unwrap_or(StatusCode::OK);
+    let status = page::status_of(error.as_ref());
     let field = |k: &str| form.and_then(|f| f.get(k)).unwrap_or("").to_owned();
     page::html(
         status,

@@ -5,8 +5,8 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
+use metaengine_core::plan::{ColumnDef, MigrationStep};
 use metaengine_core::schema::FieldType;
 use metaengine_store::{EntityRow, VersionRow};
 use serde_json::{Map, Value, json};
@@ -133,6 +133,75 @@ fn field_lines(schema: &Value, active: Option<&Value>, error: Option<&Shown>) ->
         .collect()
 }
 
+/// A column as a plan step names it: `total decimal(12,2), not null`.
+fn column(c: &ColumnDef) -> String {
+    let mut text = format!("{} {}", c.name, c.field_type);
+    if let (Some(p), Some(s)) = (c.precision, c.scale) {
+        text.push_str(&format!("({p},{s})"));
+    }
+    if let Some(n) = c.max_length {
+        text.push_str(&format!("({n})"));
+    }
+    if !c.nullable {
+        text.push_str(" not null");
+    }
+    if let Some(d) = &c.default {
+        text.push_str(&format!(" default {d}"));
+    }
+    text
+}
+
+/// A migration step in words.
+fn describe(step: &MigrationStep) -> String {
+    use MigrationStep as S;
+    match step {
+        S::CreateTable { columns } => format!(
+            "Create the table with {}",
+            columns.iter().map(column).collect::<Vec<_>>().join(", ")
+        ),
+        S::AddColumn(c) => format!("Add column {}", column(c)),
+        S::HideColumn { column } => format!("Hide column {column} (its data is kept)"),
+        S::UnhideColumn { column } => format!("Show column {column} again"),
+        S::WidenColumn {
+            column: name,
+            from,
+            to,
+            ..
+        } => {
+            format!("Widen column {name}: {} → {}", column(from), column(to))
+        }
+        S::NarrowColumn {
+            column: name,
+            from,
+            to,
+        } => {
+            format!(
+                "Narrow column {name}: {} → {} (every row fits)",
+                column(from),
+                column(to)
+            )
+        }
+        S::SetNotNull { column } => format!("Make column {column} required"),
+        S::DropNotNull { column } => format!("Make column {column} optional"),
+        S::CreateIndex(index) => format!(
+            "Create {}index {} on ({})",
+            if index.unique { "unique " } else { "" },
+            index.name,
+            index
+                .columns
+                .iter()
+                .map(|(c, desc)| if *desc {
+                    format!("{c} desc")
+                } else {
+                    c.clone()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        S::DropIndex { name } => format!("Drop index {name}"),
+    }
+}
+
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
@@ -178,12 +247,7 @@ pub(crate) async fn version_page(
                 .plan_activation(&signed.actor, entity, version)
                 .await
                 .map(|p| PlanView {
-                    steps: p
-                        .plan
-                        .steps
-                        .iter()
-                        .map(|s| serde_json::to_string(s).unwrap_or_default())
-                        .collect(),
+                    steps: p.plan.steps.iter().map(describe).collect(),
                     statements: p.statements,
                     breaking: p
                         .plan
@@ -215,11 +279,7 @@ pub(crate) async fn version_page(
             .map(|a| a.iter().map(|v| v.to_string()).collect())
             .unwrap_or_default()
     };
-    let status = extra
-        .error
-        .as_ref()
-        .and_then(|e| StatusCode::from_u16(e.status).ok())
-        .unwrap_or(StatusCode::OK);
+    let status = page::status_of(extra.error.as_ref());
     let tab = extra.tab.unwrap_or_else(|| "fields".to_owned());
     // A refused new field's problems point past the last field (or at the form's own inputs).
     let next = format!("/fields/{}", fields_of(schema).len());

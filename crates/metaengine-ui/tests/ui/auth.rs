@@ -17,6 +17,7 @@ crate::on_both_backends!(
     every_page_sends_the_security_headers,
     a_non_admin_sees_only_what_its_policies_allow,
     a_suspended_tenants_session_is_refused,
+    the_static_files_are_small_and_sent_compressed,
 );
 
 async fn a_printed_link_signs_in_once(store: Arc<dyn Store>) {
@@ -281,4 +282,30 @@ async fn a_suspended_tenants_session_is_refused(store: Arc<dyn Store>) {
     );
     let page = user.get("/_/data").await.expect(403);
     assert!(page.has("suspended"), "{}", page.body);
+}
+
+async fn the_static_files_are_small_and_sent_compressed(store: Arc<dyn Store>) {
+    use tower::ServiceExt as _;
+    let app = App::new(store).await;
+    let mut total = 0;
+    for asset in metaengine_ui::assets::all() {
+        let req = axum::http::Request::get(&asset.path)
+            .header("accept-encoding", "gzip")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(
+            response.headers()["content-encoding"],
+            "gzip",
+            "{}",
+            asset.path
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(bytes.len() < asset.body.len(), "{}", asset.path);
+        total += bytes.len();
+    }
+    // The budget: the whole UI under 100 KB compressed.
+    assert!(total < 100 * 1024, "{total} bytes");
 }

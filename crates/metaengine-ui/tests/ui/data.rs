@@ -43,7 +43,7 @@ async fn records_are_created_edited_and_deleted_with_errors_at_fields(store: Arc
     let page = b.get("/_/data/Invoice/new").await.ok();
     assert!(
         page.has("name=\"field.status\"")
-            && page.has("<option>paid</option>")
+            && page.has("<option value=\"paid\">paid</option>")
             && page.has("→ Customer"),
         "{}",
         page.body

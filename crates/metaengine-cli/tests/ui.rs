@@ -62,7 +62,12 @@ fn serve_prints_a_sign_in_link_that_works_once() {
     assert!(first.contains("set-cookie: metaengine_session="), "{first}");
     let again = head(port, &link);
     assert!(again.starts_with("HTTP/1.1 401"), "{again}");
-    // The UI's start page sends a stranger to sign in.
+    // The server's address leads to the UI, whose start page sends a stranger to sign in.
+    let root = head(port, "/");
+    assert!(
+        root.starts_with("HTTP/1.1 303") && root.contains("location: /_/"),
+        "{root}"
+    );
     let start = head(port, "/_/entities");
     assert!(
         start.starts_with("HTTP/1.1 303") && start.contains("location: /_/login"),

@@ -530,6 +530,8 @@ pub struct Input {
     pub step: &'static str,
     /// Problems at this field.
     pub errors: Vec<String>,
+    /// An example of the value's form.
+    pub placeholder: &'static str,
 }
 
 #[derive(Template)]
@@ -600,6 +602,13 @@ fn inputs(
                             .collect()
                     })
                     .unwrap_or_default(),
+                placeholder: match f.field_type {
+                    FieldType::Datetime => "2026-12-07T10:00:00Z",
+                    FieldType::Decimal => "0.00",
+                    FieldType::Reference => "the id of a record",
+                    FieldType::Json => "{\"any\": \"JSON\"}",
+                    _ => "",
+                },
             }
         })
         .collect()

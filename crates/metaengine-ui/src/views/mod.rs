@@ -23,6 +23,8 @@ pub fn router(ctx: Ctx) -> Router<SharedState> {
     let entity = "/_/entities/{entity}";
     let version = "/_/entities/{entity}/versions/{version}";
     Router::new()
+        // Someone who opens the server's address in a browser meets the UI.
+        .route("/", get(|| async { Redirect::to("/_/") }))
         .route("/_", get(|| async { Redirect::permanent("/_/") }))
         .route("/_/", get(|| async { Redirect::to("/_/entities") }))
         .route("/_/static/{name}", get(assets::serve))

@@ -65,6 +65,15 @@ struct VersionPage {
     valid: bool,
     types: Vec<&'static str>,
     tab: String,
+    /// What the field form posted, when it is shown again with its problems.
+    posted: FormData,
+}
+
+impl VersionPage {
+    /// A value the field form posted (empty when none).
+    fn posted(&self, key: &str) -> &str {
+        self.posted.get(key).unwrap_or("")
+    }
 }
 
 const FLAGS: [&str; 4] = ["required", "unique", "indexed", "sensitive"];
@@ -215,6 +224,8 @@ pub(crate) struct Extra {
     pub(crate) tab: Option<String>,
     /// Whether the error is a refused new field (shown in the field form).
     pub(crate) adding: bool,
+    /// The field form as posted.
+    pub(crate) posted: FormData,
 }
 
 pub(crate) async fn version_page(
@@ -314,6 +325,7 @@ pub(crate) async fn version_page(
             valid: extra.valid,
             types: FieldType::ALL.iter().map(|t| t.as_str()).collect(),
             tab,
+            posted: extra.posted,
         },
     )
 }
@@ -325,6 +337,7 @@ fn none() -> Extra {
         valid: false,
         tab: None,
         adding: false,
+        posted: FormData::default(),
     }
 }
 
@@ -384,6 +397,7 @@ pub async fn save(
                 valid: false,
                 tab: Some("json".to_owned()),
                 adding: false,
+                posted: FormData::default(),
             };
             version_page(&ctx, &signed, (&entity, &version), None, extra).await
         }
@@ -424,6 +438,7 @@ pub async fn validate(
         error: checked.err(),
         tab: Some("json".to_owned()),
         adding: false,
+        posted: FormData::default(),
     };
     version_page(&ctx, &signed, (&entity, &version), None, extra).await
 }
@@ -508,6 +523,7 @@ pub async fn add_field(
             let extra = Extra {
                 error: Some(e),
                 adding: true,
+                posted: form,
                 ..none()
             };
             version_page(&ctx, &signed, (&entity, &version), None, extra).await

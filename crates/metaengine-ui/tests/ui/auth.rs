@@ -60,6 +60,17 @@ async fn a_pasted_token_signs_in_and_a_bad_one_is_refused(store: Arc<dyn Store>)
         .await
         .expect(401);
     assert!(page.has("This token cannot sign you in"), "{}", page.body);
+    // Audited as the API audits a refused token.
+    let (_, rows) = app
+        .api(
+            Method::GET,
+            "/api/meta/audit?eventType=auth.failure",
+            &admin_token(),
+            None,
+        )
+        .await;
+    assert_eq!(rows["data"][0]["resource"], "/_/login", "{rows}");
+    assert_eq!(rows["data"][0]["result"], "failure");
     let page = b
         .post("/_/login", &[("token", &admin_token())])
         .await

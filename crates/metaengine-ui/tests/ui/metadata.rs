@@ -104,6 +104,10 @@ async fn a_version_is_edited_with_errors_at_its_fields(store: Arc<dyn Store>) {
         page.body
     );
     assert!(!page.has("data-field=\"level\""));
+    assert!(
+        page.has("value=\"level\"") && page.has("<option value=\"enum\" selected>"),
+        "the form keeps what was typed"
+    );
     let page = b
         .post(
             &format!("{v1}/fields"),

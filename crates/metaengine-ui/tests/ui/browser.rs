@@ -8,12 +8,6 @@
 //! `chromium` and `chromedriver` must be installed (`./scripts/test` installs them): the test
 //! fails, never skips, without them. With `METAENGINE_SCREENSHOTS=<dir>` it saves a PNG of each
 //! screen there (`./scripts/screenshots`).
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed step is a failed test"
-)]
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -27,7 +21,7 @@ use serde_json::json;
 
 const SECRET: &str = "test-secret-test-secret-test-secret!";
 
-metaengine_testing::on_both_backends!(every_screen_in_a_real_browser);
+crate::on_both_backends!(every_screen_in_a_real_browser);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -23,13 +23,11 @@ pub use routes::{router, router_with};
 pub use state::{AppState, SharedState, StartError};
 
 /// Serves `state` (the API's routes and the `extra` ones, such as the admin UI) on `listener`
-/// under its connection limits until `shutdown` completes; then
-/// stops accepting, closes idle connections, lets in-flight requests finish within the shutdown
-/// grace period (cutting the rest), flushes the audit writer and chains the last sealed audit
-/// rows. The audit chainer runs meanwhile, and the audit retention purge hourly (from the
-/// start). The realtime feed runs
-/// meanwhile; its streams are closed as shutdown starts (they would never finish by
-/// themselves).
+/// under its connection limits until `shutdown` completes; then stops accepting, closes idle
+/// connections, lets in-flight requests finish within the shutdown grace period (cutting the
+/// rest), flushes the audit writer and chains the last sealed audit rows. The audit chainer runs
+/// meanwhile, and the audit retention purge hourly (from the start). The realtime feed runs
+/// meanwhile; its streams are closed as shutdown starts (they would never finish by themselves).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SharedState,

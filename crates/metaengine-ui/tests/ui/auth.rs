@@ -18,6 +18,7 @@ crate::on_both_backends!(
     a_non_admin_sees_only_what_its_policies_allow,
     a_suspended_tenants_session_is_refused,
     the_static_files_are_small_and_sent_compressed,
+    the_session_cookie_opens_the_event_streams_only,
 );
 
 async fn a_printed_link_signs_in_once(store: Arc<dyn Store>) {
@@ -319,4 +320,46 @@ async fn the_static_files_are_small_and_sent_compressed(store: Arc<dyn Store>) {
     }
     // The budget: the whole UI under 100 KB compressed.
     assert!(total < 100 * 1024, "{total} bytes");
+}
+
+async fn the_session_cookie_opens_the_event_streams_only(store: Arc<dyn Store>) {
+    use tower::ServiceExt as _;
+    let app = App::new(store).await;
+    define(
+        &app,
+        "Note",
+        json!({ "fields": [{ "name": "title", "type": "string" }] }),
+    )
+    .await;
+    let b = app.admin().await;
+    let cookie = format!("metaengine_session={}", b.cookies["metaengine_session"]);
+    let get = |path: &str| {
+        axum::http::Request::get(path)
+            .header("cookie", &cookie)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    // A stream: the cookie stands for the signed-in admin (SPEC §14).
+    let response = app
+        .router
+        .clone()
+        .oneshot(get("/api/data/Note/events"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    // Any other API route wants its bearer token: the cookie is not one.
+    for path in ["/api/meta/entities", "/api/data/Note"] {
+        let response = app.router.clone().oneshot(get(path)).await.unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+    }
+    // A forged cookie opens no stream.
+    let forged = axum::http::Request::get("/api/data/Note/events")
+        .header("cookie", "metaengine_session=e30.AAAA")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.router.clone().oneshot(forged).await.unwrap().status(),
+        401
+    );
 }

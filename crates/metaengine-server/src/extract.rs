@@ -47,7 +47,14 @@ impl FromRequestParts<SharedState> for Caller {
         {
             Ok(claims) => claims,
             Err(reason) => {
-                audit_auth_failure(state, parts, None, &reason).await;
+                audit_auth_failure(
+                    state,
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                    None,
+                    &reason,
+                )
+                .await;
                 return Err(ApiError::unauthorized(reason));
             }
         };
@@ -103,7 +110,14 @@ async fn active_tenant(
             TenantAccessError::Store(cause) => ApiError::internal_error(&cause),
             refused => {
                 let reason = refused.to_string();
-                audit_auth_failure(state, parts, Some(&actor), &reason).await;
+                audit_auth_failure(
+                    state,
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                    Some(&actor),
+                    &reason,
+                )
+                .await;
                 ApiError::forbidden(reason)
             }
         });
@@ -112,9 +126,11 @@ async fn active_tenant(
 }
 
 /// An `auth.failure` row (result `failure`) through the batched writer: the path is the resource.
-async fn audit_auth_failure(
+/// The admin UI writes the same row for a refused sign-in.
+pub async fn audit_auth_failure(
     state: &SharedState,
-    parts: &Parts,
+    method: &str,
+    path: &str,
     actor: Option<&Actor>,
     reason: &str,
 ) {
@@ -126,8 +142,8 @@ async fn audit_auth_failure(
     let event = NewAudit::success(
         EventType::AuthFailure,
         &who,
-        parts.uri.path(),
-        Some(json!({ "method": parts.method.as_str() })),
+        path,
+        Some(json!({ "method": method })),
     )
     .into_failure(reason.to_owned());
     state.audit.record(event).await;

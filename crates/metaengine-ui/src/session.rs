@@ -10,12 +10,13 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use metaengine_runtime::Actor;
+pub use metaengine_server::auth::unix_now;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -175,13 +176,6 @@ pub fn random_token() -> String {
         }
     }
     URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The one-time sign-in codes this process printed: each usable once, within [`CODE_TTL`].

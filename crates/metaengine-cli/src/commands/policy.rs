@@ -28,18 +28,8 @@ fn print_fields(gate: &PolicyGate, model: &ActiveModel, action: Action, user: &A
     println!("fields:   ({action}; system fields are always visible)");
     let width = verdicts.iter().map(|v| v.field.len()).max().unwrap_or(0);
     for v in &verdicts {
-        let why = match (v.granted_by, v.withheld_by) {
-            (_, Some(deny)) => format!("withheld by `{deny}`"),
-            (Some(allow), None) => format!("granted by `{allow}`"),
-            (None, None) => "granted by no matching policy".to_owned(),
-        };
-        let verdict = match (action, v.allowed) {
-            (Action::Read, true) => "visible  ",
-            (Action::Read, false) => "hidden   ",
-            (_, true) => "writable ",
-            (_, false) => "forbidden",
-        };
-        println!("  {:<width$}  {verdict}  {why}", v.field);
+        let (verdict, why) = (v.word(action), v.reason());
+        println!("  {:<width$}  {verdict:<9}  {why}", v.field);
     }
 }
 

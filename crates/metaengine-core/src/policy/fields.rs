@@ -26,6 +26,28 @@ pub struct FieldVerdict<'p> {
     pub withheld_by: Option<&'p str>,
 }
 
+impl FieldVerdict<'_> {
+    /// The verdict in a word: `visible` or `hidden` for `read`, `writable` or `forbidden` for a
+    /// write (`policy check` and the admin UI's explain tester say it the same way).
+    pub fn word(&self, action: Action) -> &'static str {
+        match (action, self.allowed) {
+            (Action::Read, true) => "visible",
+            (Action::Read, false) => "hidden",
+            (_, true) => "writable",
+            (_, false) => "forbidden",
+        }
+    }
+
+    /// Why, naming the policy that decided it.
+    pub fn reason(&self) -> String {
+        match (self.granted_by, self.withheld_by) {
+            (_, Some(deny)) => format!("withheld by `{deny}`"),
+            (Some(allow), None) => format!("granted by `{allow}`"),
+            (None, None) => "granted by no matching policy".to_owned(),
+        }
+    }
+}
+
 /// The fields a caller may use with an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldAccess<'p> {

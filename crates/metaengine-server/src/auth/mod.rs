@@ -92,7 +92,7 @@ impl From<Claims> for Actor {
 }
 
 /// Seconds since the Unix epoch, now.
-fn unix_now() -> i64 {
+pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metaengine_runtime::Actor;
-use metaengine_store::{AuditActor, EventType, NewAudit};
+use metaengine_server::extract::audit_auth_failure;
 
 use crate::Ctx;
 use crate::form::{FormData, Query};
@@ -83,23 +83,6 @@ fn sign_in(ctx: &Ctx, actor: &Actor, exp: i64, next: &str) -> Response {
     response
 }
 
-/// An `auth.failure` row, as the API writes for a refused token: a sign-in that failed.
-async fn audit_failure(ctx: &Ctx, how: &str, reason: &str) {
-    let nobody = AuditActor {
-        user_id: String::new(),
-        tenant_id: String::new(),
-        realm_id: String::new(),
-    };
-    let event = NewAudit::success(
-        EventType::AuthFailure,
-        &nobody,
-        "/_/login",
-        Some(serde_json::json!({ "method": how })),
-    )
-    .into_failure(reason.to_owned());
-    ctx.app.audit.record(event).await;
-}
-
 fn ttl() -> i64 {
     i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX)
 }
@@ -118,7 +101,14 @@ pub async fn show(State(ctx): State<Ctx>, headers: HeaderMap, Query(q): Query) -
             };
             return sign_in(&ctx, &admin, unix_now().saturating_add(ttl()), &next);
         }
-        audit_failure(&ctx, "GET", "an unknown, used or expired sign-in code").await;
+        audit_auth_failure(
+            &ctx.app,
+            "GET",
+            "/_/login",
+            None,
+            "an unknown, used or expired sign-in code",
+        )
+        .await;
         let error = Shown {
             status: 401,
             detail: "This sign-in link is not valid: it was used already, has expired (links last 10 minutes) or was never issued. Restart `metaengine serve` for a new one, or paste a token.".to_owned(),
@@ -153,7 +143,7 @@ pub async fn token(State(ctx): State<Ctx>, headers: HeaderMap, form: FormData) -
     let claims = match ctx.app.verifier.verify(token) {
         Ok(c) => c,
         Err(e) => {
-            audit_failure(&ctx, "POST", &e.to_string()).await;
+            audit_auth_failure(&ctx.app, "POST", "/_/login", None, &e.to_string()).await;
             let error = Shown {
                 status: 401,
                 detail: format!("This token cannot sign you in: {e}"),

@@ -247,17 +247,8 @@ fn tester(
         .into_iter()
         .map(|v| VerdictLine {
             field: v.field.to_owned(),
-            verdict: match (action, v.allowed) {
-                (Action::Read, true) => "visible",
-                (Action::Read, false) => "hidden",
-                (_, true) => "writable",
-                (_, false) => "forbidden",
-            },
-            why: match (v.granted_by, v.withheld_by) {
-                (_, Some(deny)) => format!("withheld by {deny}"),
-                (Some(allow), None) => format!("granted by {allow}"),
-                (None, None) => "no policy names it".to_owned(),
-            },
+            verdict: v.word(action),
+            why: v.reason(),
         })
         .collect();
     Ok(Explanation {

@@ -3,9 +3,17 @@
 //! never wait for each other's commits on its chain (see `metaengine_store::chain`).
 //!
 //! It wakes when the store has written sealed rows, waits [`GATHER`] for more (and for their
-//! commit), and chains what has committed; it also runs every [`POLL_EVERY`], for rows written by
-//! other instances or command lines on the same database. Several instances may chain at once:
-//! the store lets one pass at a time run per database.
+//! commit), and chains those rows, looked up by their ids (`Store::chain_written_audit`). Every
+//! [`SWEEP_EVERY`] it chains every row without a position instead (`Store::chain_audit`): rows
+//! written by other instances or command lines on the same database, or left by a process that
+//! stopped before chaining them. Several instances may chain at once: the store lets one pass at
+//! a time run per database.
+//!
+//! Chaining a row updates it, which on PostgreSQL leaves its old version behind; with
+//! autovacuum off (or late) the table and its nine indexes would only grow, and so would the
+//! full pass's scan. The chainer vacuums the table itself by autovacuum's rule: every
+//! [`VACUUM_CHECK_EVERY`] rows it chains, it reads the table's dead versions from the database's
+//! statistics and vacuums when they exceed `50 + 20 %` of its rows (`Vacuum`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +25,8 @@ use tokio::task::JoinHandle;
 /// How long the chainer lets sealed rows gather after a wake-up.
 pub const GATHER: Duration = Duration::from_millis(5);
 
-/// Time between two passes when nothing wakes the chainer.
-pub const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Time between two full passes.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// The running chainer.
 #[derive(Debug)]
@@ -32,11 +40,20 @@ impl AuditChainer {
     pub fn spawn(store: Arc<dyn Store>) -> Self {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
+            let mut sweep_at = tokio::time::Instant::now();
+            let mut vacuum = Vacuum::default();
             loop {
-                pass(store.as_ref()).await;
+                let now = tokio::time::Instant::now();
+                let chained = if now >= sweep_at {
+                    sweep_at = now + SWEEP_EVERY;
+                    pass(store.chain_audit()).await
+                } else {
+                    pass(store.chain_written_audit()).await
+                };
+                vacuum.chained(store.as_ref(), chained).await;
                 tokio::select! {
                     () = store.wait_for_sealed_audit() => {}
-                    () = tokio::time::sleep(POLL_EVERY) => {}
+                    () = tokio::time::sleep_until(sweep_at) => {}
                     _ = stopped.changed() => return,
                 }
                 tokio::time::sleep(GATHER).await;
@@ -51,15 +68,66 @@ impl AuditChainer {
         if let Err(e) = self.task.await {
             tracing::warn!(error = %e, "the audit chainer stopped abnormally");
         }
-        pass(store).await;
+        pass(store.chain_audit()).await;
     }
 }
 
-/// One pass; a failure is logged (the next pass retries: the rows stay sealed until then).
-async fn pass(store: &dyn Store) {
-    match store.chain_audit().await {
-        Ok(rows) if rows > 0 => tracing::trace!(rows, "chained audit rows"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "the audit chainer's pass failed; it will retry"),
+/// One pass; how many rows it chained. A failure is logged (the next pass retries: the rows stay
+/// sealed until then).
+async fn pass(
+    chained: impl std::future::Future<Output = metaengine_store::StoreResult<u64>>,
+) -> u64 {
+    match chained.await {
+        Ok(rows) => {
+            if rows > 0 {
+                tracing::trace!(rows, "chained audit rows");
+            }
+            rows
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the audit chainer's pass failed; it will retry");
+            0
+        }
+    }
+}
+
+/// Rows chained between two looks at the audit table's dead versions.
+pub const VACUUM_CHECK_EVERY: u64 = 2_000;
+/// Autovacuum's base threshold: dead versions always tolerated.
+const VACUUM_BASE: u64 = 50;
+/// Autovacuum's scale factor, as a divisor: dead versions tolerated per live row.
+const VACUUM_SCALE_DIVISOR: u64 = 5;
+
+/// When the chainer vacuums the audit table (see the module documentation).
+#[derive(Debug, Default)]
+struct Vacuum {
+    /// Rows chained since the last look.
+    since: u64,
+    /// The database keeps no dead versions (SQLite).
+    never: bool,
+}
+
+impl Vacuum {
+    /// Notes `chained` rows; every [`VACUUM_CHECK_EVERY`], vacuums if due. A failure is logged.
+    async fn chained(&mut self, store: &dyn Store, chained: u64) {
+        self.since += chained;
+        if self.never || self.since < VACUUM_CHECK_EVERY {
+            return;
+        }
+        self.since = 0;
+        let due = match store.audit_dead_rows().await {
+            Ok(Some((dead, live))) => dead > VACUUM_BASE + live / VACUUM_SCALE_DIVISOR,
+            Ok(None) => {
+                self.never = true;
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the audit table's statistics failed");
+                false
+            }
+        };
+        if due && let Err(e) = store.vacuum_audit().await {
+            tracing::warn!(error = %e, "vacuuming the audit table failed");
+        }
     }
 }

@@ -351,14 +351,17 @@ async fn sealed_rows_need_the_writers_key() {
                 .with_audit_key(key)
         }
     };
-    let writer = writer.with_audit_key(b"key one");
+    let writer: Arc<dyn Store> = Arc::new(writer.with_audit_key(b"key one"));
     let (same, other) = (open(b"key one").await, open(b"key two").await);
     metaengine_store::testkit::chain::sealed_rows_need_the_writers_key(
-        Arc::new(writer),
+        writer.clone(),
         Arc::new(same),
         Arc::new(other),
     )
     .await;
+    // The chainer's vacuum (the chained rows' old versions): the rows the table holds after it.
+    assert!(writer.audit_dead_rows().await.unwrap().is_some());
+    assert_eq!(writer.vacuum_audit().await.unwrap(), Some(3));
 }
 
 #[tokio::test]

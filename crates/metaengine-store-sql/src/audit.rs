@@ -124,6 +124,11 @@ impl<'a> Pending<'a> {
         }
     }
 
+    /// The rows' ids.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = Id> + '_ {
+        self.ids.iter().map(|(id, _)| *id)
+    }
+
     /// Each row's seal with `key`.
     pub(crate) fn seals(&self, key: &SealKey) -> Vec<String> {
         self.contents.iter().map(|c| key.seal(c)).collect()
@@ -275,13 +280,24 @@ pub(crate) async fn append(tx: &mut Tx, sql: &MetaSql, audits: &[NewAudit]) -> S
     Ok(())
 }
 
-/// What seals the audit rows of a request's transaction, and wakes the chainer that appends
-/// them to their chains (`Store::chain_audit`).
+/// What seals the audit rows of a request's transaction, and tells the chainer which rows to
+/// append to their chains (`Store::chain_written_audit`).
 #[derive(Debug, Clone)]
 pub struct Sealer {
     key: SealKey,
     written: Arc<Notify>,
+    /// The ids of the rows sealed by this process and not chained yet, with when they were
+    /// written; the chainer looks them up by primary key.
+    hints: Arc<std::sync::Mutex<Vec<(Id, std::time::Instant)>>>,
 }
+
+/// How long the chainer keeps looking for a sealed row it was told of and cannot see (its
+/// transaction has not committed, or rolled back); the periodic full pass finds any it gave up
+/// on.
+const HINT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Most ids the sealer remembers; past it, rows wait for the full pass.
+const MAX_HINTS: usize = 1_000_000;
 
 impl Sealer {
     /// A sealer with `key`.
@@ -289,6 +305,7 @@ impl Sealer {
         Self {
             key,
             written: Arc::new(Notify::new()),
+            hints: Arc::default(),
         }
     }
 
@@ -297,15 +314,45 @@ impl Sealer {
         &self.key
     }
 
-    /// Tells the chainer that sealed rows were written (a wake-up may come before their commit:
-    /// the chainer waits a moment and polls as well).
-    pub fn written(&self) {
+    /// Tells the chainer that the sealed rows `ids` were written (a wake-up may come before
+    /// their commit: the chainer looks again while it cannot see them).
+    pub(crate) fn written(&self, ids: impl Iterator<Item = Id>) {
+        let now = std::time::Instant::now();
+        {
+            let mut hints = self.lock();
+            let room = MAX_HINTS.saturating_sub(hints.len());
+            hints.extend(ids.take(room).map(|id| (id, now)));
+        }
         self.written.notify_one();
     }
 
     /// Waits until sealed rows were written since the last wait.
     pub async fn wait_written(&self) {
         self.written.notified().await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Id, std::time::Instant)>> {
+        self.hints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The rows written since the last call.
+    fn take(&self) -> Vec<(Id, std::time::Instant)> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Gives back the rows the chainer could not see yet (less than [`HINT_TTL`] old), and
+    /// wakes it to look again.
+    fn retry(&self, unseen: Vec<(Id, std::time::Instant)>) {
+        let young: Vec<_> = unseen
+            .into_iter()
+            .filter(|(_, at)| at.elapsed() < HINT_TTL)
+            .collect();
+        if !young.is_empty() {
+            self.lock().extend(young);
+            self.written.notify_one();
+        }
     }
 }
 
@@ -332,7 +379,7 @@ pub(crate) async fn seal(
         }
         tx.execute(&q).await?;
     }
-    sealer.written();
+    sealer.written(pending.ids());
     Ok(())
 }
 
@@ -371,6 +418,12 @@ pub(crate) async fn chain_sealed(pool: &Pool, sql: &MetaSql, key: &SealKey) -> S
         if tx.is_postgres() {
             tx.execute(&query("SELECT pg_advisory_xact_lock($1)").bind(Bind::Int(CHAINER_LOCK)))
                 .await?;
+            // Every chained row leaves a dead entry in `meta_audit_unchained` until a VACUUM
+            // (autovacuum may be off). A bitmap scan visits the heap page of each of them, every
+            // pass (30 ms at 80,000); an index scan marks them dead as it passes, and later
+            // passes skip them without visiting the heap.
+            tx.execute(&query("SET LOCAL enable_bitmapscan = off"))
+                .await?;
         }
         let read = match after {
             Some(id) => tx.fetch_all(&query(&next).bind(Bind::Id(id))).await?,
@@ -381,40 +434,101 @@ pub(crate) async fn chain_sealed(pool: &Pool, sql: &MetaSql, key: &SealKey) -> S
             .map(rows::audit)
             .collect::<StoreResult<Vec<_>>>()?;
         after = rows.last().map(|r| r.id);
-        let vouched: Vec<(&AuditRow, String)> = rows
-            .iter()
-            .filter_map(|row| {
-                let content = chain::content(&Content::from(row));
-                let seal = row.seal.as_deref()?;
-                key.vouches(&content, seal).then_some((row, content))
-            })
-            .collect();
-        if vouched.is_empty() {
-            tx.rollback().await?;
-        } else {
-            let tenants: BTreeSet<&str> =
-                vouched.iter().map(|(r, _)| r.tenant_id.as_str()).collect();
-            let start = lock_heads(&mut tx, sql, &tenants).await?;
-            let mut heads = start.clone();
-            let links: Vec<(Id, Link)> = vouched
-                .iter()
-                .map(|(row, content)| {
-                    let link = heads
-                        .entry(row.tenant_id.clone())
-                        .or_default()
-                        .append(content);
-                    (row.id, link)
-                })
-                .collect();
-            set_links(&mut tx, sql, &links).await?;
-            move_heads(&mut tx, sql, &start, &heads).await?;
-            tx.commit().await?;
-            chained += links.len() as u64;
-        }
+        chained += append_sealed(tx, sql, key, &rows).await?;
         if rows.len() < CHAIN_BATCH {
             return Ok(chained);
         }
     }
+}
+
+/// Ids looked up per statement by [`chain_written`].
+const HINTS_PER_STATEMENT: usize = 500;
+
+/// The chainer's quick pass: chains the sealed rows this process wrote since the last pass,
+/// read by primary key (the full pass, [`chain_sealed`], reads every row without a position).
+/// A row it cannot see yet (not committed) is looked for again in the next pass, for up to
+/// [`HINT_TTL`]; the rows of a pass that fails are left to the full pass.
+pub(crate) async fn chain_written(pool: &Pool, sql: &MetaSql, sealer: &Sealer) -> StoreResult<u64> {
+    let mut hints = sealer.take();
+    if hints.is_empty() {
+        return Ok(0);
+    }
+    hints.sort_unstable_by_key(|(id, _)| *id);
+    let mut chained = 0;
+    let mut unseen = Vec::new();
+    for chunk in hints.chunks(HINTS_PER_STATEMENT) {
+        let mut tx = pool.begin_write().await?;
+        let postgres = tx.is_postgres();
+        let mut text = format!("{} WHERE id IN (", sql.select_audit);
+        for i in 0..chunk.len() {
+            let sep = if i == 0 { "" } else { ", " };
+            if postgres {
+                let _ = write!(text, "{sep}${}", i + 1);
+            } else {
+                let _ = write!(text, "{sep}?");
+            }
+        }
+        text.push_str(") ORDER BY id");
+        let q = query(&text)
+            .persistent(keep_prepared(&tx, chunk.len()))
+            .bind_all(chunk.iter().map(|(id, _)| Bind::Id(*id)));
+        if postgres {
+            tx.execute(&query("SELECT pg_advisory_xact_lock($1)").bind(Bind::Int(CHAINER_LOCK)))
+                .await?;
+        }
+        let rows = tx
+            .fetch_all(&q)
+            .await?
+            .iter()
+            .map(rows::audit)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let seen: HashSet<Id> = rows.iter().map(|r| r.id).collect();
+        unseen.extend(chunk.iter().filter(|(id, _)| !seen.contains(id)).copied());
+        // A row chained already (by a full pass) is done with.
+        let sealed: Vec<AuditRow> = rows.into_iter().filter(|r| r.seq.is_none()).collect();
+        chained += append_sealed(tx, sql, sealer.key(), &sealed).await?;
+    }
+    sealer.retry(unseen);
+    Ok(chained)
+}
+
+/// Appends `rows` (sealed, in id order, read in `tx`) to their tenants' chains and commits;
+/// how many it chained. A row whose seal `key` does not vouch for is left out.
+async fn append_sealed(
+    mut tx: Tx,
+    sql: &MetaSql,
+    key: &SealKey,
+    rows: &[AuditRow],
+) -> StoreResult<u64> {
+    let vouched: Vec<(&AuditRow, String)> = rows
+        .iter()
+        .filter_map(|row| {
+            let content = chain::content(&Content::from(row));
+            let seal = row.seal.as_deref()?;
+            key.vouches(&content, seal).then_some((row, content))
+        })
+        .collect();
+    if vouched.is_empty() {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    let tenants: BTreeSet<&str> = vouched.iter().map(|(r, _)| r.tenant_id.as_str()).collect();
+    let start = lock_heads(&mut tx, sql, &tenants).await?;
+    let mut heads = start.clone();
+    let links: Vec<(Id, Link)> = vouched
+        .iter()
+        .map(|(row, content)| {
+            let link = heads
+                .entry(row.tenant_id.clone())
+                .or_default()
+                .append(content);
+            (row.id, link)
+        })
+        .collect();
+    set_links(&mut tx, sql, &links).await?;
+    move_heads(&mut tx, sql, &start, &heads).await?;
+    tx.commit().await?;
+    Ok(links.len() as u64)
 }
 
 /// Gives sealed rows their places in their chains (and drops their seals), with multi-row

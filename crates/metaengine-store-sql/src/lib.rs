@@ -962,6 +962,49 @@ impl Store for SqlStore {
         audit::chain_sealed(&self.pool, &self.sql, self.sealer.key()).await
     }
 
+    async fn chain_written_audit(&self) -> StoreResult<u64> {
+        audit::chain_written(&self.pool, &self.sql, &self.sealer).await
+    }
+
+    async fn vacuum_audit(&self) -> StoreResult<Option<u64>> {
+        if !self.pool.is_postgres() {
+            return Ok(None);
+        }
+        // The simple protocol: PostgreSQL's VACUUM is refused in a transaction block.
+        self.pool
+            .execute_simple(&format!("VACUUM {}", self.sql.audit_table))
+            .await?;
+        let rows = self
+            .pool
+            .fetch_optional(
+                &db::query(metaengine_sql::analyzed_rows(Dialect::Postgres))
+                    .bind(db::Bind::Text(&self.sql.audit_table)),
+            )
+            .await?;
+        let rows = match rows {
+            Some(row) => row.opt_int("rows")?,
+            None => None,
+        };
+        Ok(Some(rows.and_then(|n| u64::try_from(n).ok()).unwrap_or(0)))
+    }
+
+    async fn audit_dead_rows(&self) -> StoreResult<Option<(u64, u64)>> {
+        if !self.pool.is_postgres() {
+            return Ok(None);
+        }
+        let q = db::query(
+            "SELECT n_dead_tup AS dead, greatest(c.reltuples, 0)::int8 AS live \
+             FROM pg_catalog.pg_stat_user_tables s JOIN pg_catalog.pg_class c ON c.oid = s.relid \
+             WHERE s.relid = to_regclass($1)",
+        )
+        .bind(db::Bind::Text(&self.sql.audit_table));
+        let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        Ok(Some(match self.pool.fetch_optional(&q).await? {
+            Some(row) => (count(row.opt_int("dead")?), count(row.opt_int("live")?)),
+            None => (0, 0),
+        }))
+    }
+
     async fn wait_for_sealed_audit(&self) {
         self.sealer.wait_written().await;
     }

@@ -186,7 +186,7 @@ pub(crate) async fn write(
             rows.into_iter().next()
         };
         if row.is_some() {
-            sealer.written();
+            sealer.written(pending.ids());
         }
         row
     } else {

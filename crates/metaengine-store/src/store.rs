@@ -435,6 +435,24 @@ pub trait Store: Send + Sync + 'static {
     /// seal this store's key does not vouch for stay out, for `verify_audit` to report.
     async fn chain_audit(&self) -> StoreResult<u64>;
 
+    /// The chainer's quick pass: like [`Store::chain_audit`], but only for the rows this store
+    /// wrote sealed since the last such pass, read by their ids. Its cost does not grow with
+    /// the table (the full pass's scan of the rows without a position visits every row chained
+    /// since the last VACUUM). A row whose transaction has not committed yet is looked for
+    /// again in a later pass; the full pass finds any left behind.
+    async fn chain_written_audit(&self) -> StoreResult<u64>;
+
+    /// Reclaims the audit rows' old versions where the database keeps them (PostgreSQL: each
+    /// row the chainer chains leaves a dead version, and an entry in each index, until a
+    /// `VACUUM`; autovacuum may be off). The rows the table holds after it, or `None` where
+    /// nothing needs doing (SQLite updates rows in place).
+    async fn vacuum_audit(&self) -> StoreResult<Option<u64>>;
+
+    /// The audit table's dead row versions and live rows as the database counts them (its
+    /// statistics, a little behind), or `None` where it keeps none (SQLite): what decides
+    /// [`Store::vacuum_audit`].
+    async fn audit_dead_rows(&self) -> StoreResult<Option<(u64, u64)>>;
+
     /// Waits until this store has written sealed audit rows since the last wait (the chainer's
     /// wake-up; it may come just before their commit).
     async fn wait_for_sealed_audit(&self);

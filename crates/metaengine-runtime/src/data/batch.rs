@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::error::write_failed;
 use super::references::KnownRecords;
-use super::{DataError, DataResult, DataService, Prepared, WriteKind, scope};
+use super::{CreateAudit, DataError, DataResult, DataService, Prepared, WriteKind, scope};
 use crate::actor::Actor;
 
 /// One operation of a batch.
@@ -86,7 +86,8 @@ impl DataService {
             };
             let p = match op {
                 BatchOp::Create { entity, record } => {
-                    self.prepare_create(actor, entity, record, &mut known).await
+                    self.prepare_create(actor, entity, record, &mut known, CreateAudit::ByBatch)
+                        .await
                 }
                 BatchOp::Update { entity, id, .. } | BatchOp::Delete { entity, id, .. }
                     if known.creates(entity, id) =>
@@ -205,10 +206,9 @@ fn batch_audits(actor: &Actor, prepared: &[Prepared]) -> Vec<metaengine_store::N
     let mut creates: Vec<(&str, Vec<&str>, std::collections::BTreeSet<&str>)> = Vec::new();
     let mut audits = Vec::new();
     for p in prepared {
-        let mut own = p.audits.iter();
         if p.kind == WriteKind::Create {
-            // The first audit row is the create's own; the rest are policy events.
-            own.next();
+            // A batch's create has no audit row of its own (`CreateAudit::ByBatch`); its
+            // rows are policy events.
             let entity = p.model.model.entity.as_str();
             let slot = match creates.iter().position(|(e, _, _)| *e == entity) {
                 Some(i) => i,
@@ -222,7 +222,7 @@ fn batch_audits(actor: &Actor, prepared: &[Prepared]) -> Vec<metaengine_store::N
                 fields.extend(p.values.iter().map(|(f, _)| f.as_str()));
             }
         }
-        audits.extend(own.cloned());
+        audits.extend(p.audits.iter().cloned());
     }
     for (entity, ids, fields) in creates {
         audits.push(NewAudit::success(

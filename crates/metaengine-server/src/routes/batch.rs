@@ -22,7 +22,7 @@ pub async fn batch(
     Caller(actor): Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let ops = parse(&body).map_err(|problems| {
+    let ops = parse(body).map_err(|problems| {
         let detail = problems
             .iter()
             .map(|p| format!("{}: {}", p.pointer, p.message))
@@ -63,27 +63,35 @@ pub async fn batch(
     Ok(json_text(StatusCode::OK, out))
 }
 
-/// The operations of a batch body, or every shape problem with its pointer.
-fn parse(body: &Value) -> Result<Vec<BatchOp>, Vec<Problem>> {
+/// The operations of a batch body, or every shape problem with its pointer. The records are
+/// moved out of the body, not copied.
+fn parse(body: Value) -> Result<Vec<BatchOp>, Vec<Problem>> {
     let mut problems = Vec::new();
-    let Some(items) = body.get("operations").and_then(Value::as_array) else {
+    let items = match body {
+        Value::Object(mut body) => {
+            if let Some(k) = body.keys().find(|k| *k != "operations") {
+                problems.push(Problem::new(
+                    format!("/{k}"),
+                    format!("unknown member `{k}`"),
+                ));
+            }
+            match body.remove("operations") {
+                Some(Value::Array(items)) => Some(items),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let Some(items) = items else {
         return Err(vec![Problem::new(
             "/operations",
             "the body must be `{\"operations\": [...]}`",
         )]);
     };
-    if let Some(obj) = body.as_object()
-        && let Some(k) = obj.keys().find(|k| *k != "operations")
-    {
-        problems.push(Problem::new(
-            format!("/{k}"),
-            format!("unknown member `{k}`"),
-        ));
-    }
     let mut ops = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         let at = format!("/operations/{i}");
-        let Some(obj) = item.as_object() else {
+        let Value::Object(mut obj) = item else {
             problems.push(Problem::new(at, "an operation must be an object"));
             continue;
         };
@@ -117,8 +125,13 @@ fn parse(body: &Value) -> Result<Vec<BatchOp>, Vec<Problem>> {
             ));
             None
         });
-        let record = |problems: &mut Vec<Problem>| match obj.get("record") {
-            Some(v @ Value::Object(_)) => Some(v.clone()),
+        let entity = text("entity", &mut problems);
+        let op = obj.get("op").and_then(Value::as_str).map(str::to_owned);
+        let id = matches!(op.as_deref(), Some("update" | "delete"))
+            .then(|| text("id", &mut problems))
+            .flatten();
+        let mut record = |problems: &mut Vec<Problem>| match obj.remove("record") {
+            Some(v @ Value::Object(_)) => Some(v),
             _ => {
                 problems.push(Problem::new(
                     format!("{at}/record"),
@@ -127,31 +140,24 @@ fn parse(body: &Value) -> Result<Vec<BatchOp>, Vec<Problem>> {
                 None
             }
         };
-        let entity = text("entity", &mut problems);
-        let op = match obj.get("op").and_then(Value::as_str) {
+        let op = match op.as_deref() {
             Some("create") => record(&mut problems)
                 .zip(entity)
                 .map(|(record, entity)| BatchOp::Create { entity, record }),
-            Some("update") => {
-                let id = text("id", &mut problems);
-                match (entity, id, record(&mut problems)) {
-                    (Some(entity), Some(id), Some(record)) => Some(BatchOp::Update {
-                        entity,
-                        id,
-                        if_match,
-                        record,
-                    }),
-                    _ => None,
-                }
-            }
-            Some("delete") => {
-                let id = text("id", &mut problems);
-                entity.zip(id).map(|(entity, id)| BatchOp::Delete {
+            Some("update") => match (entity, id, record(&mut problems)) {
+                (Some(entity), Some(id), Some(record)) => Some(BatchOp::Update {
                     entity,
                     id,
                     if_match,
-                })
-            }
+                    record,
+                }),
+                _ => None,
+            },
+            Some("delete") => entity.zip(id).map(|(entity, id)| BatchOp::Delete {
+                entity,
+                id,
+                if_match,
+            }),
             _ => {
                 problems.push(Problem::new(
                     format!("{at}/op"),
@@ -182,7 +188,7 @@ mod tests {
             { "op": "drop", "entity": "Invoice" },
             { "op": "delete", "entity": "Invoice", "id": "x", "ifMatch": "3", "extra": 1 }
         ]});
-        let problems = parse(&body).unwrap_err();
+        let problems = parse(body).unwrap_err();
         let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
         assert_eq!(
             pointers,
@@ -197,7 +203,7 @@ mod tests {
             { "op": "delete", "entity": "Invoice", "id": "x", "ifMatch": 3 }
         ]});
         assert_eq!(
-            parse(&ok).unwrap(),
+            parse(ok).unwrap(),
             [BatchOp::Delete {
                 entity: "Invoice".into(),
                 id: "x".into(),

@@ -369,7 +369,9 @@ pub async fn rows_before_the_chain_are_chained(store: Arc<dyn Store>, exec: Exec
 
 /// Two stores on one database: `writer` seals with one key, `same` has that key too, `other`
 /// has another. `other` does not chain what `writer` sealed and reports it as inserted by hand
-/// (instances must share the audit key); `same` chains it and the chain verifies.
+/// (instances must share the audit key); `same` chains it and the chain verifies. The chainer's
+/// quick pass (`chain_written_audit`) chains the rows its own store sealed, once; a row another
+/// store sealed waits for a full pass.
 pub async fn sealed_rows_need_the_writers_key(
     writer: Arc<dyn Store>,
     same: Arc<dyn Store>,
@@ -395,4 +397,36 @@ pub async fn sealed_rows_need_the_writers_key(
         assert!(report.verified, "{report:?}");
         assert_eq!(report.rows, 1);
     }
+
+    for (store, name) in [(&writer, "Mine"), (&same, "Theirs")] {
+        let new = NewEntity {
+            name: name.into(),
+            description: None,
+            created_by: "alice".into(),
+        };
+        let audit = NewAudit::success(EventType::EntityCreate, &actor("acme"), name, None);
+        store.create_entity(&new, &audit).await.unwrap();
+    }
+    // `writer`'s quick pass: its own new row ("Keyed" is chained already), not `same`'s.
+    assert_eq!(writer.chain_written_audit().await.unwrap(), 1);
+    assert_eq!(writer.chain_written_audit().await.unwrap(), 0);
+    let unchained = |rows: Vec<AuditRow>| {
+        rows.into_iter()
+            .filter(|r| r.seq.is_none())
+            .map(|r| r.resource)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        unchained(chain_of(writer.as_ref(), "acme").await),
+        ["Theirs"]
+    );
+    assert_eq!(writer.chain_audit().await.unwrap(), 1, "the full pass");
+    assert_eq!(
+        same.chain_written_audit().await.unwrap(),
+        0,
+        "chained already"
+    );
+    let report = other.verify_audit(Some("acme")).await.unwrap();
+    assert_eq!(report.rows, 3);
+    assert!(report.verified, "{report:?}");
 }

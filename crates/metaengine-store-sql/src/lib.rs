@@ -860,6 +860,11 @@ impl Store for SqlStore {
         let sql = metaengine_sql::analyze_table(dialect, &model.table_name);
         // The simple protocol: PostgreSQL's VACUUM is refused in a transaction block.
         self.pool.execute_simple(&sql).await?;
+        Ok(self.analyzed_records(model).await?.unwrap_or(0))
+    }
+
+    async fn analyzed_records(&self, model: &CompiledModel) -> StoreResult<Option<u64>> {
+        let dialect = self.dialect();
         let table = match dialect {
             Dialect::Postgres => metaengine_sql::qualified_table(dialect, &model.table_name),
             Dialect::Sqlite => model.table_name.clone(),
@@ -874,7 +879,7 @@ impl Store for SqlStore {
             Some(row) => row.opt_int("rows")?,
             None => None,
         };
-        Ok(rows.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+        Ok(rows.and_then(|n| u64::try_from(n).ok()))
     }
 
     async fn update_record(

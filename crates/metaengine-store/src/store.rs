@@ -393,6 +393,11 @@ pub trait Store: Send + Sync + 'static {
     /// for a get or a filtered list of a freshly filled table.
     async fn analyze_records(&self, model: &CompiledModel) -> StoreResult<u64>;
 
+    /// The rows the last analysis of the entity's data table found, by whoever ran it (this
+    /// process before a restart, another instance, autovacuum), without analyzing; `None` when
+    /// the table was never analyzed.
+    async fn analyzed_records(&self, model: &CompiledModel) -> StoreResult<Option<u64>>;
+
     /// Updates a record (optionally only at `expected_row_version`) with its audit rows; `None`
     /// when no row matched (missing, or another row version).
     async fn update_record(

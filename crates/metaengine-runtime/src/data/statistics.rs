@@ -6,10 +6,13 @@
 //!
 //! The rule is autovacuum's own analyze threshold: a table is analyzed once the rows written to
 //! it (counted in this process) since its last analysis exceed `500 + 10 %` of the rows that
-//! analysis found. Before this process has analyzed a table it knows no size, so the first
-//! analysis comes after 500 writes; from then on a table of 100,000 rows is analyzed every 10,500
-//! writes, not every few hundred (each `VACUUM (ANALYZE)` of such a table costs PostgreSQL tens
-//! of milliseconds of CPU). Single writes and batches ([`Statistics::wrote`]) start the analysis
+//! analysis found. The first time a table crosses 500 writes in this process, the engine reads
+//! what the database's last analysis found (`Store::analyzed_records`: by this process before a
+//! restart, another instance, autovacuum) and analyzes only if the writes exceed the threshold
+//! of that size; a table never analyzed is analyzed then. So a table of 100,000 rows is
+//! analyzed every 10,500 writes, not every few hundred, nor after the first 500 writes of each
+//! restart (each `VACUUM (ANALYZE)` of a table of 450,000 rows cost PostgreSQL about a second of
+//! CPU in the HTTP benchmark). Single writes and batches ([`Statistics::wrote`]) start the analysis
 //! in the background, one at a time per table. A bulk load (an import) only counts its rows as
 //! it goes ([`Statistics::loaded`]: analyzing a table that grows by 10 % every few batches would
 //! cost more than the load) and, when it ends, analyzes the table by the same rule and waits
@@ -33,14 +36,30 @@ struct Table {
     since: u64,
     /// Rows the last analysis found (0 before this process analyzed the table).
     rows: u64,
-    /// An analysis is running.
+    /// An analysis (or the lookup of the last one) is running.
     running: bool,
+    /// `rows` is what the database's last analysis found (looked up, or run by this process).
+    known: bool,
 }
 
 impl Table {
     /// Whether the writes since the last analysis call for another one.
     fn due(&self) -> bool {
         !self.running && self.since > BASE_THRESHOLD + self.rows / SCALE_DIVISOR
+    }
+
+    /// Marks an analysis running if one is due; whether it is. The writes counted so far are
+    /// kept while the last analysis is looked up (they decide, against its size, whether to
+    /// analyze at all).
+    fn start(&mut self) -> bool {
+        let due = self.due();
+        if due {
+            self.running = true;
+            if self.known {
+                self.since = 0;
+            }
+        }
+        due
     }
 }
 
@@ -80,24 +99,56 @@ impl Statistics {
                 return;
             };
             table.since += rows;
-            let due = table.due();
-            if due {
-                table.since = 0;
-                table.running = true;
-            }
-            due
+            table.start()
         };
         if due {
-            self.spawn(model.clone());
+            let this = self.clone();
+            let model = model.clone();
+            tokio::spawn(async move { this.analyze(&model).await });
         }
     }
 
-    fn spawn(&self, model: CompiledModel) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let rows = this.run(&model).await;
-            this.finished(&model, rows);
-        });
+    /// Analyzes `model`'s table, marked running by [`Table::start`]: after looking up the last
+    /// analysis first, when this process has not seen one yet.
+    async fn analyze(&self, model: &CompiledModel) {
+        if !self.learn(model).await {
+            return;
+        }
+        let rows = self.run(model).await;
+        self.finished(model, rows);
+    }
+
+    /// Takes in what the database's last analysis of `model`'s table found, if this process
+    /// did not know it; whether the writes still call for an analysis (if not, it is no longer
+    /// running).
+    async fn learn(&self, model: &CompiledModel) -> bool {
+        let known = match self.tables.lock() {
+            Ok(tables) => tables.get(&model.table_name).is_some_and(|t| t.known),
+            Err(_) => return false,
+        };
+        if known {
+            return true;
+        }
+        let found = match self.store.analyzed_records(model).await {
+            Ok(rows) => rows.unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(error = %e, table = %model.table_name, "reading the table's statistics failed");
+                0
+            }
+        };
+        let Ok(mut tables) = self.tables.lock() else {
+            return false;
+        };
+        let table = tables.entry(model.table_name.clone()).or_default();
+        table.rows = found;
+        table.known = true;
+        table.running = false;
+        let go = table.due();
+        if go {
+            table.since = 0;
+            table.running = true;
+        }
+        go
     }
 
     /// Notes `rows` rows of a bulk load written to `model`'s table, without starting an
@@ -112,20 +163,11 @@ impl Statistics {
     /// call for one (the end of a bulk load).
     pub(crate) async fn analyze_if_due(&self, model: &CompiledModel) {
         let due = match self.tables.lock() {
-            Ok(mut tables) => {
-                let table = tables.entry(model.table_name.clone()).or_default();
-                let due = table.due();
-                if due {
-                    table.since = 0;
-                    table.running = true;
-                }
-                due
-            }
+            Ok(mut tables) => tables.entry(model.table_name.clone()).or_default().start(),
             Err(_) => false,
         };
         if due {
-            let rows = self.run(model).await;
-            self.finished(model, rows);
+            self.analyze(model).await;
         }
     }
 
@@ -151,6 +193,7 @@ impl Statistics {
         let table = tables.entry(model.table_name.clone()).or_default();
         if let Some(rows) = rows {
             table.rows = rows;
+            table.known = true;
         }
         table.running = false;
     }

@@ -34,7 +34,7 @@ const SCALE_DIVISOR: u64 = 10;
 struct Table {
     /// Rows written since the last analysis began.
     since: u64,
-    /// Rows the last analysis found (0 before this process analyzed the table).
+    /// Rows the last analysis found (0 while not `known`, or for a table never analyzed).
     rows: u64,
     /// An analysis (or the lookup of the last one) is running.
     running: bool,

@@ -1033,7 +1033,6 @@ pub(crate) enum WriteKind {
     Delete,
 }
 
-/// A write every check of its route has passed, ready to run alone or in a batch.
 /// Whether a prepared create carries its own `data.create` audit row (the single route), or
 /// leaves it to its batch, which audits its creates as one row per entity (`batch_audits`):
 /// building a row of changes for every create of a batch only to drop it was a fifth of a
@@ -1046,6 +1045,7 @@ pub(crate) enum CreateAudit {
     ByBatch,
 }
 
+/// A write every check of its route has passed, ready to run alone or in a batch.
 pub(crate) struct Prepared {
     model: Arc<ActiveModel>,
     kind: WriteKind,

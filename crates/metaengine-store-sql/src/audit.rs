@@ -460,14 +460,7 @@ pub(crate) async fn chain_written(pool: &Pool, sql: &MetaSql, sealer: &Sealer) -
         let mut tx = pool.begin_write().await?;
         let postgres = tx.is_postgres();
         let mut text = format!("{} WHERE id IN (", sql.select_audit);
-        for i in 0..chunk.len() {
-            let sep = if i == 0 { "" } else { ", " };
-            if postgres {
-                let _ = write!(text, "{sep}${}", i + 1);
-            } else {
-                let _ = write!(text, "{sep}?");
-            }
-        }
+        push_values(&mut text, chunk.len(), 1, postgres);
         text.push_str(") ORDER BY id");
         let q = query(&text)
             .persistent(keep_prepared(&tx, chunk.len()))

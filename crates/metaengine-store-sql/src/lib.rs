@@ -122,6 +122,18 @@ impl SqlStore {
         }
     }
 
+    /// The rows the last analysis (or, on PostgreSQL, `VACUUM`) of `table` found, its name as
+    /// the database knows it (`metaengine_sql::analyzed_rows`); `None` when it never ran.
+    async fn analyzed_rows(&self, table: &str) -> StoreResult<Option<u64>> {
+        let q =
+            db::query(metaengine_sql::analyzed_rows(self.dialect())).bind(db::Bind::Text(table));
+        let rows = match self.pool.fetch_optional(&q).await? {
+            Some(row) => row.opt_int("rows")?,
+            None => None,
+        };
+        Ok(rows.and_then(|n| u64::try_from(n).ok()))
+    }
+
     /// Versions of the migrations recorded as applied.
     async fn applied_migrations(&self) -> StoreResult<Vec<i64>> {
         let q = query("SELECT version FROM _sqlx_migrations WHERE success");
@@ -869,17 +881,7 @@ impl Store for SqlStore {
             Dialect::Postgres => metaengine_sql::qualified_table(dialect, &model.table_name),
             Dialect::Sqlite => model.table_name.clone(),
         };
-        let rows = self
-            .pool
-            .fetch_optional(
-                &db::query(metaengine_sql::analyzed_rows(dialect)).bind(db::Bind::Text(&table)),
-            )
-            .await?;
-        let rows = match rows {
-            Some(row) => row.opt_int("rows")?,
-            None => None,
-        };
-        Ok(rows.and_then(|n| u64::try_from(n).ok()))
+        self.analyzed_rows(&table).await
     }
 
     async fn update_record(
@@ -979,18 +981,11 @@ impl Store for SqlStore {
         self.pool
             .execute_simple(&format!("VACUUM {}", self.sql.audit_table))
             .await?;
-        let rows = self
-            .pool
-            .fetch_optional(
-                &db::query(metaengine_sql::analyzed_rows(Dialect::Postgres))
-                    .bind(db::Bind::Text(&self.sql.audit_table)),
-            )
-            .await?;
-        let rows = match rows {
-            Some(row) => row.opt_int("rows")?,
-            None => None,
-        };
-        Ok(Some(rows.and_then(|n| u64::try_from(n).ok()).unwrap_or(0)))
+        Ok(Some(
+            self.analyzed_rows(&self.sql.audit_table)
+                .await?
+                .unwrap_or(0),
+        ))
     }
 
     async fn audit_dead_rows(&self) -> StoreResult<Option<(u64, u64)>> {

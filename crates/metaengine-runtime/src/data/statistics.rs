@@ -143,12 +143,7 @@ impl Statistics {
         table.rows = found;
         table.known = true;
         table.running = false;
-        let go = table.due();
-        if go {
-            table.since = 0;
-            table.running = true;
-        }
-        go
+        table.start()
     }
 
     /// Notes `rows` rows of a bulk load written to `model`'s table, without starting an

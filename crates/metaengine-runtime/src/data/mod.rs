@@ -11,6 +11,7 @@ mod batch;
 mod error;
 mod expand;
 mod fields;
+mod group_commit;
 mod import;
 mod record_locks;
 mod references;
@@ -182,6 +183,8 @@ pub struct DataService {
     statistics: Statistics,
     /// Serialize the retries of unconditional updates and deletes of one record.
     record_locks: RecordLocks,
+    /// Writes concurrent single creates together.
+    creates: group_commit::GroupCommit,
     /// Told after every committed write: wakes this process's realtime feed.
     changes: crate::realtime::ChangeSignal,
 }
@@ -281,6 +284,7 @@ impl DataService {
             changes,
             statistics: Statistics::new(store.clone()),
             record_locks: RecordLocks::new(),
+            creates: group_commit::GroupCommit::new(store.clone()),
             store,
             cache,
             gate,
@@ -752,14 +756,15 @@ impl DataService {
                 CreateAudit::Own,
             )
             .await?;
+        let (model, id) = (p.model.clone(), p.id.clone());
         let text = self
-            .store
-            .insert_record(&p.model, p.write(actor), &p.audits)
+            .creates
+            .insert(p, actor.clone())
             .await
-            .map_err(|e| write_failed(&p.model, e))?;
-        self.statistics.wrote(&p.model.model, 1);
+            .map_err(|e| write_failed(&model, e))?;
+        self.statistics.wrote(&model.model, 1);
         self.changes.changed();
-        Ok((self.as_readable(&p.model, actor, text)?, p.id))
+        Ok((self.as_readable(&model, actor, text)?, id))
     }
 
     /// Updates some fields of a record; `if_match` is the row version the client read. Without

@@ -757,6 +757,122 @@ async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
     assert_eq!(customer_row["fields"], json!(["name"]));
 }
 
+/// Creates that arrive together are written together (group commit, issue 19) and each is
+/// answered as if it had been written alone: a unique value taken by one create of a group
+/// fails that create only, and every other one is stored, in its own tenant, with its own
+/// `data.create` audit row (not a batch's).
+async fn concurrent_creates_are_answered_one_by_one(store: Arc<dyn Store>) {
+    let e = Arc::new(env(store).await);
+    let users = [
+        actor("u1", "t1", "eu", &["user"]),
+        actor("u2", "t2", "eu", &["user"]),
+    ];
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (e, who) = (e.clone(), users[i % 2].clone());
+        // Creates 0 and 2 (both of t1) give the same invoice number.
+        let number = if i == 0 || i == 2 {
+            "INV-TWICE".to_owned()
+        } else {
+            format!("INV-{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            let created = e.data.create(&who, "Invoice", &invoice(&number, "1")).await;
+            (who, number, created)
+        }));
+    }
+    let mut stored = Vec::new();
+    let mut refused = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (who, number, Ok((_, id))) => stored.push((who, number, id)),
+            (_, number, Err(err)) => refused.push((number, err)),
+        }
+    }
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, "INV-TWICE");
+    assert_eq!(
+        refused[0].1.code(),
+        metaengine_core::ErrorCode::UniqueViolation
+    );
+    assert_eq!(stored.len(), 39);
+    for (who, number, id) in &stored {
+        let (text, _) = e.data.get(who, "Invoice", id, &[]).await.unwrap();
+        let record: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(record["invoiceNumber"], json!(number));
+        assert_eq!(record["createdBy"], json!(who.user_id));
+    }
+    for (who, expected) in [(&users[0], 19), (&users[1], 20)] {
+        let page = e.data.list(who, "Invoice", &list()).await.unwrap();
+        assert_eq!(page.meta.total, Some(expected));
+    }
+    e.writer.flush().await;
+    let audits = e
+        .store
+        .query_audit(&AuditQuery {
+            event_types: vec![EventType::DataCreate],
+            page: metaengine_store::PageRequest {
+                page: 1,
+                page_size: 100,
+            },
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    for (who, _, id) in &stored {
+        let own: Vec<_> = audits
+            .data
+            .iter()
+            .filter(|r| r.details.as_ref().is_some_and(|d| d["id"] == json!(id)))
+            .collect();
+        assert_eq!(own.len(), 1, "the audit rows of {id}");
+        assert_eq!(own[0].tenant_id, who.tenant_id);
+        assert_eq!(own[0].user_id, who.user_id);
+    }
+    assert!(
+        audits
+            .data
+            .iter()
+            .all(|r| r.details.as_ref().is_none_or(|d| d.get("batch").is_none()))
+    );
+}
+
+/// The creates of the test above do share transactions on PostgreSQL, whose change log
+/// records each change's transaction: fewer transactions than creates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_share_transactions_on_postgres() {
+    let (db, store) = metaengine_testing::postgres().await;
+    let e = Arc::new(env(store).await);
+    let user = actor("u1", "t1", "eu", &["user"]);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (e, user) = (e.clone(), user.clone());
+        tasks.push(tokio::spawn(async move {
+            e.data
+                .create(&user, "Invoice", &invoice(&format!("INV-{i}"), "1"))
+                .await
+                .map(|(_, id)| id)
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+    let (changes, transactions): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT txid::text) FROM meta.meta_changes \
+         WHERE entity = 'Invoice' AND op = 'create'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(changes, 40);
+    assert!(
+        transactions < 40,
+        "{transactions} transactions for 40 creates"
+    );
+}
+
 crate::on_both_backends!(
     tenants_and_realms_never_see_each_other,
     writes_are_validated_all_at_once,
@@ -765,4 +881,5 @@ crate::on_both_backends!(
     cursors_walk_every_row_once,
     row_filter_values_keep_their_type_across_versions,
     batches_are_all_or_nothing,
+    concurrent_creates_are_answered_one_by_one,
 );

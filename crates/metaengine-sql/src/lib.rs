@@ -20,8 +20,8 @@ mod references;
 
 pub use checks::{data_check, storage_type, stores_as};
 pub use ddl::{
-    analyze_table, analyzed_rows, column_type, drop_column, drop_table, has_rows, literal,
-    qualified_table, render_plan,
+    VACUUM_DUE, analyze_table, analyzed_rows, column_type, drop_column, drop_table, has_rows,
+    literal, qualified_table, render_plan,
 };
 pub use references::{
     ReferenceLink, SQLITE_MISSING, SQLITE_STILL_REFERENCED, SQLITE_TRIGGERS_NAMING, drop_reference,

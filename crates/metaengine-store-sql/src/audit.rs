@@ -124,9 +124,20 @@ impl<'a> Pending<'a> {
         }
     }
 
-    /// The rows' ids.
-    pub(crate) fn ids(&self) -> impl Iterator<Item = Id> + '_ {
-        self.ids.iter().map(|(id, _)| *id)
+    /// What the chainer needs of each row to append it to its chain, the rows once written
+    /// (their ids, tenants and contents).
+    pub(crate) fn into_hints(self) -> impl Iterator<Item = Hint> {
+        let at = std::time::Instant::now();
+        self.ids
+            .into_iter()
+            .zip(self.audits)
+            .zip(self.contents)
+            .map(move |(((id, _), audit), content)| Hint {
+                id,
+                at,
+                tenant_id: audit.actor.tenant_id.clone(),
+                content,
+            })
     }
 
     /// Each row's seal with `key`.
@@ -286,9 +297,23 @@ pub(crate) async fn append(tx: &mut Tx, sql: &MetaSql, audits: &[NewAudit]) -> S
 pub struct Sealer {
     key: SealKey,
     written: Arc<Notify>,
-    /// The ids of the rows sealed by this process and not chained yet, with when they were
-    /// written; the chainer looks them up by primary key.
-    hints: Arc<std::sync::Mutex<Vec<(Id, std::time::Instant)>>>,
+    /// The rows sealed by this process and not chained yet; the chainer looks them up by
+    /// primary key.
+    hints: Arc<std::sync::Mutex<Vec<Hint>>>,
+}
+
+/// A sealed row this process wrote, as the chainer's quick pass takes it: the row's content is
+/// the one its seal was made of, so the pass need not read it back (nor check its seal). Were
+/// the row changed before it is chained, its hash would still cover what was written, and
+/// `verify` would report the change.
+#[derive(Debug, Clone)]
+pub(crate) struct Hint {
+    id: Id,
+    /// When it was written.
+    at: std::time::Instant,
+    tenant_id: String,
+    /// Its canonical content ([`chain::content`]).
+    content: String,
 }
 
 /// How long the chainer keeps looking for a sealed row it was told of and cannot see (its
@@ -296,8 +321,9 @@ pub struct Sealer {
 /// on.
 const HINT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Most ids the sealer remembers; past it, rows wait for the full pass.
-const MAX_HINTS: usize = 1_000_000;
+/// Most rows the sealer remembers (with their contents, a few hundred bytes each); past it, rows
+/// wait for the full pass.
+const MAX_HINTS: usize = 100_000;
 
 impl Sealer {
     /// A sealer with `key`.
@@ -314,14 +340,13 @@ impl Sealer {
         &self.key
     }
 
-    /// Tells the chainer that the sealed rows `ids` were written (a wake-up may come before
-    /// their commit: the chainer looks again while it cannot see them).
-    pub(crate) fn written(&self, ids: impl Iterator<Item = Id>) {
-        let now = std::time::Instant::now();
+    /// Tells the chainer that the sealed rows of `hints` were written (a wake-up may come
+    /// before their commit: the chainer looks again while it cannot see them).
+    pub(crate) fn written(&self, hints: impl Iterator<Item = Hint>) {
         {
-            let mut hints = self.lock();
-            let room = MAX_HINTS.saturating_sub(hints.len());
-            hints.extend(ids.take(room).map(|id| (id, now)));
+            let mut all = self.lock();
+            let room = MAX_HINTS.saturating_sub(all.len());
+            all.extend(hints.take(room));
         }
         self.written.notify_one();
     }
@@ -331,23 +356,23 @@ impl Sealer {
         self.written.notified().await;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Id, std::time::Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Hint>> {
         self.hints
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The rows written since the last call.
-    fn take(&self) -> Vec<(Id, std::time::Instant)> {
+    fn take(&self) -> Vec<Hint> {
         std::mem::take(&mut *self.lock())
     }
 
     /// Gives back the rows the chainer could not see yet (less than [`HINT_TTL`] old), and
     /// wakes it to look again.
-    fn retry(&self, unseen: Vec<(Id, std::time::Instant)>) {
+    fn retry(&self, unseen: Vec<Hint>) {
         let young: Vec<_> = unseen
             .into_iter()
-            .filter(|(_, at)| at.elapsed() < HINT_TTL)
+            .filter(|h| h.at.elapsed() < HINT_TTL)
             .collect();
         if !young.is_empty() {
             self.lock().extend(young);
@@ -370,16 +395,18 @@ pub(crate) async fn seal(
     }
     let pending = Pending::new(audits);
     let seals = pending.seals(&sealer.key);
-    let mut rows = pending.seed_binds().zip(&seals);
-    for chunk in audits.chunks(rows_per_statement(tx)) {
-        let text = values_statement(tx, &sql.insert_sealed_audit, chunk.len(), SEALED_COLUMNS);
-        let mut q = query(&text).persistent(keep_prepared(tx, chunk.len()));
-        for (seed, seal) in rows.by_ref().take(chunk.len()) {
-            q = q.bind_all(seed).bind(Bind::Text(seal));
+    {
+        let mut rows = pending.seed_binds().zip(&seals);
+        for chunk in audits.chunks(rows_per_statement(tx)) {
+            let text = values_statement(tx, &sql.insert_sealed_audit, chunk.len(), SEALED_COLUMNS);
+            let mut q = query(&text).persistent(keep_prepared(tx, chunk.len()));
+            for (seed, seal) in rows.by_ref().take(chunk.len()) {
+                q = q.bind_all(seed).bind(Bind::Text(seal));
+            }
+            tx.execute(&q).await?;
         }
-        tx.execute(&q).await?;
     }
-    sealer.written(pending.ids());
+    sealer.written(pending.into_hints());
     Ok(())
 }
 
@@ -445,41 +472,46 @@ pub(crate) async fn chain_sealed(pool: &Pool, sql: &MetaSql, key: &SealKey) -> S
 const HINTS_PER_STATEMENT: usize = 500;
 
 /// The chainer's quick pass: chains the sealed rows this process wrote since the last pass,
-/// read by primary key (the full pass, [`chain_sealed`], reads every row without a position).
-/// A row it cannot see yet (not committed) is looked for again in the next pass, for up to
-/// [`HINT_TTL`]; the rows of a pass that fails are left to the full pass.
+/// with the contents it sealed ([`Hint`]); it reads only their positions, by primary key, to
+/// see which have committed and are still without one (the full pass, [`chain_sealed`], reads
+/// every row without a position). A row it cannot see yet (not committed) is looked for again
+/// in the next pass, for up to [`HINT_TTL`]; the rows of a pass that fails are left to the
+/// full pass.
 pub(crate) async fn chain_written(pool: &Pool, sql: &MetaSql, sealer: &Sealer) -> StoreResult<u64> {
     let mut hints = sealer.take();
     if hints.is_empty() {
         return Ok(0);
     }
-    hints.sort_unstable_by_key(|(id, _)| *id);
+    hints.sort_unstable_by_key(|h| h.id);
     let mut chained = 0;
     let mut unseen = Vec::new();
     for chunk in hints.chunks(HINTS_PER_STATEMENT) {
         let mut tx = pool.begin_write().await?;
         let postgres = tx.is_postgres();
-        let mut text = format!("{} WHERE id IN (", sql.select_audit);
+        let mut text = format!("SELECT id, seq FROM {} WHERE id IN (", sql.audit_table);
         push_values(&mut text, chunk.len(), 1, postgres);
-        text.push_str(") ORDER BY id");
+        text.push(')');
         let q = query(&text)
             .persistent(keep_prepared(&tx, chunk.len()))
-            .bind_all(chunk.iter().map(|(id, _)| Bind::Id(*id)));
+            .bind_all(chunk.iter().map(|h| Bind::Id(h.id)));
         if postgres {
             tx.execute(&query("SELECT pg_advisory_xact_lock($1)").bind(Bind::Int(CHAINER_LOCK)))
                 .await?;
         }
-        let rows = tx
-            .fetch_all(&q)
-            .await?
-            .iter()
-            .map(rows::audit)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let seen: HashSet<Id> = rows.iter().map(|r| r.id).collect();
-        unseen.extend(chunk.iter().filter(|(id, _)| !seen.contains(id)).copied());
-        // A row chained already (by a full pass) is done with.
-        let sealed: Vec<AuditRow> = rows.into_iter().filter(|r| r.seq.is_none()).collect();
-        chained += append_sealed(tx, sql, sealer.key(), &sealed).await?;
+        let mut positions = HashMap::with_capacity(chunk.len());
+        for row in tx.fetch_all(&q).await? {
+            positions.insert(row.id("id")?, row.opt_int("seq")?);
+        }
+        let mut sealed = Vec::with_capacity(chunk.len());
+        for h in chunk {
+            match positions.get(&h.id) {
+                None => unseen.push(h.clone()),
+                // Chained already (by a full pass).
+                Some(Some(_)) => {}
+                Some(None) => sealed.push((h.id, h.tenant_id.as_str(), h.content.as_str())),
+            }
+        }
+        chained += link_rows(tx, sql, &sealed).await?;
     }
     sealer.retry(unseen);
     Ok(chained)
@@ -488,7 +520,7 @@ pub(crate) async fn chain_written(pool: &Pool, sql: &MetaSql, sealer: &Sealer) -
 /// Appends `rows` (sealed, in id order, read in `tx`) to their tenants' chains and commits;
 /// how many it chained. A row whose seal `key` does not vouch for is left out.
 async fn append_sealed(
-    mut tx: Tx,
+    tx: Tx,
     sql: &MetaSql,
     key: &SealKey,
     rows: &[AuditRow],
@@ -501,21 +533,31 @@ async fn append_sealed(
             key.vouches(&content, seal).then_some((row, content))
         })
         .collect();
-    if vouched.is_empty() {
+    let rows: Vec<(Id, &str, &str)> = vouched
+        .iter()
+        .map(|(row, content)| (row.id, row.tenant_id.as_str(), content.as_str()))
+        .collect();
+    link_rows(tx, sql, &rows).await
+}
+
+/// Appends `rows` (id, tenant, canonical content; in id order) to their tenants' chains in
+/// `tx` and commits; how many it chained.
+async fn link_rows(mut tx: Tx, sql: &MetaSql, rows: &[(Id, &str, &str)]) -> StoreResult<u64> {
+    if rows.is_empty() {
         tx.rollback().await?;
         return Ok(0);
     }
-    let tenants: BTreeSet<&str> = vouched.iter().map(|(r, _)| r.tenant_id.as_str()).collect();
+    let tenants: BTreeSet<&str> = rows.iter().map(|(_, tenant, _)| *tenant).collect();
     let start = lock_heads(&mut tx, sql, &tenants).await?;
     let mut heads = start.clone();
-    let links: Vec<(Id, Link)> = vouched
+    let links: Vec<(Id, Link)> = rows
         .iter()
-        .map(|(row, content)| {
+        .map(|(id, tenant, content)| {
             let link = heads
-                .entry(row.tenant_id.clone())
+                .entry((*tenant).to_owned())
                 .or_default()
                 .append(content);
-            (row.id, link)
+            (*id, link)
         })
         .collect();
     set_links(&mut tx, sql, &links).await?;

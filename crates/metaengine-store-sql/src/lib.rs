@@ -661,7 +661,7 @@ impl Store for SqlStore {
         if indexed {
             // New indexes on a table with rows: fresh statistics let the planner use them at
             // once. Best effort: the activation has committed.
-            let sql = metaengine_sql::analyze_table(self.dialect(), &plan.table);
+            let sql = metaengine_sql::analyze_table(self.dialect(), &plan.table, true);
             if let Err(e) = self.pool.execute_simple(&sql).await {
                 tracing::warn!(error = %e, table = %plan.table, "analyze failed");
             }
@@ -869,7 +869,18 @@ impl Store for SqlStore {
 
     async fn analyze_records(&self, model: &CompiledModel) -> StoreResult<u64> {
         let dialect = self.dialect();
-        let sql = metaengine_sql::analyze_table(dialect, &model.table_name);
+        let vacuum = match dialect {
+            Dialect::Postgres => {
+                let table = metaengine_sql::qualified_table(dialect, &model.table_name);
+                let q = db::query(metaengine_sql::VACUUM_DUE).bind(db::Bind::Text(&table));
+                match self.pool.fetch_optional(&q).await? {
+                    Some(row) => row.bool("due")?,
+                    None => true,
+                }
+            }
+            Dialect::Sqlite => false,
+        };
+        let sql = metaengine_sql::analyze_table(dialect, &model.table_name, vacuum);
         // The simple protocol: PostgreSQL's VACUUM is refused in a transaction block.
         self.pool.execute_simple(&sql).await?;
         Ok(self.analyzed_records(model).await?.unwrap_or(0))

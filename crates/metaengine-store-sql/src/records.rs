@@ -186,7 +186,7 @@ pub(crate) async fn write(
             rows.into_iter().next()
         };
         if row.is_some() {
-            sealer.written(pending.ids());
+            sealer.written(pending.into_hints());
         }
         row
     } else {

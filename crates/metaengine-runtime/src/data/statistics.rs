@@ -1,6 +1,7 @@
 //! Planner statistics kept fresh by the engine itself (`ANALYZE` of a data table; on PostgreSQL
-//! `VACUUM (ANALYZE)`, which also marks the pages all-visible so that a count is answered from an
-//! index alone), because nothing else may: PostgreSQL's autovacuum can be off or late, and SQLite
+//! `VACUUM (ANALYZE)` when autovacuum's own rules call for a vacuum, which also marks the pages
+//! all-visible so that a count is answered from an index alone: `metaengine_sql::VACUUM_DUE`),
+//! because nothing else may: PostgreSQL's autovacuum can be off or late, and SQLite
 //! has none. Without statistics a planner picks the wrong index for a get or a filtered list of a
 //! freshly filled table (issue 19: 8× slower gets on PostgreSQL).
 //!

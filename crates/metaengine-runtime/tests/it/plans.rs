@@ -269,6 +269,30 @@ async fn postgres_lists_are_served_in_index_order() {
     let plan = q.fetch_all(&pool).await.unwrap().join("\n");
     assert!(plan.contains("Index Only Scan"), "count\n{plan}");
     assert!(plan.contains("Heap Fetches: 0"), "count\n{plan}");
+
+    // The next analysis, after a few writes (far below autovacuum's vacuum thresholds), only
+    // analyzes: no VACUUM of the whole table and its indexes for them.
+    let runs = || async {
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT vacuum_count, analyze_count FROM pg_stat_user_tables \
+             WHERE relid = 'core.ent_invoice'::regclass",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let (vacuums, analyses) = runs().await;
+    sqlx::query(
+        "INSERT INTO core.ent_invoice (tenant_id, realm_id, id, created_at, updated_at, \
+         created_by, updated_by, invoice_number, status, total_amount) \
+         SELECT 't1', 'r1', gen_random_uuid(), now(), now(), 'u', 'u', 'MORE-' || g, 'paid', g \
+         FROM generate_series(1, 100) g",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(store.analyze_records(&model).await.unwrap(), 4100);
+    assert_eq!(runs().await, (vacuums, analyses + 1));
 }
 
 /// Imports `rows` invoices through the importer `metaengine data import` uses.

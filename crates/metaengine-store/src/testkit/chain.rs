@@ -318,6 +318,29 @@ pub async fn audit_tampering_is_found(store: Arc<dyn Store>, exec: Exec, table: 
     assert_eq!((intact.tenants, intact.rows), (1, 6));
     let all = s.verify_audit(None).await.unwrap();
     assert!(!all.verified);
+
+    // A row changed by hand after its write, before the chainer's quick pass reached it: the
+    // pass appends it with the content that was written (and sealed), so `verify` finds the
+    // change.
+    let new = NewEntity {
+        name: "Early".into(),
+        description: None,
+        created_by: "alice".into(),
+    };
+    let audit = NewAudit::success(EventType::EntityCreate, &actor("early"), "Early", None);
+    s.create_entity(&new, &audit).await.unwrap();
+    exec(format!(
+        "UPDATE {table} SET resource = 'Changed' WHERE tenant_id = 'early'"
+    ))
+    .await;
+    assert_eq!(s.chain_written_audit().await.unwrap(), 1);
+    let early = s.verify_audit(Some("early")).await.unwrap();
+    let broken = early.first_broken.unwrap();
+    assert!(
+        broken.reason.contains("content does not match"),
+        "{}",
+        broken.reason
+    );
 }
 
 /// A database migrated up to the migration before the chain, holding audit rows of two

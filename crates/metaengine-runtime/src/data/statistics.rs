@@ -11,7 +11,8 @@
 //! what the database's last analysis found (`Store::analyzed_records`: by this process before a
 //! restart, another instance, autovacuum) and analyzes only if the writes exceed the threshold
 //! of that size; a table never analyzed is analyzed then. So a table of 100,000 rows is
-//! analyzed every 10,500 writes, not every few hundred, nor after the first 500 writes of each
+//! analyzed every 10,500 writes (and, like autovacuum, at most once a minute unless it has
+//! doubled since: [`SPACING`]), not every few hundred, nor after the first 500 writes of each
 //! restart (each `VACUUM (ANALYZE)` of a table of 450,000 rows cost PostgreSQL about a second of
 //! CPU in the HTTP benchmark). Single writes and batches ([`Statistics::wrote`]) start the analysis
 //! in the background, one at a time per table. A bulk load (an import) only counts its rows as
@@ -22,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use metaengine_core::CompiledModel;
 use metaengine_store::Store;
@@ -30,6 +32,11 @@ use metaengine_store::Store;
 const BASE_THRESHOLD: u64 = 500;
 /// The share of rows already written that must be written again before the next analysis.
 const SCALE_DIVISOR: u64 = 10;
+/// The least time between two analyses of a table that single writes and batches start
+/// (autovacuum's `autovacuum_naptime`), unless the table has doubled since the last one: under a
+/// stream of batches a table of 150,000 rows crossed its threshold twice a second, and each
+/// `ANALYZE` cost PostgreSQL 0.4 s.
+const SPACING: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 struct Table {
@@ -41,23 +48,29 @@ struct Table {
     running: bool,
     /// `rows` is what the database's last analysis found (looked up, or run by this process).
     known: bool,
+    /// When this process started its last analysis of the table.
+    started: Option<Instant>,
 }
 
 impl Table {
-    /// Whether the writes since the last analysis call for another one.
-    fn due(&self) -> bool {
-        !self.running && self.since > BASE_THRESHOLD + self.rows / SCALE_DIVISOR
+    /// Whether the writes since the last analysis call for another one, at least `spacing`
+    /// after the last one this process started (or at once if the table has doubled since).
+    fn due(&self, spacing: Duration) -> bool {
+        !self.running
+            && self.since > BASE_THRESHOLD + self.rows / SCALE_DIVISOR
+            && (self.since >= self.rows || self.started.is_none_or(|at| at.elapsed() >= spacing))
     }
 
-    /// Marks an analysis running if one is due; whether it is. The writes counted so far are
-    /// kept while the last analysis is looked up (they decide, against its size, whether to
-    /// analyze at all).
-    fn start(&mut self) -> bool {
-        let due = self.due();
+    /// Marks an analysis running if one is due (see [`Table::due`]); whether it is. The writes
+    /// counted so far are kept while the last analysis is looked up (they decide, against its
+    /// size, whether to analyze at all).
+    fn start(&mut self, spacing: Duration) -> bool {
+        let due = self.due(spacing);
         if due {
             self.running = true;
             if self.known {
                 self.since = 0;
+                self.started = Some(Instant::now());
             }
         }
         due
@@ -100,19 +113,19 @@ impl Statistics {
                 return;
             };
             table.since += rows;
-            table.start()
+            table.start(SPACING)
         };
         if due {
             let this = self.clone();
             let model = model.clone();
-            tokio::spawn(async move { this.analyze(&model).await });
+            tokio::spawn(async move { this.analyze(&model, SPACING).await });
         }
     }
 
     /// Analyzes `model`'s table, marked running by [`Table::start`]: after looking up the last
     /// analysis first, when this process has not seen one yet.
-    async fn analyze(&self, model: &CompiledModel) {
-        if !self.learn(model).await {
+    async fn analyze(&self, model: &CompiledModel, spacing: Duration) {
+        if !self.learn(model, spacing).await {
             return;
         }
         let rows = self.run(model).await;
@@ -122,7 +135,7 @@ impl Statistics {
     /// Takes in what the database's last analysis of `model`'s table found, if this process
     /// did not know it; whether the writes still call for an analysis (if not, it is no longer
     /// running).
-    async fn learn(&self, model: &CompiledModel) -> bool {
+    async fn learn(&self, model: &CompiledModel, spacing: Duration) -> bool {
         let known = match self.tables.lock() {
             Ok(tables) => tables.get(&model.table_name).is_some_and(|t| t.known),
             Err(_) => return false,
@@ -144,7 +157,7 @@ impl Statistics {
         table.rows = found;
         table.known = true;
         table.running = false;
-        table.start()
+        table.start(spacing)
     }
 
     /// Notes `rows` rows of a bulk load written to `model`'s table, without starting an
@@ -156,14 +169,17 @@ impl Statistics {
     }
 
     /// Analyzes `model`'s table now and waits for it, if the writes since its last analysis
-    /// call for one (the end of a bulk load).
+    /// call for one (the end of a bulk load: however recent the last analysis).
     pub(crate) async fn analyze_if_due(&self, model: &CompiledModel) {
         let due = match self.tables.lock() {
-            Ok(mut tables) => tables.entry(model.table_name.clone()).or_default().start(),
+            Ok(mut tables) => tables
+                .entry(model.table_name.clone())
+                .or_default()
+                .start(Duration::ZERO),
             Err(_) => false,
         };
         if due {
-            self.analyze(model).await;
+            self.analyze(model, Duration::ZERO).await;
         }
     }
 
@@ -205,14 +221,38 @@ mod tests {
             since: 501,
             ..Table::default()
         };
-        assert!(t.due(), "unknown size: after 500 writes");
+        assert!(t.due(SPACING), "unknown size: after 500 writes");
         t.rows = 100_000;
-        assert!(!t.due());
+        assert!(!t.due(SPACING));
         t.since = 10_500;
-        assert!(!t.due());
+        assert!(!t.due(SPACING));
         t.since = 10_501;
-        assert!(t.due());
+        assert!(t.due(SPACING));
         t.running = true;
-        assert!(!t.due(), "one analysis at a time");
+        assert!(!t.due(SPACING), "one analysis at a time");
+    }
+
+    #[test]
+    fn a_table_is_analyzed_at_most_once_a_minute_unless_it_doubled() {
+        let mut t = Table {
+            rows: 100_000,
+            known: true,
+            since: 20_000,
+            ..Table::default()
+        };
+        assert!(t.start(SPACING));
+        assert!(t.started.is_some());
+        t.running = false;
+        t.since = 20_000;
+        assert!(!t.due(SPACING), "a second after the last");
+        assert!(
+            t.due(Duration::ZERO),
+            "the end of an import waits for no spacing"
+        );
+        t.since = 100_000;
+        assert!(t.due(SPACING), "doubled since the last");
+        t.since = 20_000;
+        t.started = Instant::now().checked_sub(SPACING);
+        assert!(t.due(SPACING), "a minute after the last");
     }
 }

@@ -537,10 +537,28 @@ fn dispatch(inner: &Inner, hub: &mut Hub, change: &Change) {
 }
 
 /// Reads the log after the feed's position and dispatches each change, until the log has no
-/// more. With no subscriber on this process, the feed only moves its position (no record is
-/// read), and stops at the first read that was not full: under a stream of writes the log
-/// always has more, and following it write by write cost PostgreSQL a tenth of its CPU.
+/// more. With no subscriber on this process, the feed only moves its position to the log's
+/// last id, with one read of it: no change is read, and none need wait to be final, since no
+/// subscriber of this process is owed one (a subscriber starts after the last id it is given,
+/// and replays from the log what the feed moved past while it registered). Following the log
+/// in steps of final changes instead cost PostgreSQL a tenth of its CPU under single creates,
+/// and a second in six under batches.
 async fn catch_up(inner: &Inner) {
+    if lock(&inner.hub).scopes.is_empty() {
+        let last = match inner.store.change_bounds().await {
+            Ok(bounds) => bounds.last,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the change log failed; retrying");
+                return;
+            }
+        };
+        let mut hub = lock(&inner.hub);
+        // A subscriber that came meanwhile is served from where the feed was.
+        if hub.scopes.is_empty() && last > hub.position {
+            hub.position = last;
+        }
+        return;
+    }
     loop {
         let (position, wanted) = {
             let hub = lock(&inner.hub);
@@ -568,9 +586,6 @@ async fn catch_up(inner: &Inner) {
                 dispatch(inner, &mut hub, change);
             }
             hub.position = batch.through;
-        }
-        if !wanted && batch.through - position < i64::from(READ_BATCH) {
-            return;
         }
     }
 }

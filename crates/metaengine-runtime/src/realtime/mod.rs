@@ -376,6 +376,12 @@ impl Realtime {
             },
             None => Start::Live,
         };
+        // The log holds changes the feed has not read, some maybe owed to this subscriber (a
+        // resume after them): wake the feed now rather than at its next write or poll (with no
+        // subscriber it may have let them wait, see `IDLE_SPACING`).
+        if position < bounds.last {
+            inner.signal.0.notify_one();
+        }
         Ok(Subscription {
             inner: inner.clone(),
             subscriber,

@@ -403,7 +403,11 @@ async fn reset_when_resuming_past_retention(store: Arc<dyn Store>) {
     // Retention passes over both changes.
     let later = Timestamp(chrono::Utc::now() + chrono::Duration::seconds(1));
     assert_eq!(store.purge_changes(later).await.unwrap(), 2);
-    assert_eq!(store.purge_changes(later).await.unwrap(), 0, "purged already");
+    assert_eq!(
+        store.purge_changes(later).await.unwrap(),
+        0,
+        "purged already"
+    );
 
     let mut resumed = server
         .events("/api/realtime?entities=Doc", &admin, Some(&old))

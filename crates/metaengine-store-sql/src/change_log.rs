@@ -286,18 +286,29 @@ pub(crate) async fn purge(pool: &Pool, dialect: Dialect, before: Timestamp) -> S
     // The deleted rows' space is free for new changes only once vacuumed, and autovacuum may be
     // off: vacuum the log after a purge that deleted much of it (autovacuum's rule, against
     // the rows deleted rather than its statistics). SQLite reuses a deleted row's space itself.
-    if pool.is_postgres() && deleted > 50 {
-        let remaining = format!("SELECT count(*) FROM (SELECT 1 FROM {log} LIMIT $1) AS r");
-        let bound = i64::try_from(deleted.saturating_mul(5)).unwrap_or(i64::MAX);
-        let left = pool
-            .fetch_one(&query(&remaining).bind(Bind::Int(bound)))
-            .await?
-            .int(0)?;
-        if i64::try_from(deleted).unwrap_or(i64::MAX) > 50 + left / 5 {
-            pool.execute_simple(&format!("VACUUM {log}")).await?;
-        }
+    // Best effort: the purge itself has committed.
+    if pool.is_postgres()
+        && deleted > 50
+        && let Err(e) = vacuum_after_purge(pool, log, deleted).await
+    {
+        tracing::warn!(error = %e, "vacuuming the change log after its purge failed");
     }
     Ok(deleted)
+}
+
+/// Vacuums the change log (PostgreSQL) when the `deleted` rows of a purge exceed `50 + 20 %`
+/// of the rows left.
+async fn vacuum_after_purge(pool: &Pool, log: &str, deleted: u64) -> StoreResult<()> {
+    let remaining = format!("SELECT count(*) FROM (SELECT 1 FROM {log} LIMIT $1) AS r");
+    let bound = i64::try_from(deleted.saturating_mul(5)).unwrap_or(i64::MAX);
+    let left = pool
+        .fetch_one(&query(&remaining).bind(Bind::Int(bound)))
+        .await?
+        .int(0)?;
+    if i64::try_from(deleted).unwrap_or(i64::MAX) > 50 + left / 5 {
+        pool.execute_simple(&format!("VACUUM {log}")).await?;
+    }
+    Ok(())
 }
 
 /// Wakes other processes' feeds (PostgreSQL).

@@ -35,7 +35,8 @@ const SCALE_DIVISOR: u64 = 10;
 /// The least time between two analyses of a table that single writes and batches start
 /// (autovacuum's `autovacuum_naptime`), unless the table has doubled since the last one: under a
 /// stream of batches a table of 150,000 rows crossed its threshold twice a second, and each
-/// `ANALYZE` cost PostgreSQL 0.4 s.
+/// `ANALYZE` cost PostgreSQL 0.4 s. An analysis it holds back runs when it ends, whether or not
+/// more writes come ([`Table::defer`]).
 const SPACING: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
@@ -50,6 +51,8 @@ struct Table {
     known: bool,
     /// When this process started its last analysis of the table.
     started: Option<Instant>,
+    /// An analysis the spacing held back is waiting for its end.
+    deferred: bool,
 }
 
 impl Table {
@@ -74,6 +77,20 @@ impl Table {
             }
         }
         due
+    }
+
+    /// When the writes call for an analysis that only the spacing holds back, and none waits for
+    /// its end yet: how long until it ends (and one now waits).
+    fn defer(&mut self, spacing: Duration) -> Option<Duration> {
+        let started = self.started?;
+        let held = !self.running
+            && !self.deferred
+            && self.since > BASE_THRESHOLD + self.rows / SCALE_DIVISOR
+            && !self.due(spacing);
+        held.then(|| {
+            self.deferred = true;
+            spacing.saturating_sub(started.elapsed())
+        })
     }
 }
 
@@ -113,12 +130,32 @@ impl Statistics {
                 return;
             };
             table.since += rows;
-            table.start(SPACING)
+            if table.start(SPACING) {
+                Some(Duration::ZERO)
+            } else {
+                table.defer(SPACING)
+            }
         };
-        if due {
+        // Due now, or once the spacing ends (even if no write comes then).
+        if let Some(wait) = due {
             let this = self.clone();
             let model = model.clone();
-            tokio::spawn(async move { this.analyze(&model, SPACING).await });
+            tokio::spawn(async move {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                    let due = match this.tables.lock() {
+                        Ok(mut tables) => tables.get_mut(&model.table_name).is_some_and(|t| {
+                            t.deferred = false;
+                            t.start(SPACING)
+                        }),
+                        Err(_) => false,
+                    };
+                    if !due {
+                        return;
+                    }
+                }
+                this.analyze(&model, SPACING).await;
+            });
         }
     }
 
@@ -252,7 +289,13 @@ mod tests {
         t.since = 100_000;
         assert!(t.due(SPACING), "doubled since the last");
         t.since = 20_000;
+        let wait = t.defer(SPACING).expect("held back by the spacing");
+        assert!(wait > Duration::from_secs(50), "{wait:?}");
+        assert_eq!(t.defer(SPACING), None, "one waits already");
+        t.deferred = false;
+        t.since = 20_000;
         t.started = Instant::now().checked_sub(SPACING);
         assert!(t.due(SPACING), "a minute after the last");
+        assert_eq!(t.defer(SPACING), None, "not held back");
     }
 }

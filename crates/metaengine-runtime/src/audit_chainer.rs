@@ -93,10 +93,6 @@ async fn pass(
 
 /// Rows chained between two looks at the audit table's dead versions.
 pub const VACUUM_CHECK_EVERY: u64 = 2_000;
-/// Autovacuum's base threshold: dead versions always tolerated.
-const VACUUM_BASE: u64 = 50;
-/// Autovacuum's scale factor, as a divisor: dead versions tolerated per live row.
-const VACUUM_SCALE_DIVISOR: u64 = 5;
 
 /// When the chainer vacuums the audit table (see the module documentation).
 #[derive(Debug, Default)]
@@ -116,7 +112,7 @@ impl Vacuum {
         }
         self.since = 0;
         let due = match store.audit_dead_rows().await {
-            Ok(Some((dead, live))) => dead > VACUUM_BASE + live / VACUUM_SCALE_DIVISOR,
+            Ok(Some((dead, live))) => metaengine_store::vacuum_due(dead, live),
             Ok(None) => {
                 self.never = true;
                 false

@@ -134,6 +134,17 @@ impl SqlStore {
         Ok(rows.and_then(|n| u64::try_from(n).ok()))
     }
 
+    /// The name of `model`'s data table as the database's catalog and statistics take it:
+    /// schema-qualified on PostgreSQL, bare on SQLite.
+    fn catalog_name(&self, model: &CompiledModel) -> String {
+        match self.dialect() {
+            Dialect::Postgres => {
+                metaengine_sql::qualified_table(Dialect::Postgres, &model.table_name)
+            }
+            Dialect::Sqlite => model.table_name.clone(),
+        }
+    }
+
     /// Versions of the migrations recorded as applied.
     async fn applied_migrations(&self) -> StoreResult<Vec<i64>> {
         let q = query("SELECT version FROM _sqlx_migrations WHERE success");
@@ -871,7 +882,7 @@ impl Store for SqlStore {
         let dialect = self.dialect();
         let vacuum = match dialect {
             Dialect::Postgres => {
-                let table = metaengine_sql::qualified_table(dialect, &model.table_name);
+                let table = self.catalog_name(model);
                 let q = db::query(metaengine_sql::VACUUM_DUE).bind(db::Bind::Text(&table));
                 match self.pool.fetch_optional(&q).await? {
                     Some(row) => row.bool("due")?,
@@ -887,12 +898,7 @@ impl Store for SqlStore {
     }
 
     async fn analyzed_records(&self, model: &CompiledModel) -> StoreResult<Option<u64>> {
-        let dialect = self.dialect();
-        let table = match dialect {
-            Dialect::Postgres => metaengine_sql::qualified_table(dialect, &model.table_name),
-            Dialect::Sqlite => model.table_name.clone(),
-        };
-        self.analyzed_rows(&table).await
+        self.analyzed_rows(&self.catalog_name(model)).await
     }
 
     async fn update_record(

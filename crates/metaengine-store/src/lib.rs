@@ -28,6 +28,6 @@ pub use page::{Page, PageMeta, PageRequest};
 pub use rows::{AuditHeadRow, AuditRow, EntityRow, TableRow, TenantRow, TenantStatus, VersionRow};
 pub use store::{
     Activation, ActivationAudits, ActivationPlan, Backend, BatchOutcome, BatchWrite, ModelChange,
-    NewEntity, NewTenant, NewVersion, RecordPage, RecordWrite, Store,
+    NewEntity, NewTenant, NewVersion, RecordPage, RecordWrite, Store, vacuum_due,
 };
 pub use types::{Id, Timestamp};

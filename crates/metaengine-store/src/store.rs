@@ -26,6 +26,14 @@ pub enum Backend {
     Postgres,
 }
 
+/// Autovacuum's vacuum rule (`autovacuum_vacuum_threshold` 50, `…_scale_factor` 0.2): whether
+/// `dead` row versions in a table of `live` rows call for a `VACUUM`. The engine applies it
+/// itself to the tables it updates or purges (the audit trail, the change log), since autovacuum
+/// may be off.
+pub fn vacuum_due(dead: u64, live: u64) -> bool {
+    dead > 50 + live / 5
+}
+
 /// A new entity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEntity {

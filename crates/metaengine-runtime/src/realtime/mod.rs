@@ -543,25 +543,28 @@ fn dispatch(inner: &Inner, hub: &mut Hub, change: &Change) {
 }
 
 /// Reads the log after the feed's position and dispatches each change, until the log has no
-/// more. With no subscriber on this process, the feed only moves its position to the log's
-/// last id, with one read of it: no change is read, and none need wait to be final, since no
-/// subscriber of this process is owed one (a subscriber starts after the last id it is given,
-/// and replays from the log what the feed moved past while it registered). Following the log
-/// in steps of final changes instead cost PostgreSQL a tenth of its CPU under single creates,
-/// and a second in six under batches.
+/// more. With no subscriber on this process, the feed only moves its position to the end of
+/// the final changes (`Store::settled_changes_end`: the last id, once the transactions writing
+/// the log when it was read have ended), reading no change. Following the log in steps of
+/// [`READ_BATCH`] instead cost PostgreSQL a tenth of its CPU under single creates, and a second
+/// in six under batches (reading the ids of the changes of a never-vacuumed log visits the heap
+/// for each). The position stays one before which every change is final: a subscriber that
+/// registers replays the log up to it, and gets what follows from the feed.
 async fn catch_up(inner: &Inner) {
-    if lock(&inner.hub).scopes.is_empty() {
-        let last = match inner.store.change_bounds().await {
-            Ok(bounds) => bounds.last,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the change log failed; retrying");
-                return;
+    let position = {
+        let hub = lock(&inner.hub);
+        hub.scopes.is_empty().then_some(hub.position)
+    };
+    if let Some(position) = position {
+        match inner.store.settled_changes_end().await {
+            Ok(end) => {
+                let mut hub = lock(&inner.hub);
+                // A subscriber that came meanwhile is served from where the feed was.
+                if hub.scopes.is_empty() && end > position && end > hub.position {
+                    hub.position = end;
+                }
             }
-        };
-        let mut hub = lock(&inner.hub);
-        // A subscriber that came meanwhile is served from where the feed was.
-        if hub.scopes.is_empty() && last > hub.position {
-            hub.position = last;
+            Err(e) => tracing::warn!(error = %e, "reading the change log failed; retrying"),
         }
         return;
     }

@@ -33,6 +33,18 @@ fn event(tenant: &str, n: usize) -> NewAudit {
 }
 
 /// Every row of a tenant, in chain order.
+/// Creates the entity `name` as alice of `tenant`: a write whose audit row is sealed in its
+/// transaction and waits for the chainer.
+async fn create_entity(store: &dyn Store, tenant: &str, name: &str) {
+    let new = NewEntity {
+        name: name.into(),
+        description: None,
+        created_by: "alice".into(),
+    };
+    let audit = NewAudit::success(EventType::EntityCreate, &actor(tenant), name, None);
+    store.create_entity(&new, &audit).await.unwrap();
+}
+
 async fn chain_of(store: &dyn Store, tenant: &str) -> Vec<AuditRow> {
     let mut rows = store
         .query_audit(&AuditQuery {
@@ -78,14 +90,7 @@ pub async fn audit_chain_holds_under_concurrency_and_purge(store: Arc<dyn Store>
                 store.append_audit(&batch).await.unwrap();
                 if i % 5 == 0 {
                     let name = format!("E{writer}x{i}");
-                    let new = NewEntity {
-                        name: name.clone(),
-                        description: None,
-                        created_by: "alice".into(),
-                    };
-                    let audit =
-                        NewAudit::success(EventType::EntityCreate, &actor(tenant), &name, None);
-                    store.create_entity(&new, &audit).await.unwrap();
+                    create_entity(store.as_ref(), tenant, &name).await;
                 }
             }
         }));
@@ -164,13 +169,7 @@ pub async fn audit_tampering_is_found(store: Arc<dyn Store>, exec: Exec, table: 
         s.append_audit(&batch).await.unwrap();
     }
     // A row a transaction wrote sealed and no chainer has reached: not a broken chain.
-    let new = NewEntity {
-        name: "Sealed".into(),
-        description: None,
-        created_by: "alice".into(),
-    };
-    let audit = NewAudit::success(EventType::EntityCreate, &actor("intact"), "Sealed", None);
-    s.create_entity(&new, &audit).await.unwrap();
+    create_entity(s, "intact", "Sealed").await;
     let pending = chain_of(s, "intact").await;
     assert_eq!(pending.len(), 6);
     assert!(
@@ -322,13 +321,7 @@ pub async fn audit_tampering_is_found(store: Arc<dyn Store>, exec: Exec, table: 
     // A row changed by hand after its write, before the chainer's quick pass reached it: the
     // pass appends it with the content that was written (and sealed), so `verify` finds the
     // change.
-    let new = NewEntity {
-        name: "Early".into(),
-        description: None,
-        created_by: "alice".into(),
-    };
-    let audit = NewAudit::success(EventType::EntityCreate, &actor("early"), "Early", None);
-    s.create_entity(&new, &audit).await.unwrap();
+    create_entity(s, "early", "Early").await;
     exec(format!(
         "UPDATE {table} SET resource = 'Changed' WHERE tenant_id = 'early'"
     ))
@@ -400,13 +393,7 @@ pub async fn sealed_rows_need_the_writers_key(
     same: Arc<dyn Store>,
     other: Arc<dyn Store>,
 ) {
-    let new = NewEntity {
-        name: "Keyed".into(),
-        description: None,
-        created_by: "alice".into(),
-    };
-    let audit = NewAudit::success(EventType::EntityCreate, &actor("acme"), "Keyed", None);
-    writer.create_entity(&new, &audit).await.unwrap();
+    create_entity(writer.as_ref(), "acme", "Keyed").await;
     assert_eq!(other.chain_audit().await.unwrap(), 0);
     let report = other.verify_audit(Some("acme")).await.unwrap();
     let broken = report.first_broken.unwrap();
@@ -422,13 +409,7 @@ pub async fn sealed_rows_need_the_writers_key(
     }
 
     for (store, name) in [(&writer, "Mine"), (&same, "Theirs")] {
-        let new = NewEntity {
-            name: name.into(),
-            description: None,
-            created_by: "alice".into(),
-        };
-        let audit = NewAudit::success(EventType::EntityCreate, &actor("acme"), name, None);
-        store.create_entity(&new, &audit).await.unwrap();
+        create_entity(store.as_ref(), "acme", name).await;
     }
     // `writer`'s quick pass: its own new row ("Keyed" is chained already), not `same`'s.
     assert_eq!(writer.chain_written_audit().await.unwrap(), 1);

@@ -45,11 +45,12 @@ impl PostgresStore {
             .connect(url)
             .await
             .map_err(|e| metaengine_store::StoreError::Database(Box::new(e)))?;
-        Ok(Self::from_pool(pool))
+        Self::from_pool(pool)
     }
 
-    /// A store on an existing pool.
-    pub fn from_pool(pool: PgPool) -> SqlStore {
-        SqlStore::new(Pool::postgres(pool), &MIGRATOR)
+    /// A store on an existing pool: its statements run on connections like the pool's (same
+    /// options and size), the pool itself serves `LISTEN`.
+    pub fn from_pool(pool: PgPool) -> StoreResult<SqlStore> {
+        Ok(SqlStore::new(Pool::postgres(pool)?, &MIGRATOR))
     }
 }

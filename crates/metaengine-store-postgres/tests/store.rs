@@ -316,6 +316,16 @@ async fn data_tables_lead_every_key_with_the_tenant() {
 }
 metaengine_store::record_conformance_tests!(fresh());
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_off_work_leaves_no_trace() {
+    let db = TestDatabase::create().await;
+    let store = PostgresStore::connect_with_pool_size(db.url(), 1)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    metaengine_store::testkit::records::cut_off_work_leaves_no_trace(Arc::new(store)).await;
+}
+
 /// Runs SQL on the test database, as a person with database access would.
 fn exec_on(pool: sqlx::PgPool) -> metaengine_store::testkit::chain::Exec {
     Arc::new(move |sql: String| {

@@ -803,7 +803,8 @@ pub(crate) async fn verify(
             where_tenant(&sql.select_audit, "seq IS NOT NULL", tenant)
         );
         let q = bind_to(&chained, tenant);
-        let mut stream = pool.fetch(&q);
+        let mut conn = pool.streaming().await?;
+        let mut stream = conn.fetch(&q);
         while let Some(r) = stream.try_next().await? {
             verifier.row(&rows::audit(&r)?);
             if verifier.is_broken() {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use metaengine_store::{ModelChange, StoreResult};
 use sqlx::postgres::{PgListener, PgPool};
-use sqlx::sqlite::SqlitePool;
 use tokio::sync::mpsc;
 
 use crate::db::{Bind, Db, Pool, Tx, database, query};
@@ -29,7 +28,7 @@ pub(crate) async fn notify(tx: &mut Tx, sql: &MetaSql, entity: &str) -> StoreRes
 pub(crate) async fn watch(pool: &Pool) -> StoreResult<mpsc::Receiver<ModelChange>> {
     match pool.db() {
         Db::Postgres(p) => listen(p).await,
-        Db::Sqlite(p, _) => poll(p).await,
+        Db::Sqlite(..) => poll(pool.clone()).await,
     }
 }
 
@@ -63,16 +62,8 @@ async fn listen(pool: &PgPool) -> StoreResult<mpsc::Receiver<ModelChange>> {
 
 /// Polls the entities' active versions (a tiny table) and reports what changed, so that a
 /// server sees activations made by the command line.
-async fn poll(pool: &SqlitePool) -> StoreResult<mpsc::Receiver<ModelChange>> {
-    const QUERY: &str = "SELECT name, coalesce(active_version, '') || '@' || updated_at \
-                         FROM meta_entities";
-    let pool = pool.clone();
-    let mut seen: HashMap<String, String> = sqlx::query_as(QUERY)
-        .fetch_all(&pool)
-        .await
-        .map_err(database)?
-        .into_iter()
-        .collect();
+async fn poll(pool: Pool) -> StoreResult<mpsc::Receiver<ModelChange>> {
+    let mut seen = active_versions(&pool).await?;
     let (sender, receiver) = mpsc::channel(256);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(POLL_INTERVAL);
@@ -81,8 +72,8 @@ async fn poll(pool: &SqlitePool) -> StoreResult<mpsc::Receiver<ModelChange>> {
             if sender.is_closed() {
                 return;
             }
-            let now: HashMap<String, String> = match sqlx::query_as(QUERY).fetch_all(&pool).await {
-                Ok(rows) => rows.into_iter().collect(),
+            let now = match active_versions(&pool).await {
+                Ok(now) => now,
                 Err(e) => {
                     tracing::warn!(error = %e, "polling for model changes failed");
                     continue;
@@ -103,4 +94,13 @@ async fn poll(pool: &SqlitePool) -> StoreResult<mpsc::Receiver<ModelChange>> {
         }
     });
     Ok(receiver)
+}
+
+/// Each entity's active version and last change, as `version@updated_at` (not counted as a
+/// statement of the pool: the poll runs in the background).
+async fn active_versions(pool: &Pool) -> StoreResult<HashMap<String, String>> {
+    const QUERY: &str = "SELECT name, coalesce(active_version, '') || '@' || updated_at \
+                         FROM meta_entities";
+    let rows = pool.acquire().await?.fetch_all(&query(QUERY)).await?;
+    rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
 }

@@ -7,18 +7,22 @@
 //! `timestamptz`) and text on SQLite (a lowercase hyphenated uuid; RFC 3339 with milliseconds, which
 //! sorts correctly as a string), so the file stays readable with the `sqlite3` shell.
 
+use crate::conns::{self, Connections};
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt as _;
-use futures_util::stream::BoxStream;
+use futures_util::stream::{BoxStream, Stream};
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use metaengine_core::SqlValue;
 use metaengine_store::{Id, StoreError, StoreResult, Timestamp};
 use serde_json::Value;
-use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::query::Query as SqlxQuery;
-use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
-use sqlx::{ColumnIndex, Postgres, Row as _, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::{ColumnIndex, Executor as _, Postgres, Row as _, Sqlite};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
@@ -89,10 +93,13 @@ pub(crate) fn sql_state(e: &StoreError) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct Pool {
     db: Db,
+    conns: Conns,
     statements: Arc<AtomicU64>,
 }
 
-/// The database behind a [`Pool`].
+/// The database behind a [`Pool`], by the sqlx pool the store was made from (which serves
+/// PostgreSQL's `LISTEN`; the store's statements run on connections of its own,
+/// `conns.rs`).
 #[derive(Debug, Clone)]
 pub enum Db {
     /// PostgreSQL.
@@ -349,83 +356,251 @@ impl Row {
     }
 }
 
-/// A transaction on either database; dropped without [`Tx::commit`], it rolls back.
-pub(crate) enum Tx {
+/// A connection of either database, from the store's pool (`conns.rs`); back in the pool
+/// when dropped.
+pub(crate) enum Conn {
     /// PostgreSQL.
-    Postgres(Transaction<'static, Postgres>),
-    /// SQLite; a write transaction holds its turn at the [`WriteGate`] until it ends.
-    Sqlite(Transaction<'static, Sqlite>, Option<OwnedMutexGuard<()>>),
+    Postgres(conns::Conn<PgConnection>),
+    /// SQLite.
+    Sqlite(conns::Conn<SqliteConnection>),
 }
 
-impl Tx {
-    /// Whether this is a PostgreSQL transaction.
-    pub(crate) fn is_postgres(&self) -> bool {
-        matches!(self, Tx::Postgres(_))
-    }
-
+impl Conn {
     /// Runs a statement; the rows it changed.
-    pub(crate) async fn execute(&mut self, q: &Query<'_>) -> StoreResult<u64> {
+    async fn execute(&mut self, q: &Query<'_>) -> Result<u64, sqlx::Error> {
         match self {
-            Tx::Postgres(tx) => q
-                .postgres()
-                .execute(&mut **tx)
-                .await
-                .map(|r| r.rows_affected()),
-            Tx::Sqlite(tx, _) => q
-                .sqlite()
-                .execute(&mut **tx)
-                .await
-                .map(|r| r.rows_affected()),
+            Conn::Postgres(c) => {
+                let r = q.postgres().execute(c.start()).await;
+                c.settle(&r);
+                r.map(|r| r.rows_affected())
+            }
+            Conn::Sqlite(c) => {
+                let r = q.sqlite().execute(c.start()).await;
+                c.settle(&r);
+                r.map(|r| r.rows_affected())
+            }
         }
-        .map_err(database)
     }
 
-    /// PostgreSQL's `COPY … FROM STDIN` with `data`; the rows it loaded. Refused on SQLite,
-    /// which has no `COPY` (the statement builder gives SQLite none).
-    pub(crate) async fn copy_in(&mut self, sql: &str, data: &[u8]) -> StoreResult<u64> {
+    /// Runs statement text with the simple protocol (no parameters, no prepared statement).
+    async fn execute_simple(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         match self {
-            Tx::Postgres(tx) => {
-                let mut copy = tx.copy_in_raw(sql).await.map_err(database)?;
-                if let Err(e) = copy.send(data).await {
-                    // Ends the COPY (the server answers with the error); the transaction is
-                    // rolled back when dropped.
-                    let _ = copy.abort("send failed").await;
-                    return Err(database(e));
-                }
-                copy.finish().await.map_err(database)
+            Conn::Postgres(c) => {
+                let r = c.start().execute(sqlx::raw_sql(sql)).await;
+                c.settle(&r);
+                r.map(drop)
             }
-            Tx::Sqlite(..) => Err(StoreError::Database("SQLite has no COPY".into())),
+            Conn::Sqlite(c) => {
+                let r = c.start().execute(sqlx::raw_sql(sql)).await;
+                c.settle(&r);
+                r.map(drop)
+            }
         }
     }
 
     /// Every row of a query.
     pub(crate) async fn fetch_all(&mut self, q: &Query<'_>) -> StoreResult<Vec<Row>> {
         match self {
-            Tx::Postgres(tx) => {
-                let rows = q.postgres().fetch_all(&mut **tx).await;
-                rows.map(|rows| rows.into_iter().map(Row::Postgres).collect())
+            Conn::Postgres(c) => {
+                let r = q.postgres().fetch_all(c.start()).await;
+                c.settle(&r);
+                r.map(|rows| rows.into_iter().map(Row::Postgres).collect())
             }
-            Tx::Sqlite(tx, _) => {
-                let rows = q.sqlite().fetch_all(&mut **tx).await;
-                rows.map(|rows| rows.into_iter().map(Row::Sqlite).collect())
+            Conn::Sqlite(c) => {
+                let r = q.sqlite().fetch_all(c.start()).await;
+                c.settle(&r);
+                r.map(|rows| rows.into_iter().map(Row::Sqlite).collect())
             }
         }
         .map_err(database)
     }
 
     /// The first row of a query, if any.
-    pub(crate) async fn fetch_optional(&mut self, q: &Query<'_>) -> StoreResult<Option<Row>> {
+    async fn fetch_optional(&mut self, q: &Query<'_>) -> StoreResult<Option<Row>> {
         match self {
-            Tx::Postgres(tx) => {
-                let row = q.postgres().fetch_optional(&mut **tx).await;
-                row.map(|r| r.map(Row::Postgres))
+            Conn::Postgres(c) => {
+                let r = q.postgres().fetch_optional(c.start()).await;
+                c.settle(&r);
+                r.map(|r| r.map(Row::Postgres))
             }
-            Tx::Sqlite(tx, _) => {
-                let row = q.sqlite().fetch_optional(&mut **tx).await;
-                row.map(|r| r.map(Row::Sqlite))
+            Conn::Sqlite(c) => {
+                let r = q.sqlite().fetch_optional(c.start()).await;
+                c.settle(&r);
+                r.map(|r| r.map(Row::Sqlite))
             }
         }
         .map_err(database)
+    }
+
+    /// The rows of a query one at a time, as the database sends them. A stream left before its
+    /// end leaves the connection to be tested before its next use (read it to the end to spare
+    /// that round trip).
+    pub(crate) fn fetch<'c>(&'c mut self, q: &Query<'c>) -> BoxStream<'c, StoreResult<Row>> {
+        match self {
+            Conn::Postgres(c) => {
+                let (raw, unsettled) = c.split();
+                let rows = q.postgres().fetch(raw);
+                Box::pin(
+                    Settling { rows, unsettled }
+                        .map_ok(Row::Postgres)
+                        .map_err(database),
+                )
+            }
+            Conn::Sqlite(c) => {
+                let (raw, unsettled) = c.split();
+                let rows = q.sqlite().fetch(raw);
+                Box::pin(
+                    Settling { rows, unsettled }
+                        .map_ok(Row::Sqlite)
+                        .map_err(database),
+                )
+            }
+        }
+    }
+
+    /// Applies `migrator`'s migrations not applied yet.
+    async fn migrate(&mut self, migrator: &Migrator) -> Result<(), MigrateError> {
+        let r = match self {
+            Conn::Postgres(c) => migrator.run_direct(c.start()).await,
+            Conn::Sqlite(c) => migrator.run_direct(c.start()).await,
+        };
+        // A migration that failed may have left its transaction open: marked so, the
+        // connection is closed rather than handed out again.
+        let settled = Ok::<(), sqlx::Error>(());
+        match self {
+            Conn::Postgres(c) => {
+                c.settle(&settled);
+                c.in_transaction(r.is_err());
+            }
+            Conn::Sqlite(c) => {
+                c.settle(&settled);
+                c.in_transaction(r.is_err());
+            }
+        }
+        r
+    }
+
+    /// Marks whether a transaction is open on the connection: the pool closes a connection that
+    /// comes back with one open.
+    fn in_transaction(&mut self, open: bool) {
+        match self {
+            Conn::Postgres(c) => c.in_transaction(open),
+            Conn::Sqlite(c) => c.in_transaction(open),
+        }
+    }
+
+    /// Whether a statement began on the connection was cut off midway.
+    fn unsettled(&self) -> bool {
+        match self {
+            Conn::Postgres(c) => c.unsettled(),
+            Conn::Sqlite(c) => c.unsettled(),
+        }
+    }
+
+    /// Closes the connection instead of giving it back.
+    fn discard(self) {
+        match self {
+            Conn::Postgres(c) => conns::discard(c),
+            Conn::Sqlite(c) => conns::discard(c),
+        }
+    }
+}
+
+/// A stream of rows that marks its connection settled once it ended.
+struct Settling<'c, S> {
+    rows: S,
+    unsettled: &'c mut bool,
+}
+
+impl<T, S> Stream for Settling<'_, S>
+where
+    S: Stream<Item = Result<T, sqlx::Error>> + Unpin,
+{
+    type Item = Result<T, sqlx::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let next = std::task::ready!(this.rows.poll_next_unpin(cx));
+        match &next {
+            None => *this.unsettled = false,
+            Some(Err(e)) => *this.unsettled = !matches!(e, sqlx::Error::Database(_)),
+            Some(Ok(_)) => {}
+        }
+        Poll::Ready(next)
+    }
+}
+
+/// A transaction on either database. Dropped without [`Tx::commit`] or [`Tx::rollback`], it
+/// rolls back at once in a task of its own; dropped inside a statement (or with no runtime
+/// left), its connection is closed, which ends it.
+pub(crate) struct Tx {
+    /// `None` once the transaction ended.
+    conn: Option<Conn>,
+    /// SQLite's write turn at the [`WriteGate`], held until the transaction ends.
+    turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    /// Begins a transaction on `conn` with `begin` (`BEGIN`, `BEGIN IMMEDIATE`).
+    async fn begin(
+        mut conn: Conn,
+        begin: &str,
+        turn: Option<OwnedMutexGuard<()>>,
+    ) -> StoreResult<Tx> {
+        // Marked first: a `BEGIN` cut off midway may have started the transaction, and the pool
+        // then closes the connection rather than hand it out inside it.
+        conn.in_transaction(true);
+        conn.execute_simple(begin).await.map_err(database)?;
+        Ok(Tx {
+            conn: Some(conn),
+            turn,
+        })
+    }
+
+    /// The transaction's connection.
+    fn conn(&mut self) -> StoreResult<&mut Conn> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| database(sqlx::Error::WorkerCrashed))
+    }
+
+    /// Whether this is a PostgreSQL transaction.
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.conn, Some(Conn::Postgres(_)))
+    }
+
+    /// Runs a statement; the rows it changed.
+    pub(crate) async fn execute(&mut self, q: &Query<'_>) -> StoreResult<u64> {
+        self.conn()?.execute(q).await.map_err(database)
+    }
+
+    /// PostgreSQL's `COPY … FROM STDIN` with `data`; the rows it loaded. Refused on SQLite,
+    /// which has no `COPY` (the statement builder gives SQLite none).
+    pub(crate) async fn copy_in(&mut self, sql: &str, data: &[u8]) -> StoreResult<u64> {
+        let Conn::Postgres(c) = self.conn()? else {
+            return Err(StoreError::Database("SQLite has no COPY".into()));
+        };
+        let raw = c.start();
+        let mut copy = raw.copy_in_raw(sql).await.map_err(database)?;
+        if let Err(e) = copy.send(data).await {
+            // Ends the COPY (the server answers with the error); the transaction is rolled
+            // back when dropped.
+            let _ = copy.abort("send failed").await;
+            return Err(database(e));
+        }
+        let r = copy.finish().await;
+        c.settle(&r);
+        r.map_err(database)
+    }
+
+    /// Every row of a query.
+    pub(crate) async fn fetch_all(&mut self, q: &Query<'_>) -> StoreResult<Vec<Row>> {
+        self.conn()?.fetch_all(q).await
+    }
+
+    /// The first row of a query, if any.
+    pub(crate) async fn fetch_optional(&mut self, q: &Query<'_>) -> StoreResult<Option<Row>> {
+        self.conn()?.fetch_optional(q).await
     }
 
     /// The first row of a query, which must have one.
@@ -435,40 +610,92 @@ impl Tx {
             .ok_or_else(|| database(sqlx::Error::RowNotFound))
     }
 
-    /// Commits.
-    pub(crate) async fn commit(self) -> StoreResult<()> {
-        match self {
-            Tx::Postgres(tx) => tx.commit().await,
-            // The gate opens after the commit: the next writer then finds the lock free.
-            Tx::Sqlite(tx, _turn) => tx.commit().await,
-        }
-        .map_err(database)
+    /// Commits. A commit that fails leaves the transaction to be rolled back as on a drop.
+    pub(crate) async fn commit(mut self) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute_simple("COMMIT").await.map_err(database)?;
+        conn.in_transaction(false);
+        // The connection goes back first: the next SQLite writer then finds the lock free and
+        // a connection waiting.
+        self.conn = None;
+        Ok(())
     }
 
-    /// Rolls back.
-    pub(crate) async fn rollback(self) -> StoreResult<()> {
-        match self {
-            Tx::Postgres(tx) => tx.rollback().await,
-            Tx::Sqlite(tx, _turn) => tx.rollback().await,
+    /// Rolls back; a connection whose rollback failed is closed.
+    pub(crate) async fn rollback(mut self) -> StoreResult<()> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        match conn.execute_simple("ROLLBACK").await {
+            Ok(()) => {
+                conn.in_transaction(false);
+                Ok(())
+            }
+            Err(e) => {
+                conn.discard();
+                Err(database(e))
+            }
         }
-        .map_err(database)
     }
 }
 
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let turn = self.turn.take();
+        // A statement cut off midway (a `COPY` waiting for its data, rows not read): the
+        // connection's protocol state is unknown, so it is closed, which ends the transaction.
+        if conn.unsettled() {
+            conn.discard();
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    match conn.execute_simple("ROLLBACK").await {
+                        Ok(()) => conn.in_transaction(false),
+                        Err(_) => conn.discard(),
+                    }
+                    drop(turn);
+                });
+            }
+            Err(_) => conn.discard(),
+        }
+    }
+}
+
+/// The connections of a [`Pool`].
+#[derive(Debug, Clone)]
+enum Conns {
+    Postgres(Connections<PgConnection>),
+    Sqlite(Connections<SqliteConnection>),
+}
+
 impl Pool {
-    /// A pool on PostgreSQL.
-    pub fn postgres(pool: PgPool) -> Pool {
-        Pool::new(Db::Postgres(pool))
+    /// A pool on PostgreSQL, with the connect options and size of `pool`, which keeps serving
+    /// `LISTEN` (`conns.rs`).
+    pub fn postgres(pool: PgPool) -> StoreResult<Pool> {
+        let conns = Connections::like(&pool).map_err(database)?;
+        Ok(Pool::new(Db::Postgres(pool), Conns::Postgres(conns)))
     }
 
-    /// A pool on SQLite, with its own [`WriteGate`].
-    pub fn sqlite(pool: SqlitePool) -> Pool {
-        Pool::new(Db::Sqlite(pool, WriteGate::default()))
+    /// A pool on SQLite, with the connect options and size of `pool`, and its own
+    /// [`WriteGate`]. An in-memory database exists once per connection: the store's is then
+    /// not `pool`'s.
+    pub fn sqlite(pool: SqlitePool) -> StoreResult<Pool> {
+        let conns = Connections::like(&pool).map_err(database)?;
+        Ok(Pool::new(
+            Db::Sqlite(pool, WriteGate::default()),
+            Conns::Sqlite(conns),
+        ))
     }
 
-    fn new(db: Db) -> Pool {
+    fn new(db: Db, conns: Conns) -> Pool {
         Pool {
             db,
+            conns,
             statements: Arc::default(),
         }
     }
@@ -487,13 +714,25 @@ impl Pool {
         self.statements.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A transaction that only reads, or writes without serializing with other writers first.
-    pub(crate) async fn begin(&self) -> StoreResult<Tx> {
-        match &self.db {
-            Db::Postgres(p) => p.begin().await.map(Tx::Postgres),
-            Db::Sqlite(p, _) => p.begin().await.map(|tx| Tx::Sqlite(tx, None)),
+    /// A connection, not counted as a statement.
+    pub(crate) async fn acquire(&self) -> StoreResult<Conn> {
+        match &self.conns {
+            Conns::Postgres(c) => c.get().await.map(Conn::Postgres),
+            Conns::Sqlite(c) => c.get().await.map(Conn::Sqlite),
         }
         .map_err(database)
+    }
+
+    /// A connection for one statement whose rows are streamed ([`Conn::fetch`]), counted as a
+    /// statement.
+    pub(crate) async fn streaming(&self) -> StoreResult<Conn> {
+        self.counted();
+        self.acquire().await
+    }
+
+    /// A transaction that only reads, or writes without serializing with other writers first.
+    pub(crate) async fn begin(&self) -> StoreResult<Tx> {
+        Tx::begin(self.acquire().await?, "BEGIN", None).await
     }
 
     /// A write transaction. PostgreSQL locks rows per statement (`FOR UPDATE` in the engine's
@@ -501,15 +740,12 @@ impl Pool {
     /// the deadlock-prone read-to-write upgrade of a deferred transaction.
     pub(crate) async fn begin_write(&self) -> StoreResult<Tx> {
         match &self.db {
-            Db::Postgres(p) => p.begin().await.map(Tx::Postgres),
-            Db::Sqlite(p, gate) => {
+            Db::Postgres(_) => self.begin().await,
+            Db::Sqlite(_, gate) => {
                 let turn = gate.enter().await.map_err(database)?;
-                p.begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map(|tx| Tx::Sqlite(tx, Some(turn)))
+                Tx::begin(self.acquire().await?, "BEGIN IMMEDIATE", Some(turn)).await
             }
         }
-        .map_err(database)
     }
 
     /// Whether this is PostgreSQL's pool.
@@ -521,45 +757,28 @@ impl Pool {
     /// statements refused in a transaction block, such as `VACUUM`.
     pub(crate) async fn execute_simple(&self, sql: &str) -> StoreResult<()> {
         self.counted();
-        match &self.db {
-            Db::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-            Db::Sqlite(p, _) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-        }
-        .map_err(database)
+        let mut conn = self.acquire().await?;
+        conn.execute_simple(sql).await.map_err(database)
+    }
+
+    /// Applies `migrator`'s migrations not applied yet, on one of the pool's connections.
+    pub(crate) async fn migrate(&self, migrator: &Migrator) -> StoreResult<()> {
+        let mut conn = self.acquire().await?;
+        conn.migrate(migrator)
+            .await
+            .map_err(|e| StoreError::Migrate(Box::new(e)))
     }
 
     /// Every row of a query.
     pub(crate) async fn fetch_all(&self, q: &Query<'_>) -> StoreResult<Vec<Row>> {
         self.counted();
-        match &self.db {
-            Db::Postgres(p) => {
-                let rows = q.postgres().fetch_all(p).await;
-                rows.map(|rows| rows.into_iter().map(Row::Postgres).collect())
-            }
-            Db::Sqlite(p, _) => {
-                let rows = q.sqlite().fetch_all(p).await;
-                rows.map(|rows| rows.into_iter().map(Row::Sqlite).collect())
-            }
-        }
-        .map_err(database)
+        self.acquire().await?.fetch_all(q).await
     }
 
     /// The first row of a query, if any.
     pub(crate) async fn fetch_optional(&self, q: &Query<'_>) -> StoreResult<Option<Row>> {
         self.counted();
-        match &self.db {
-            Db::Postgres(p) => q
-                .postgres()
-                .fetch_optional(p)
-                .await
-                .map(|r| r.map(Row::Postgres)),
-            Db::Sqlite(p, _) => q
-                .sqlite()
-                .fetch_optional(p)
-                .await
-                .map(|r| r.map(Row::Sqlite)),
-        }
-        .map_err(database)
+        self.acquire().await?.fetch_optional(q).await
     }
 
     /// The first row of a query, which must have one.
@@ -567,19 +786,5 @@ impl Pool {
         self.fetch_optional(q)
             .await?
             .ok_or_else(|| database(sqlx::Error::RowNotFound))
-    }
-
-    /// The rows of a query one at a time, as the database sends them.
-    pub(crate) fn fetch<'a>(&'a self, q: &Query<'a>) -> BoxStream<'a, StoreResult<Row>> {
-        self.counted();
-        match &self.db {
-            Db::Postgres(p) => Box::pin(
-                q.postgres()
-                    .fetch(p)
-                    .map_ok(Row::Postgres)
-                    .map_err(database),
-            ),
-            Db::Sqlite(p, _) => Box::pin(q.sqlite().fetch(p).map_ok(Row::Sqlite).map_err(database)),
-        }
     }
 }

@@ -21,6 +21,7 @@ mod activation;
 mod audit;
 mod change_log;
 mod changes;
+mod conns;
 mod db;
 mod dependents;
 mod meta_sql;
@@ -290,11 +291,7 @@ impl Store for SqlStore {
 
     async fn migrate(&self) -> StoreResult<usize> {
         let before = self.applied_migrations().await.unwrap_or_default();
-        let run = match self.pool.db() {
-            Db::Postgres(p) => self.migrator.run(p).await,
-            Db::Sqlite(p, _) => self.migrator.run(p).await,
-        };
-        run.map_err(|e| StoreError::Migrate(Box::new(e)))?;
+        self.pool.migrate(self.migrator).await?;
         if !before.contains(&AUDIT_CHAIN_MIGRATION) {
             let chained = audit::chain_existing(&self.pool, &self.sql).await?;
             if chained > 0 {

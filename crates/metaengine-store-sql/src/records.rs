@@ -59,7 +59,8 @@ pub(crate) async fn list(
     let statement = QueryBuilder::new(dialect, model).list(query)?;
     let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
     let q = data_query(&statement);
-    let mut rows = pool.fetch(&q);
+    let mut conn = pool.streaming().await?;
+    let mut rows = conn.fetch(&q);
     let mut records = Vec::with_capacity(limit.min(128));
     let mut bytes = 0usize;
     // The last row taken: its key is where the next page starts. Decoded once, at the end, and
@@ -80,6 +81,10 @@ pub(crate) async fn list(
         records.push(record);
         last = Some(row);
     }
+    // The statement's rows end one past the page: reading them to the end (at most that one,
+    // or those a page full of bytes left) hands the connection back ready for its next
+    // statement, without the test a stream left early costs.
+    while rows.try_next().await?.is_some() {}
     let next = match last.filter(|_| more) {
         Some(row) => Some(Cursor::from_row(row.opt_text("__k")?, row.text("__id")?)),
         None => None,

@@ -75,13 +75,15 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(database)?;
-        Ok(Self::from_pool(pool))
+        Self::from_pool(pool)
     }
 
-    /// A store on an existing pool. Its connections must register the
+    /// A store on an existing pool: its statements run on connections like the pool's (same
+    /// options and size; for an in-memory database, a database of their own). Its connections
+    /// must register the
     /// [`decimal` collation](metaengine_sql::SQLITE_DECIMAL_COLLATION), as
     /// [`SqliteStore::connect`]'s do: statements that compare decimal columns use it.
-    pub fn from_pool(pool: SqlitePool) -> SqlStore {
-        SqlStore::new(Pool::sqlite(pool), &MIGRATOR)
+    pub fn from_pool(pool: SqlitePool) -> StoreResult<SqlStore> {
+        Ok(SqlStore::new(Pool::sqlite(pool)?, &MIGRATOR))
     }
 }

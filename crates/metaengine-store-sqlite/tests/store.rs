@@ -176,6 +176,15 @@ async fn fresh_with_raw() -> (
 metaengine_store::table_conformance_tests!(fresh_with_raw());
 metaengine_store::record_conformance_tests!(fresh());
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_off_work_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/meta.db", dir.path().display());
+    let store = SqliteStore::connect_with_pool_size(&url, 1).await.unwrap();
+    store.migrate().await.unwrap();
+    metaengine_store::testkit::records::cut_off_work_leaves_no_trace(Arc::new(store)).await;
+}
+
 /// Runs SQL on the test database, as a person with database access would.
 fn exec_on(pool: sqlx::SqlitePool) -> metaengine_store::testkit::chain::Exec {
     Arc::new(move |sql: String| {

@@ -13,7 +13,8 @@ use super::audit;
 use crate::store::RecordBatch;
 use crate::{AuditQuery, EventType, NewEntity, NewVersion, RecordWrite, Store, StoreError};
 
-/// Generates the record conformance tests; `$make` yields `(guard, Arc<dyn Store>)`.
+/// Generates the record conformance tests; `$make` yields `(guard, Arc<dyn Store>)`. The
+/// backend's tests also run [`cut_off_work_leaves_no_trace`] on a store with one connection.
 #[macro_export]
 macro_rules! record_conformance_tests {
     ($make:expr) => {
@@ -704,4 +705,104 @@ pub async fn records_keep_every_value_exactly(store: Arc<dyn Store>) {
         };
         assert_eq!(record[&format!("f{i}")], expected, "f{i}");
     }
+}
+
+/// What requests cut off midway leave behind (their futures dropped: the client went away, a
+/// timeout), on a store with ONE connection, so that every statement reuses the connection the
+/// cut one left: nothing. A cut write is whole or absent, and holds no lock once cut (writing
+/// its unique number again ends at once, refused only if the cut write had committed); the
+/// statements after a cut read their own rows, not the ones a cut list left unread.
+pub async fn cut_off_work_leaves_no_trace(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let m = model(s).await;
+    let created = audit(EventType::DataCreate, "Invoice");
+    let patient = std::time::Duration::from_secs(20);
+    // Rows enough for a list to still be arriving when it is cut.
+    let values: Vec<_> = (0..60)
+        .map(|n| invoice(&format!("A-{n:03}"), "1", "draft"))
+        .collect();
+    let ids: Vec<String> = (0..60).map(id).collect();
+    let rows: Vec<NewRow> = ids
+        .iter()
+        .zip(&values)
+        .map(|(id, values)| NewRow { id, values })
+        .collect();
+    s.insert_records(&m, batch(T1, &rows), std::slice::from_ref(&created))
+        .await
+        .unwrap();
+    let mut cut_writes_committed = 0;
+    // Cut at the first wait for the database, the second, … until the write no longer waits
+    // that often.
+    for n in 0..30u32 {
+        let values = invoice(&format!("C-{n:03}"), "2", "sent");
+        let cut_id = id(1000 + n);
+        let row = [NewRow {
+            id: &cut_id,
+            values: &values,
+        }];
+        cut_after(
+            n,
+            s.insert_records(&m, batch(T1, &row), std::slice::from_ref(&created)),
+        )
+        .await;
+        cut_after(n, numbers_in(s, &m, T1)).await;
+
+        let again_id = id(2000 + n);
+        let again = [NewRow {
+            id: &again_id,
+            values: &values,
+        }];
+        let write = s.insert_records(&m, batch(T1, &again), std::slice::from_ref(&created));
+        let written = tokio::time::timeout(patient, write)
+            .await
+            .expect("a cut write holds no lock");
+        let committed = s
+            .get_record(&m, T1, &cut_id, None, &[])
+            .await
+            .unwrap()
+            .is_some();
+        match written {
+            Ok(1) => assert!(!committed, "cut at wait {n}: the number was written twice"),
+            Err(StoreError::Unique(_)) => {
+                assert!(
+                    committed,
+                    "cut at wait {n}: refused for a write that is absent"
+                );
+                cut_writes_committed += 1;
+            }
+            other => panic!("cut at wait {n}: {other:?}"),
+        }
+        let all = tokio::time::timeout(patient, numbers_in(s, &m, T1))
+            .await
+            .expect("the connection is usable after a cut");
+        let numbers: Vec<&str> = all
+            .iter()
+            .filter_map(|r| r["invoiceNumber"].as_str())
+            .collect();
+        let mut expected: Vec<String> = (0..60).map(|k| format!("A-{k:03}")).collect();
+        expected.extend((0..=n).map(|k| format!("C-{k:03}")));
+        assert_eq!(numbers, expected, "cut at wait {n}");
+    }
+    // The cuts fell on both sides of the commit: one at the first wait never commits, one at
+    // the 30th comes after the write ended.
+    assert!(
+        (1..30).contains(&cut_writes_committed),
+        "{cut_writes_committed} cut writes committed"
+    );
+}
+
+/// Runs `work` until it has waited `waits` times, and drops it there (`None`) unless it ended
+/// first.
+async fn cut_after<F: std::future::Future>(waits: u32, work: F) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    let mut waited = 0;
+    std::future::poll_fn(|cx| match work.as_mut().poll(cx) {
+        std::task::Poll::Ready(out) => std::task::Poll::Ready(Some(out)),
+        std::task::Poll::Pending if waited == waits => std::task::Poll::Ready(None),
+        std::task::Poll::Pending => {
+            waited += 1;
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }

@@ -9,7 +9,8 @@
 //! client that went away) or failed other than with the database's own error is marked, and
 //! tested before it is handed out again: the test drains what the statement left, and a
 //! connection that fails it is closed. Transactions are the caller's ([`crate::db::Tx`]): one
-//! dropped open is rolled back at once, in a task of its own.
+//! dropped open between statements is rolled back at once, in a task of its own; one dropped
+//! inside a statement (a `COPY` waiting for its data) closes its connection, which ends it.
 //!
 //! The sqlx pool a store is made from keeps serving what holds a connection for long or needs a
 //! sqlx pool: PostgreSQL's `LISTEN` and the tests' own statements.

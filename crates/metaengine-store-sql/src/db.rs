@@ -561,7 +561,7 @@ impl Tx {
     fn conn(&mut self) -> StoreResult<&mut Conn> {
         self.conn
             .as_mut()
-            .ok_or_else(|| database(sqlx::Error::WorkerCrashed))
+            .ok_or_else(|| StoreError::Database("the transaction has ended".into()))
     }
 
     /// Whether this is a PostgreSQL transaction.

@@ -423,44 +423,49 @@ pub(crate) fn sealed_by(key: &SealKey, row: &AuditRow) -> bool {
         .is_some_and(|seal| key.vouches(&chain::content(&Content::from(row)), seal))
 }
 
-/// The chainer: appends the sealed rows committed so far to their tenants' chains, in the order
-/// of their ids (time-ordered), in transactions of up to [`CHAIN_BATCH`] rows; returns how many
+/// The chainer's full pass: appends the sealed rows committed so far (those on the waiting list,
+/// `meta_audit_pending`; with `before`, only those with smaller ids) to their tenants' chains, in the order of their ids (time-ordered), in
+/// transactions of up to [`CHAIN_BATCH`] rows; returns how many
 /// it chained. A row without a position whose seal `key` does not vouch for (inserted by hand,
 /// or sealed with another instance's key) is left where it is for `verify` to report. One
 /// chainer runs at a time on a database: PostgreSQL's advisory lock [`CHAINER_LOCK`], SQLite's
 /// writer lock.
-pub(crate) async fn chain_sealed(pool: &Pool, sql: &MetaSql, key: &SealKey) -> StoreResult<u64> {
-    let first = format!(
-        "{} WHERE seq IS NULL ORDER BY id LIMIT {CHAIN_BATCH}",
-        sql.select_audit
+pub(crate) async fn chain_sealed(
+    pool: &Pool,
+    sql: &MetaSql,
+    key: &SealKey,
+    before: Option<Id>,
+) -> StoreResult<u64> {
+    let text = format!(
+        "SELECT a.* FROM {} AS p JOIN {} AS a ON a.id = p.id \
+         WHERE a.seq IS NULL AND p.id > $1 AND p.id < $2 ORDER BY p.id LIMIT {CHAIN_BATCH}",
+        sql.audit_pending, sql.audit_table
     );
-    let next = format!(
-        "{} WHERE seq IS NULL AND id > $1 ORDER BY id LIMIT {CHAIN_BATCH}",
-        sql.select_audit
-    );
+    let before = before.unwrap_or(Id(uuid::Uuid::max()));
     let mut chained = 0;
-    let mut after: Option<Id> = None;
+    let mut after = Id(uuid::Uuid::nil());
     loop {
         let mut tx = pool.begin_write().await?;
         if tx.is_postgres() {
             tx.execute(&query("SELECT pg_advisory_xact_lock($1)").bind(Bind::Int(CHAINER_LOCK)))
                 .await?;
-            // Every chained row leaves a dead entry in `meta_audit_unchained` until a VACUUM
-            // (autovacuum may be off). A bitmap scan visits the heap page of each of them, every
-            // pass (30 ms at 80,000); an index scan marks them dead as it passes, and later
-            // passes skip them without visiting the heap.
+            // Every chained row leaves a dead entry in `meta_audit_pending`'s key until a
+            // VACUUM (autovacuum may be off). A bitmap scan visits the heap page of each of
+            // them, every pass (30 ms at 80,000); an index scan marks them dead as it passes,
+            // and later passes skip them without visiting the heap.
             tx.execute(&query("SET LOCAL enable_bitmapscan = off"))
                 .await?;
         }
-        let read = match after {
-            Some(id) => tx.fetch_all(&query(&next).bind(Bind::Id(id))).await?,
-            None => tx.fetch_all(&query(&first)).await?,
-        };
+        let read = tx
+            .fetch_all(&query(&text).bind_all([Bind::Id(after), Bind::Id(before)]))
+            .await?;
         let rows = read
             .iter()
             .map(rows::audit)
             .collect::<StoreResult<Vec<_>>>()?;
-        after = rows.last().map(|r| r.id);
+        if let Some(last) = rows.last() {
+            after = last.id;
+        }
         chained += append_sealed(tx, sql, key, &rows).await?;
         if rows.len() < CHAIN_BATCH {
             return Ok(chained);
@@ -561,9 +566,24 @@ async fn link_rows(mut tx: Tx, sql: &MetaSql, rows: &[(Id, &str, &str)]) -> Stor
         })
         .collect();
     set_links(&mut tx, sql, &links).await?;
+    unlist(&mut tx, sql, links.iter().map(|(id, _)| *id)).await?;
     move_heads(&mut tx, sql, &start, &heads).await?;
     tx.commit().await?;
     Ok(links.len() as u64)
+}
+
+/// Takes chained rows off the list of those waiting for the chainer.
+async fn unlist(tx: &mut Tx, sql: &MetaSql, ids: impl Iterator<Item = Id>) -> StoreResult<()> {
+    let ids: Vec<Id> = ids.collect();
+    for chunk in ids.chunks(HINTS_PER_STATEMENT) {
+        let mut text = format!("DELETE FROM {} WHERE id IN (", sql.audit_pending);
+        push_values(&mut text, chunk.len(), 1, tx.is_postgres());
+        text.push(')');
+        let q = query(&text).persistent(keep_prepared(tx, chunk.len()));
+        tx.execute(&q.bind_all(chunk.iter().map(|id| Bind::Id(*id))))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Gives sealed rows their places in their chains (and drops their seals), with multi-row
@@ -681,7 +701,7 @@ pub(crate) async fn purge(
     before: Timestamp,
 ) -> StoreResult<PurgeReport> {
     // Old rows still sealed join their chains first, so that the purge can take them.
-    chain_sealed(pool, sql, key).await?;
+    chain_sealed(pool, sql, key, None).await?;
     let tenants = pool
         .fetch_all(&query(&sql.purge_audit_tenants).bind(Bind::Time(before)))
         .await?
@@ -754,7 +774,7 @@ pub(crate) async fn verify(
     key: &SealKey,
     tenant: Option<&str>,
 ) -> StoreResult<VerifyReport> {
-    chain_sealed(pool, sql, key).await?;
+    chain_sealed(pool, sql, key, None).await?;
     let heads_sql = match tenant {
         Some(_) => format!("{} WHERE tenant_id = $1", sql.select_audit_heads),
         None => sql.select_audit_heads.clone(),

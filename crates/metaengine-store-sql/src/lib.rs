@@ -980,7 +980,12 @@ impl Store for SqlStore {
     }
 
     async fn chain_audit(&self) -> StoreResult<u64> {
-        audit::chain_sealed(&self.pool, &self.sql, self.sealer.key()).await
+        audit::chain_sealed(&self.pool, &self.sql, self.sealer.key(), None).await
+    }
+
+    async fn chain_audit_older_than(&self, age: std::time::Duration) -> StoreResult<u64> {
+        let before = Id::made_since(age);
+        audit::chain_sealed(&self.pool, &self.sql, self.sealer.key(), Some(before)).await
     }
 
     async fn chain_written_audit(&self) -> StoreResult<u64> {
@@ -1000,6 +1005,16 @@ impl Store for SqlStore {
                 .await?
                 .unwrap_or(0),
         ))
+    }
+
+    async fn vacuum_audit_pending(&self) -> StoreResult<()> {
+        if self.pool.is_postgres() {
+            // The simple protocol: PostgreSQL's VACUUM is refused in a transaction block.
+            self.pool
+                .execute_simple(&format!("VACUUM {}", self.sql.audit_pending))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn audit_dead_rows(&self) -> StoreResult<Option<(u64, u64)>> {

@@ -56,6 +56,8 @@ pub struct MetaSql {
     pub audit_table: String,
     /// The audit chain heads' table name.
     pub audit_heads: String,
+    /// The table of the sealed audit rows waiting for the chainer (their ids).
+    pub audit_pending: String,
     /// `INSERT INTO audit_heads AS h (tenant_id, seq, before_hash, hash)`: `VALUES` and
     /// `LOCK_AUDIT_HEADS_END` are appended; creates the missing heads, locks them all and
     /// returns them.
@@ -151,6 +153,7 @@ impl MetaSql {
         let v = format!("{meta}meta_versions");
         let a = format!("{meta}meta_audit");
         let h = format!("{meta}meta_audit_heads");
+        let p = format!("{meta}meta_audit_pending");
         let t = format!("{core}tenant");
         Self {
             entity_by_name: format!("SELECT * FROM {e} WHERE name = $1"),
@@ -204,6 +207,7 @@ impl MetaSql {
             ),
             select_audit_heads: format!("SELECT * FROM {h}"),
             audit_heads: h,
+            audit_pending: p,
             audit_table: a.clone(),
             select_audit: format!("SELECT * FROM {a}"),
             count_audit: format!("SELECT count(*) FROM {a}"),

@@ -448,10 +448,16 @@ pub trait Store: Send + Sync + 'static {
     /// seal this store's key does not vouch for stay out, for `verify_audit` to report.
     async fn chain_audit(&self) -> StoreResult<u64>;
 
+    /// [`Store::chain_audit`] for the rows sealed at least `age` ago only: the background
+    /// chainer's periodic full pass, which leaves the rows its quick pass
+    /// ([`Store::chain_written_audit`]) is about to chain to it (that pass need not read them
+    /// back nor check their seals).
+    async fn chain_audit_older_than(&self, age: std::time::Duration) -> StoreResult<u64>;
+
     /// The chainer's quick pass: like [`Store::chain_audit`], but only for the rows this store
     /// wrote sealed since the last such pass, read by their ids. Its cost does not grow with
-    /// the table (the full pass's scan of the rows without a position visits every row chained
-    /// since the last VACUUM). A row whose transaction has not committed yet is looked for
+    /// the list of waiting rows (where every row chained since the last VACUUM leaves a dead
+    /// entry). A row whose transaction has not committed yet is looked for
     /// again in a later pass; the full pass finds any left behind.
     async fn chain_written_audit(&self) -> StoreResult<u64>;
 
@@ -460,6 +466,12 @@ pub trait Store: Send + Sync + 'static {
     /// `VACUUM`; autovacuum may be off). The rows the table holds after it, or `None` where
     /// nothing needs doing (SQLite updates rows in place).
     async fn vacuum_audit(&self) -> StoreResult<Option<u64>>;
+
+    /// Reclaims the space of the ids the chainer took off the list of sealed rows waiting for
+    /// it, where the database keeps it (PostgreSQL: each leaves a dead row until a `VACUUM`,
+    /// and autovacuum may be off); nothing elsewhere. The list is short at any time, so this
+    /// is cheap: the chainer runs it every few thousand rows it chains.
+    async fn vacuum_audit_pending(&self) -> StoreResult<()>;
 
     /// The audit table's dead row versions and live rows as the database counts them (its
     /// statistics, a little behind), or `None` where it keeps none (SQLite): what decides

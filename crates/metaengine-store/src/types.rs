@@ -20,6 +20,19 @@ impl Id {
     pub fn new_v7() -> Self {
         Self(Uuid::now_v7())
     }
+
+    /// The smallest time-ordered id (UUIDv7) made `age` ago or later: every id
+    /// [`Id::new_v7`] made before then sorts below it.
+    pub fn made_since(age: std::time::Duration) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let millis = now.saturating_sub(age).as_millis();
+        // 48 bits of milliseconds, the version (7), the variant (0b10), every other bit 0.
+        Self(Uuid::from_u128(
+            ((millis & 0xffff_ffff_ffff) << 80) | (0x7 << 76) | (0b10 << 62),
+        ))
+    }
 }
 
 impl fmt::Display for Id {
@@ -108,5 +121,18 @@ mod tests {
         let b = Id::new_v7();
         assert!(a < b);
         assert_eq!(a.0.get_version_num(), 7);
+    }
+
+    #[test]
+    fn an_age_bounds_the_ids_made_before_it() {
+        let old = Id::new_v7();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let bound = Id::made_since(std::time::Duration::from_millis(2));
+        let new = Id::new_v7();
+        assert!(old < bound && bound < new, "{old} {bound} {new}");
+        assert_eq!(bound.0.get_version_num(), 7);
+        assert_eq!(bound.0.get_variant(), uuid::Variant::RFC4122);
+        // As text too (SQLite keeps ids as text).
+        assert!(old.to_string() < bound.to_string() && bound.to_string() < new.to_string());
     }
 }

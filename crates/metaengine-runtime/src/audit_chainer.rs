@@ -6,8 +6,8 @@
 //! commit), and chains those rows, looked up by their ids (`Store::chain_written_audit`). Every
 //! [`SWEEP_EVERY`] it chains every row without a position sealed [`LEFT_TO_QUICK_PASS`] ago or
 //! earlier instead (`Store::chain_audit_older_than`): rows written by other instances or command
-//! lines on the same database, or left by a process that stopped before chaining them. Several instances may chain at once: the store lets one pass at
-//! a time run per database.
+//! lines on the same database, or left by a process that stopped before chaining them. Several
+//! instances may chain at once: the store lets one pass at a time run per database.
 //!
 //! Chaining a row updates it and takes its id off the list of rows waiting for the chainer,
 //! which on PostgreSQL leaves a dead version of each behind (the update's is usually removed by

@@ -457,8 +457,8 @@ pub trait Store: Send + Sync + 'static {
     /// The chainer's quick pass: like [`Store::chain_audit`], but only for the rows this store
     /// wrote sealed since the last such pass, read by their ids. Its cost does not grow with
     /// the list of waiting rows (where every row chained since the last VACUUM leaves a dead
-    /// entry). A row whose transaction has not committed yet is looked for
-    /// again in a later pass; the full pass finds any left behind.
+    /// entry). A row whose transaction has not committed yet is looked for again in a later
+    /// pass; the full pass finds any left behind.
     async fn chain_written_audit(&self) -> StoreResult<u64>;
 
     /// Reclaims the audit rows' old versions where the database keeps them (PostgreSQL: each

@@ -424,6 +424,14 @@ pub async fn sealed_rows_need_the_writers_key(
         unchained(chain_of(writer.as_ref(), "acme").await),
         ["Theirs"]
     );
+    assert_eq!(
+        writer
+            .chain_audit_older_than(std::time::Duration::from_secs(60))
+            .await
+            .unwrap(),
+        0,
+        "the background full pass leaves a row sealed just now to the quick pass"
+    );
     assert_eq!(writer.chain_audit().await.unwrap(), 1, "the full pass");
     assert_eq!(
         same.chain_written_audit().await.unwrap(),

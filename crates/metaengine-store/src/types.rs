@@ -27,11 +27,9 @@ impl Id {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let millis = now.saturating_sub(age).as_millis();
-        // 48 bits of milliseconds, the version (7), the variant (0b10), every other bit 0.
-        Self(Uuid::from_u128(
-            ((millis & 0xffff_ffff_ffff) << 80) | (0x7 << 76) | (0b10 << 62),
-        ))
+        let millis = u64::try_from(now.saturating_sub(age).as_millis()).unwrap_or(u64::MAX);
+        // Every bit after the time (and the version and variant) 0.
+        Self(uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid())
     }
 }
 

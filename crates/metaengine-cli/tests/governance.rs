@@ -1,6 +1,7 @@
 //! Governance as a user meets it, on SQLite and PostgreSQL: a `sensitive` field's values never
 //! reach the audit trail, the server's log (at debug level) or an error message, while the
-//! audit rows of data changes carry the other fields' old and new values; `metaengine audit
+//! audit rows of data changes (single writes, a batch's, an import's) carry the other fields'
+//! old and new values; `metaengine audit
 //! verify` holds until an audit row is changed by hand with SQL, then names that row.
 #![expect(
     clippy::unwrap_used,
@@ -114,6 +115,21 @@ fn story(cli: &Cli) -> String {
     no_marker("a 400 answer", &body);
     let (status, _) = call(port, "DELETE", &path, token, None);
     assert_eq!(status, 204);
+    // A batch's creates share one audit row; it holds their values the same way.
+    let (status, body) = call(
+        port,
+        "POST",
+        "/api/data/batch",
+        token,
+        Some(&json!({ "operations": [
+            { "op": "create", "entity": "Employee", "record": { "name": "Bob", "salary": 987654321 } }
+        ] })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let batch_id = serde_json::from_str::<Value>(&body).unwrap()["results"][0]["record"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // The server's chainer gives every row its place in its chain within moments, without
     // anyone asking for a verification.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -154,20 +170,50 @@ fn story(cli: &Cli) -> String {
         "the server logged at debug level:\n{log}"
     );
     no_marker("the server's log", &log);
+    // An import's batch row, likewise.
+    let ndjson = cli.dir.path().join("employees.ndjson");
+    std::fs::write(&ndjson, "{\"name\": \"Cy\", \"salary\": 123454321}\n").unwrap();
+    let imported = cli.ok(
+        &["data", "import", "Employee", ndjson.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        imported.contains("imported 1 row (0 rejected)"),
+        "{imported}"
+    );
 
     // Every row of the trail, whatever its resource.
     let rows = cli.json(&["audit", "--page-size", "100", "--json"]);
     assert!(rows["meta"]["total"].as_u64().unwrap() < 100);
     no_marker("the audit trail", &rows.to_string());
-    let details = |event: &str| {
+    // The row of a batch (`Some("batch")`), of an import's batch (`Some("import")`) or of a
+    // single write (`None`).
+    let details_where = |event: &str, many: Option<&str>| {
         rows["data"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|r| r["eventType"] == event && r["result"] == "success")
+            .find(|r| {
+                let d = &r["details"];
+                r["eventType"] == event
+                    && r["result"] == "success"
+                    && match many {
+                        Some(kind) => d[kind] == true,
+                        None => d["batch"].is_null() && d["import"].is_null(),
+                    }
+            })
             .unwrap()["details"]
             .clone()
     };
+    let details = |event: &str| details_where(event, None);
+    // A batch's and an import's rows: each record's values, the sensitive field named only.
+    let created = |name: &str, id: &Value| json!([{ "id": id, "new": { "name": name }, "sensitive": ["salary"] }]);
+    assert_eq!(
+        details_where("data.create", Some("batch"))["records"],
+        created("Bob", &json!(batch_id))
+    );
+    let import = details_where("data.create", Some("import"));
+    assert_eq!(import["records"], created("Cy", &import["firstId"]));
     assert_eq!(
         details("data.create")["changes"],
         json!([{ "field": "name", "old": null, "new": "Ann" }, { "field": "salary" }])

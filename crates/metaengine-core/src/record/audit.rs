@@ -73,3 +73,35 @@ pub fn changes<'a>(
         .collect();
     Value::Array(changes)
 }
+
+/// One created record in an audit row that covers many creates (a batch's or an import's one
+/// `data.create` row per entity, `details.records`): `{"id", "new": {field: value}}` with the
+/// value of each field of `fields` that `input` gives (a create's `old` is `null` for every
+/// field, so `new` says all that [`changes`] would), and `"sensitive": [names]` for the
+/// `sensitive` fields it gives, named only. Smaller than a `changes` entry per field, which
+/// at a million imported rows is most of the audit's cost.
+pub fn created_record<'a>(
+    model: &CompiledModel,
+    id: &str,
+    fields: impl IntoIterator<Item = &'a str>,
+    input: Option<&Map<String, Value>>,
+) -> Value {
+    let mut values = Map::new();
+    let mut sensitive = Vec::new();
+    for field in fields.into_iter().filter_map(|name| model.field(name)) {
+        match input.and_then(|r| r.get(&field.name)) {
+            None | Some(Value::Null) => {}
+            Some(_) if field.sensitive => sensitive.push(Value::String(field.name.clone())),
+            Some(value) => {
+                values.insert(field.name.clone(), value.clone());
+            }
+        }
+    }
+    let mut record = Map::new();
+    record.insert("id".to_owned(), Value::String(id.to_owned()));
+    record.insert("new".to_owned(), Value::Object(values));
+    if !sensitive.is_empty() {
+        record.insert("sensitive".to_owned(), Value::Array(sensitive));
+    }
+    Value::Object(record)
+}

@@ -36,7 +36,7 @@ mod tests_filter;
 #[cfg(test)]
 mod tests_types;
 
-pub use audit::{changed_between, changed_fields, changes, redact};
+pub use audit::{changed_between, changed_fields, changes, created_record, redact};
 pub use compare::{Comparison, decimal_text_order};
 pub use convert::MAX_DECIMAL_NUMBER_DIGITS;
 pub use csv::CsvColumns;

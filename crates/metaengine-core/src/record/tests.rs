@@ -256,6 +256,44 @@ fn redaction_and_changes() {
 }
 
 #[test]
+fn changes_of_one_write_and_of_many_creates() {
+    let model = model();
+    let before = json!({ "notes": "hi", "secret": "a", "quantity": 1 });
+    let after = json!({ "notes": "ho", "secret": "b", "quantity": 1 });
+    // Unchanged and unknown fields are left out; a sensitive field is named only.
+    assert_eq!(
+        changes(
+            &model,
+            ["notes", "secret", "quantity", "nope"],
+            before.as_object(),
+            after.as_object()
+        ),
+        json!([{ "field": "notes", "old": "hi", "new": "ho" }, { "field": "secret" }])
+    );
+    // A create inside a many-record row: the values it gives (not the null ones, nor names
+    // that are not fields), a sensitive one named only.
+    let input = json!({ "notes": "n", "secret": "s", "quantity": null });
+    assert_eq!(
+        created_record(
+            &model,
+            "r1",
+            ["notes", "secret", "quantity", "nope"],
+            input.as_object()
+        ),
+        json!({ "id": "r1", "new": { "notes": "n" }, "sensitive": ["secret"] })
+    );
+    assert_eq!(
+        created_record(
+            &model,
+            "r2",
+            ["quantity"],
+            json!({ "quantity": 2 }).as_object()
+        ),
+        json!({ "id": "r2", "new": { "quantity": 2 } })
+    );
+}
+
+#[test]
 fn a_nul_character_is_refused_in_strings_and_json() {
     for input in [
         json!({ "invoiceNumber": "INV-\u{0}1", "totalAmount": "1.00", "status": "draft" }),

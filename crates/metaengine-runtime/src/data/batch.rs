@@ -9,8 +9,8 @@
 //! a later operation may then refer to that record through a reference field. An update or
 //! delete of a record created in the same batch is refused (it would need the write to have
 //! happened before its check); two updates of one stored record in one batch conflict. The
-//! creates are audited as one `data.create` row per entity naming every id (see
-//! `batch_audits`), updates and deletes one row each.
+//! creates are audited as one `data.create` row per entity naming every id and holding every
+//! created record's values (see `batch_audits`), updates and deletes one row each.
 
 use std::collections::HashMap;
 
@@ -124,6 +124,7 @@ impl DataService {
             }
             prepared.push(p);
         }
+        let audits = batch_audits(actor, &mut prepared);
         let writes: Vec<BatchWrite<'_>> = prepared
             .iter()
             .map(|p| match p.kind {
@@ -144,7 +145,6 @@ impl DataService {
                 },
             })
             .collect();
-        let audits = batch_audits(actor, &prepared);
         match self.store.write_batch(&writes, &audits).await? {
             BatchOutcome::Written(records) => {
                 let mut written: HashMap<&str, (&metaengine_core::CompiledModel, u64)> =
@@ -197,43 +197,57 @@ impl DataService {
 }
 
 /// The batch's audit rows: its creates as ONE `data.create` row per entity, as an import writes
-/// them (`{"batch": true, "count", "ids", "fields"}`: every id, the fields written, never
-/// values); each update and delete its own row, as on its single route; every policy event.
-/// At a thousand creates per batch, a thousand audit rows (and their five index entries each)
-/// cost more than the records.
-fn batch_audits(actor: &Actor, prepared: &[Prepared]) -> Vec<metaengine_store::NewAudit> {
+/// them (`{"batch": true, "count", "ids", "fields", "records"}`: every id, the fields written,
+/// and each record's values, `sensitive` ones named only; SPEC §16, see `created_record`);
+/// each update and delete its own row, as on its single route; every policy event. Takes the
+/// creates' entries out of `prepared`.
+fn batch_audits(actor: &Actor, prepared: &mut [Prepared]) -> Vec<metaengine_store::NewAudit> {
     use metaengine_store::{EventType, NewAudit};
-    let mut creates: Vec<(&str, Vec<&str>, std::collections::BTreeSet<&str>)> = Vec::new();
-    let mut audits = Vec::new();
-    for p in prepared {
-        if p.kind == WriteKind::Create {
-            // A batch's create has no audit row of its own (`CreateAudit::ByBatch`); its
-            // rows are policy events.
-            let entity = p.model.model.entity.as_str();
-            let slot = match creates.iter().position(|(e, _, _)| *e == entity) {
-                Some(i) => i,
-                None => {
-                    creates.push((entity, Vec::new(), Default::default()));
-                    creates.len() - 1
-                }
-            };
-            if let Some((_, ids, fields)) = creates.get_mut(slot) {
-                ids.push(&p.id);
-                fields.extend(p.values.iter().map(|(f, _)| f.as_str()));
-            }
-        }
-        audits.extend(p.audits.iter().cloned());
+    struct Creates<'a> {
+        entity: &'a str,
+        ids: Vec<&'a str>,
+        fields: std::collections::BTreeSet<&'a str>,
+        records: Vec<Value>,
     }
-    for (entity, ids, fields) in creates {
+    let mut creates: Vec<Creates<'_>> = Vec::new();
+    let mut audits = Vec::new();
+    for p in prepared.iter_mut() {
+        audits.extend(p.audits.iter().cloned());
+        if p.kind != WriteKind::Create {
+            continue;
+        }
+        // A batch's create has no audit row of its own (`CreateAudit::ByBatch`); its
+        // rows are policy events.
+        let entity = p.model.model.entity.as_str();
+        let slot = match creates.iter().position(|c| c.entity == entity) {
+            Some(i) => i,
+            None => {
+                creates.push(Creates {
+                    entity,
+                    ids: Vec::new(),
+                    fields: Default::default(),
+                    records: Vec::new(),
+                });
+                creates.len() - 1
+            }
+        };
+        if let Some(c) = creates.get_mut(slot) {
+            c.ids.push(&p.id);
+            c.fields.extend(p.values.iter().map(|(f, _)| f.as_str()));
+            c.records.extend(p.batch_record.take());
+        }
+    }
+    for c in creates {
         audits.push(NewAudit::success(
             EventType::DataCreate,
             &actor.audit(),
-            entity,
+            c.entity,
             Some(serde_json::json!({
                 "batch": true,
-                "count": ids.len(),
-                "ids": ids,
-                "fields": fields,
+                "count": c.ids.len(),
+                "ids": c.ids,
+                "fields": c.fields,
+                "records": c.records,
             })),
         ));
     }

@@ -742,7 +742,8 @@ async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    // The batch's creates: one row per entity, naming every id and the fields written.
+    // The batch's creates: one row per entity, naming every id and the fields written, with
+    // each record's values (SPEC §16).
     let batch_rows: Vec<_> = audits
         .data
         .iter()
@@ -755,6 +756,21 @@ async fn batches_are_all_or_nothing(store: Arc<dyn Store>) {
         .expect("the Customer create of the batch");
     assert_eq!(customer_row["count"], 1);
     assert_eq!(customer_row["fields"], json!(["name"]));
+    assert_eq!(
+        customer_row["records"],
+        json!([{ "id": customer, "new": { "name": "Acme" } }])
+    );
+    let invoice_row = batch_rows
+        .iter()
+        .find(|d| d["ids"] != json!([customer]))
+        .expect("the Invoice creates of the batch");
+    let records = invoice_row["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{invoice_row}");
+    assert_eq!(records[0]["id"], invoice_row["ids"][0]);
+    assert_eq!(
+        records[0]["new"],
+        json!({ "invoiceNumber": "INV-3", "totalAmount": "3", "customer": customer })
+    );
 }
 
 /// Creates that arrive together are written together (group commit, issue 19) and each is

@@ -50,7 +50,7 @@ impl CliExt for Cli {
 }
 
 fn story(cli: &Cli) {
-    assert!(cli.ok(&["migrate"], None).contains("5 migrations applied"));
+    assert!(cli.ok(&["migrate"], None).contains("6 migrations applied"));
     assert!(cli.ok(&["migrate"], None).contains("0 migrations applied"));
 
     // Invalid name: the rule is named, nothing is created, a failure row is kept.

@@ -17,7 +17,7 @@ async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/meta.db", dir.path().display());
     let store = SqliteStore::connect(&url).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 5);
+    assert_eq!(store.migrate().await.unwrap(), 6);
     (dir, Arc::new(store))
 }
 

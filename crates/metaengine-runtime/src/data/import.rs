@@ -208,14 +208,10 @@ impl DataService {
         if !missing.is_empty() {
             return reject(missing);
         }
-        let audited = (!dry_run).then(|| {
-            created_record(
-                &model.model,
-                &id,
-                values.iter().map(|(name, _)| name.as_str()),
-                input.as_object(),
-            )
-        });
+        let audited = match input {
+            Value::Object(body) if !dry_run => Some(created_record(&model.model, &id, body)),
+            _ => None,
+        };
         Ok(Ok(Ready {
             line,
             id,

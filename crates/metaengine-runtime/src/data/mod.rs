@@ -877,12 +877,11 @@ impl DataService {
                 Some(&input),
             )),
             CreateAudit::ByBatch => {
-                batch_record = Some(created_record(
-                    &model.model,
-                    &id,
-                    values.iter().map(|(name, _)| name.as_str()),
-                    input.as_object(),
-                ));
+                let body = match input.into_owned() {
+                    Value::Object(body) => body,
+                    _ => Map::new(),
+                };
+                batch_record = Some(created_record(&model.model, &id, body));
             }
         }
         audits.extend(policy_event);

@@ -1,8 +1,8 @@
 //! Governance as a user meets it, on SQLite and PostgreSQL: a `sensitive` field's values never
 //! reach the audit trail, the server's log (at debug level) or an error message, while the
 //! audit rows of data changes (single writes, a batch's, an import's) carry the other fields'
-//! old and new values; `metaengine audit
-//! verify` holds until an audit row is changed by hand with SQL, then names that row.
+//! old and new values; `metaengine audit verify` holds until an audit row is changed by hand
+//! with SQL, then names that row.
 #![expect(
     clippy::unwrap_used,
     clippy::indexing_slicing,

@@ -426,10 +426,10 @@ pub(crate) fn sealed_by(key: &SealKey, row: &AuditRow) -> bool {
 /// The chainer's full pass: appends the sealed rows committed so far (those on the waiting list,
 /// `meta_audit_pending`; with `before`, only those with smaller ids) to their tenants' chains,
 /// in the order of their ids (time-ordered), in transactions of up to [`CHAIN_BATCH`] rows;
-/// returns how many it chained. A row without a position whose seal `key` does not vouch for (inserted by hand,
-/// or sealed with another instance's key) is left where it is for `verify` to report. One
-/// chainer runs at a time on a database: PostgreSQL's advisory lock [`CHAINER_LOCK`], SQLite's
-/// writer lock.
+/// returns how many it chained. A row without a position whose seal `key` does not vouch for
+/// (inserted by hand, or sealed with another instance's key) is left where it is for `verify`
+/// to report. One chainer runs at a time on a database: PostgreSQL's advisory lock
+/// [`CHAINER_LOCK`], SQLite's writer lock.
 pub(crate) async fn chain_sealed(
     pool: &Pool,
     sql: &MetaSql,

@@ -80,8 +80,11 @@ pub fn changes<'a>(
 /// fields (a create's `old` is `null` for every field, so `new` says all that [`changes`]
 /// would), and `"sensitive": [names]` for the `sensitive` fields it gives, named only. Takes
 /// the body, so that no value is copied: at a million imported rows, this row is most of the
-/// audit's cost.
-pub fn created_record(model: &CompiledModel, id: &str, mut input: Map<String, Value>) -> Value {
+/// audit's cost. A body that is not an object gives no values.
+pub fn created_record(model: &CompiledModel, id: &str, input: Value) -> Value {
+    let Value::Object(mut input) = input else {
+        return created_record(model, id, Value::Object(Map::new()));
+    };
     let mut sensitive = Vec::new();
     input.retain(|name, value| match model.field(name) {
         None => false,

@@ -238,17 +238,21 @@ fn batch_audits(actor: &Actor, prepared: &mut [Prepared]) -> Vec<metaengine_stor
         }
     }
     for c in creates {
+        let mut details = serde_json::json!({
+            "batch": true,
+            "count": c.ids.len(),
+            "ids": c.ids,
+            "fields": c.fields,
+        });
+        // Moved in: `json!` would copy the records once more by serializing them.
+        if let Some(details) = details.as_object_mut() {
+            details.insert("records".to_owned(), Value::Array(c.records));
+        }
         audits.push(NewAudit::success(
             EventType::DataCreate,
             &actor.audit(),
             c.entity,
-            Some(serde_json::json!({
-                "batch": true,
-                "count": c.ids.len(),
-                "ids": c.ids,
-                "fields": c.fields,
-                "records": c.records,
-            })),
+            Some(details),
         ));
     }
     audits

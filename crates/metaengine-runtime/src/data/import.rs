@@ -208,10 +208,7 @@ impl DataService {
         if !missing.is_empty() {
             return reject(missing);
         }
-        let audited = match input {
-            Value::Object(body) if !dry_run => Some(created_record(&model.model, &id, body)),
-            _ => None,
-        };
+        let audited = (!dry_run).then(|| created_record(&model.model, &id, input));
         Ok(Ok(Ready {
             line,
             id,
@@ -282,17 +279,23 @@ impl DataService {
                 values: &r.values,
             })
             .collect();
+        let mut details = json!({
+            "import": true,
+            "count": part.len(),
+            "firstId": first.id,
+            "lastId": last.id,
+        });
+        // Inserted, not through `json!`, which would copy the records once more by serializing
+        // them (the part's own copy stays for a retry of its halves).
+        let records = part.iter().filter_map(|r| r.audited.clone()).collect();
+        if let Some(details) = details.as_object_mut() {
+            details.insert("records".to_owned(), Value::Array(records));
+        }
         let mut audits = vec![NewAudit::success(
             EventType::DataCreate,
             &actor.audit(),
             &model.entity,
-            Some(json!({
-                "import": true,
-                "count": part.len(),
-                "firstId": first.id,
-                "lastId": last.id,
-                "records": part.iter().filter_map(|r| r.audited.clone()).collect::<Vec<_>>(),
-            })),
+            Some(details),
         )];
         audits.extend(part.iter().filter_map(|r| r.policy_event.clone()));
         let batch = RecordBatch {

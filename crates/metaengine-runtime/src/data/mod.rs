@@ -877,11 +877,7 @@ impl DataService {
                 Some(&input),
             )),
             CreateAudit::ByBatch => {
-                let body = match input.into_owned() {
-                    Value::Object(body) => body,
-                    _ => Map::new(),
-                };
-                batch_record = Some(created_record(&model.model, &id, body));
+                batch_record = Some(created_record(&model.model, &id, input.into_owned()));
             }
         }
         audits.extend(policy_event);

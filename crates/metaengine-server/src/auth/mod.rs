@@ -12,6 +12,7 @@ mod secret;
 mod tests;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -29,6 +30,12 @@ pub const EXP_LEEWAY_SECS: u64 = 5;
 
 /// The longest token accepted, in bytes; a longer one is malformed.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Most tokens whose verified claims a [`Verifier`] remembers.
+pub const VERIFIED_TOKENS: u64 = 10_000;
+
+/// How long a remembered token stays remembered without being used.
+pub const VERIFIED_IDLE: Duration = Duration::from_secs(300);
 
 /// HS256 secrets shorter than this (bytes) are accepted with a warning (RFC 7518 §3.2 asks for
 /// at least the hash size).
@@ -241,6 +248,9 @@ pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
     algorithm: &'static str,
+    /// The claims of tokens whose signature this verifier has checked, by token (see
+    /// [`Verifier::verify`]).
+    verified: moka::sync::Cache<String, Arc<Claims>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -297,6 +307,10 @@ impl Verifier {
             key: decoding,
             validation,
             algorithm: alg,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS)
+                .time_to_idle(VERIFIED_IDLE)
+                .build(),
         })
     }
 
@@ -307,7 +321,36 @@ impl Verifier {
 
     /// Checks a token (without the `Bearer ` prefix): algorithm, signature, expiry, then the
     /// claims metaengine needs.
+    ///
+    /// A client sends the same token with every request until it expires, so the claims of a
+    /// token that passed are remembered (at most [`VERIFIED_TOKENS`] tokens, each forgotten after
+    /// [`VERIFIED_IDLE`] unused): the next request with that exact token skips the header, the
+    /// signature and the claims' parsing, and only its expiry is checked again. A token that
+    /// failed is never remembered, so only tokens signed with the configured key can fill it.
+    /// PostgREST does the same (`jwt-cache-max-lifetime`).
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        self.verify_at(token, unix_now())
+    }
+
+    /// [`Verifier::verify`] with the expiry of a remembered token checked against `now`
+    /// (seconds since the epoch); a token checked afresh is checked against the clock.
+    fn verify_at(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
+        if let Some(claims) = self.verified.get(token) {
+            // The same test as the library's: expired once `exp` is more than the leeway past.
+            if claims.exp.saturating_add(EXP_LEEWAY_SECS as i64) < now {
+                self.verified.invalidate(token);
+                return Err(AuthError::Expired);
+            }
+            return Ok(Claims::clone(&claims));
+        }
+        let claims = self.verify_afresh(token)?;
+        self.verified
+            .insert(token.to_owned(), Arc::new(claims.clone()));
+        Ok(claims)
+    }
+
+    /// The whole check of a token not remembered.
+    fn verify_afresh(&self, token: &str) -> Result<Claims, AuthError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(AuthError::Malformed);
         }

@@ -302,6 +302,49 @@ fn an_expired_token_is_refused_with_at_most_five_seconds_of_leeway() {
 }
 
 #[test]
+fn a_remembered_token_is_served_as_checked_and_still_expires() {
+    let verifier = hs256();
+    let mut claims = claims();
+    claims.exp = now() + 60;
+    let token = mint_hs256(SECRET, &claims).unwrap();
+    assert_eq!(verifier.verify(&token).unwrap(), claims);
+    assert!(
+        verifier.verified.contains_key(&token),
+        "a token that passed is remembered"
+    );
+    assert_eq!(verifier.verify(&token).unwrap(), claims);
+
+    // Its expiry is checked at every use, with the same leeway as a first check.
+    let exp = claims.exp;
+    assert_eq!(verifier.verify_at(&token, exp + 5).unwrap(), claims);
+    assert_eq!(verifier.verify_at(&token, exp + 6), Err(AuthError::Expired));
+    assert!(
+        !verifier.verified.contains_key(&token),
+        "an expired token is forgotten"
+    );
+    // Checked afresh against the clock, it passes again: nothing stale was kept.
+    assert_eq!(verifier.verify(&token).unwrap(), claims);
+
+    // A token that failed is not remembered, and a remembered one vouches for no other token:
+    // the same claims under another signature, or other claims under its signature.
+    let other = mint_hs256("another-secret-of-sufficient-length!!", &claims).unwrap();
+    assert_eq!(refused(&verifier, &other), AuthError::Signature);
+    assert_eq!(refused(&verifier, &other), AuthError::Signature);
+    assert!(!verifier.verified.contains_key(&other));
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut body = serde_json::to_value(&claims).unwrap();
+    body["roles"] = json!(["admin", "superuser"]);
+    let tampered = format!("{}.{}.{}", parts[0], b64(&body), parts[2]);
+    assert_eq!(refused(&verifier, &tampered), AuthError::Signature);
+    // A verifier with another key has its own memory.
+    let elsewhere = Verifier::new(&KeySource::Hs256Secret(
+        "another-secret-of-sufficient-length!!".into(),
+    ))
+    .unwrap();
+    assert_eq!(refused(&elsewhere, &token), AuthError::Signature);
+}
+
+#[test]
 fn missing_or_empty_claims_are_named() {
     let full = serde_json::to_value(claims()).unwrap();
     for claim in ["sub", "tenant_id", "realm_id", "exp"] {

@@ -11,13 +11,21 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock, RwLock};
 
+use super::Scope;
 use super::column::record_columns;
 use super::record::{RecordColumns, record_select};
+use super::render::{Binds, id_condition, scope_condition};
 use crate::{Dialect, qualified_table};
 use metaengine_core::{CompiledModel, FieldType};
 
 /// Most models kept (a bound, not a working set: entities × dialects in one process).
 const MAX_MODELS: usize = 4096;
+
+/// The scope a prebuilt statement is written with: its values are bound per request.
+const PLACEHOLDER_SCOPE: Scope<'static> = Scope {
+    tenant_id: "",
+    realm_id: "",
+};
 
 /// The prebuilt fragments of one model in one dialect.
 #[derive(Debug)]
@@ -31,11 +39,22 @@ pub(super) struct Prebuilt {
     pub record: Arc<str>,
     /// What it holds.
     pub record_columns: RecordColumns,
+    /// A get by id with nothing else (no expansion, no row filter): `SELECT record FROM table
+    /// WHERE scope AND id`, its values bound by [`super::render::bind_scope`] then
+    /// [`super::render::bind_id`]; written by the same functions as any other get.
+    pub get_by_id: Arc<str>,
 }
 
 impl Prebuilt {
     fn build(dialect: Dialect, model: &CompiledModel) -> Prebuilt {
         let (record, columns) = record_select(dialect, &record_columns(model));
+        let table = qualified_table(dialect, &model.table_name);
+        let mut binds = Binds::new(dialect);
+        let get_by_id = format!(
+            "SELECT {record} FROM {table} WHERE {} AND {}",
+            scope_condition(&mut binds, PLACEHOLDER_SCOPE),
+            id_condition(&mut binds, "")
+        );
         Prebuilt {
             dialect,
             table_name: model.table_name.clone(),
@@ -44,9 +63,10 @@ impl Prebuilt {
                 .iter()
                 .map(|f| (f.name.clone(), f.column_name.clone(), f.field_type))
                 .collect(),
-            table: qualified_table(dialect, &model.table_name).into(),
+            table: table.into(),
             record: record.into(),
             record_columns: columns,
+            get_by_id: get_by_id.into(),
         }
     }
 

@@ -69,8 +69,7 @@ impl Binds {
 
 /// `"tenant_id" = $1 AND "realm_id" = $2`.
 pub(super) fn scope_condition(binds: &mut Binds, scope: Scope<'_>) -> String {
-    let t = binds.bind(SqlValue::Text(scope.tenant_id.to_owned()));
-    let r = binds.bind(SqlValue::Text(scope.realm_id.to_owned()));
+    let (t, r) = bind_scope(binds, scope);
     format!(
         "{} = {t} AND {} = {r}",
         quote_ident("tenant_id"),
@@ -78,14 +77,26 @@ pub(super) fn scope_condition(binds: &mut Binds, scope: Scope<'_>) -> String {
     )
 }
 
+/// The values of [`scope_condition`], bound in its order; their placeholders.
+pub(super) fn bind_scope(binds: &mut Binds, scope: Scope<'_>) -> (String, String) {
+    let t = binds.bind(SqlValue::Text(scope.tenant_id.to_owned()));
+    let r = binds.bind(SqlValue::Text(scope.realm_id.to_owned()));
+    (t, r)
+}
+
 /// `"id" = $n` (cast to uuid on PostgreSQL).
 pub(super) fn id_condition(binds: &mut Binds, id: &str) -> String {
-    let p = binds.bind(SqlValue::Text(id.to_owned()));
+    let p = bind_id(binds, id);
     format!(
         "{} = {}",
         quote_ident("id"),
         write_param(binds.dialect, FieldType::Reference, &p)
     )
+}
+
+/// The value of [`id_condition`]; its placeholder.
+pub(super) fn bind_id(binds: &mut Binds, id: &str) -> String {
+    binds.bind(SqlValue::Text(id.to_owned()))
 }
 
 /// Whether `op` applies to a column of type `ty`.

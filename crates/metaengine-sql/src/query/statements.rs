@@ -9,7 +9,8 @@ use super::expand::{Expansion, Link, alias, expansion_values, forward_lateral, r
 use super::prebuilt::prebuilt;
 use super::record::{RecordColumns, record_select};
 use super::render::{
-    Binds, filter_condition, id_condition, keyset_condition, order_by, scope_condition,
+    Binds, bind_id, bind_scope, filter_condition, id_condition, keyset_condition, order_by,
+    scope_condition,
 };
 use super::row_filter::row_filter_condition;
 use super::{
@@ -203,6 +204,25 @@ impl QueryBuilder<'_> {
         expand: &[Expansion<'_>],
     ) -> Result<Statement, QueryError> {
         Self::check_id(id)?;
+        if row_filter.is_none() && expand.is_empty() {
+            // The common get: its text is the model's, only its values are the request's.
+            let p = prebuilt(self.dialect, self.model);
+            let mut binds = Binds::new(self.dialect);
+            bind_scope(&mut binds, scope);
+            bind_id(&mut binds, id);
+            return Self::finish(p.get_by_id.to_string(), binds, p.record_columns.clone());
+        }
+        self.get_written(scope, id, row_filter, expand)
+    }
+
+    /// [`QueryBuilder::get`], its text written for this request.
+    pub(super) fn get_written(
+        &self,
+        scope: Scope<'_>,
+        id: &str,
+        row_filter: Option<&RowFilter>,
+        expand: &[Expansion<'_>],
+    ) -> Result<Statement, QueryError> {
         let mut binds = Binds::new(self.dialect);
         let (record, record_shape) = self.all_columns();
         let cols = record_columns(self.model);

@@ -276,6 +276,17 @@ fn get_exists_and_delete() {
         )
     );
     assert_eq!(s.binds, [text("acme"), text("main"), text(ID1)]);
+    // The plain get's prebuilt text and values are exactly the ones written per request.
+    for b in [pg(&m), lite(&m)] {
+        let other = Scope {
+            tenant_id: "globex",
+            realm_id: "eu",
+        };
+        assert_eq!(
+            b.get(other, ID1, None, &[]).unwrap(),
+            b.get_written(other, ID1, None, &[]).unwrap()
+        );
+    }
     let s = lite(&m).get(scope(), ID1, Some(&mine()), &[]).unwrap();
     assert_eq!(
         s.sql,

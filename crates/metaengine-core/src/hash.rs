@@ -6,7 +6,7 @@
 //! is kept: the order of fields, policies and indexes carries meaning.
 
 use crate::schema::EntitySchema;
-use serde_json::Value;
+use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
@@ -33,62 +33,77 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// strings escaped as `serde_json` does, numbers as `serde_json` prints them.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = String::new();
-    write_canonical(value, &mut out);
+    write_canonical(value, &mut out, |n, out| {
+        let _ = write!(out, "{n}");
+    });
     out
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// Appends `value` as canonical JSON to `out`: object keys sorted recursively by their UTF-8
+/// bytes, array order kept, no whitespace, strings as [`write_json_string`] writes them, and each
+/// number as `number` writes it (the schema hash and the audit chain print numbers differently).
+pub fn write_canonical(value: &Value, out: &mut String, number: fn(&Number, &mut String)) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Value::String(s) => write_string(s, out),
+        Value::Number(n) => number(n, out),
+        Value::String(s) => write_json_string(s, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_canonical(item, out);
+                write_canonical(item, out, number);
             }
             out.push(']');
         }
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
             out.push('{');
             for (i, (key, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_string(key, out);
+                write_json_string(key, out);
                 out.push(':');
-                write_canonical(item, out);
+                write_canonical(item, out, number);
             }
             out.push('}');
         }
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
+/// Appends `s` as a JSON string, escaped exactly as `serde_json` escapes it: `"` and `\`, and
+/// the control characters below U+0020 (`\b \f \n \r \t` by name, the others as `\u00XX`);
+/// everything else as it is. The runs between escapes are copied whole.
+pub fn write_json_string(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
+    let mut copied = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let named = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // `byte` is ASCII, so `i` is a character boundary.
+        out.push_str(&s[copied..i]);
+        if named.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(named);
         }
+        copied = i + 1;
     }
+    out.push_str(&s[copied..]);
     out.push('"');
 }
 

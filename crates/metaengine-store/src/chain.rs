@@ -169,7 +169,9 @@ impl<'a> From<&'a AuditRow> for Content<'a> {
 pub fn content(c: &Content<'_>) -> String {
     let mut out = String::with_capacity(320);
     let text = |out: &mut String, key: &str, value: &str| {
-        let _ = write!(out, "\"{key}\":");
+        out.push('"');
+        out.push_str(key);
+        out.push_str("\":");
         push_string(out, value);
         out.push(',');
     };
@@ -200,58 +202,31 @@ pub fn content(c: &Content<'_>) -> String {
 }
 
 fn push_string(out: &mut String, s: &str) {
-    // Serializing a string cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    metaengine_core::hash::write_json_string(s, out);
 }
 
 /// Appends `value` as canonical JSON: object keys sorted by their UTF-8 bytes, no whitespace;
 /// an integral number within ±2⁵³ written as an integer (so `1.0` and `1` are one number, as
 /// `jsonb` makes them), any other number in its shortest round-trip form, `-0` as `0`.
 pub fn canonical_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                let _ = write!(out, "{i}");
-            } else if let Some(u) = n.as_u64() {
-                let _ = write!(out, "{u}");
-            } else {
-                let f = n.as_f64().unwrap_or(0.0);
-                if f == 0.0 {
-                    out.push('0');
-                } else if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
-                    // Exact: the value is an integer below 2⁵³.
-                    let _ = write!(out, "{}", f as i64);
-                } else {
-                    out.push_str(&Value::from(f).to_string());
-                }
-            }
-        }
-        Value::String(s) => push_string(out, s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_string(out, key);
-                out.push(':');
-                canonical_json(&map[key], out);
-            }
-            out.push('}');
+    metaengine_core::hash::write_canonical(value, out, jsonb_number);
+}
+
+/// A number as [`canonical_json`] writes it.
+fn jsonb_number(n: &serde_json::Number, out: &mut String) {
+    if let Some(i) = n.as_i64() {
+        let _ = write!(out, "{i}");
+    } else if let Some(u) = n.as_u64() {
+        let _ = write!(out, "{u}");
+    } else {
+        let f = n.as_f64().unwrap_or(0.0);
+        if f == 0.0 {
+            out.push('0');
+        } else if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+            // Exact: the value is an integer below 2⁵³.
+            let _ = write!(out, "{}", f as i64);
+        } else {
+            out.push_str(&Value::from(f).to_string());
         }
     }
 }
@@ -543,4 +518,43 @@ mod tests {
         assert_eq!(SealKey::new(b"the instance's key").seal("x"), key.seal("x"));
         assert_eq!(format!("{key:?}"), "SealKey([redacted])");
     }
+
+    /// The canonical form is what every stored hash and seal covers: it must never change.
+    /// This text was written by the first implementation (serde_json's string escaping, keys
+    /// sorted through lookups); any rewrite must give it byte for byte.
+    #[test]
+    fn the_canonical_form_of_stored_rows_does_not_change() {
+        let details = serde_json::json!({
+            "z": [1, 1.0, -0.0, 0.5, 1e300, 9007199254740993u64, 18446744073709551615u64, -42],
+            "a": {"quote\"": "back\\ tab\t nl\n cr\r bs\u{8} ff\u{c} nul\u{0} us\u{1f} del\u{7f}"},
+            "é": "é ✓ 😀",
+            "B": [null, true, false, {"y": [], "x": {}}],
+            "": ""
+        });
+        let id = Id(uuid::Uuid::from_u128(
+            0x0190f1a2_3b4c_7d5e_8f60_718293a4b5c6,
+        ));
+        let timestamp = Timestamp::from(
+            chrono::DateTime::parse_from_rfc3339("2026-12-07T20:50:00.123456Z")
+                .expect("a time")
+                .with_timezone(&chrono::Utc),
+        );
+        let row = Content {
+            id: &id,
+            event_id: "0190f1a2-3b4c-7d5e-8f60-718293a4b5c7",
+            event_type: "data.create",
+            timestamp,
+            user_id: "al\"ice",
+            tenant_id: "acme",
+            realm_id: "main",
+            action: "create",
+            resource: "Invoice/1",
+            details: Some(&details),
+            result: "success",
+            error_message: Some("line 1\nline 2"),
+        };
+        assert_eq!(content(&row), GOLDEN);
+    }
+
+    const GOLDEN: &str = "{\"action\":\"create\",\"details\":{\"\":\"\",\"B\":[null,true,false,{\"x\":{},\"y\":[]}],\"a\":{\"quote\\\"\":\"back\\\\ tab\\t nl\\n cr\\r bs\\b ff\\f nul\\u0000 us\\u001f del\u{7f}\"},\"z\":[1,1,0,0.5,1e+300,9007199254740993,18446744073709551615,-42],\"é\":\"é ✓ 😀\"},\"errorMessage\":\"line 1\\nline 2\",\"eventId\":\"0190f1a2-3b4c-7d5e-8f60-718293a4b5c7\",\"eventType\":\"data.create\",\"id\":\"0190f1a2-3b4c-7d5e-8f60-718293a4b5c6\",\"realmId\":\"main\",\"resource\":\"Invoice/1\",\"result\":\"success\",\"tenantId\":\"acme\",\"timestamp\":\"2026-12-07T20:50:00.123Z\",\"userId\":\"al\\\"ice\"}";
 }

@@ -31,8 +31,9 @@ pub const EXP_LEEWAY_SECS: u64 = 5;
 /// The longest token accepted, in bytes; a longer one is malformed.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// Most tokens whose verified claims a [`Verifier`] remembers.
-pub const VERIFIED_TOKENS: u64 = 10_000;
+/// Most bytes of tokens and claims a [`Verifier`] remembers (each token weighs its text and its
+/// claims' strings).
+pub const VERIFIED_BYTES: u64 = 8 * 1024 * 1024;
 
 /// How long a remembered token stays remembered without being used.
 pub const VERIFIED_IDLE: Duration = Duration::from_secs(300);
@@ -308,7 +309,15 @@ impl Verifier {
             validation,
             algorithm: alg,
             verified: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_TOKENS)
+                .max_capacity(VERIFIED_BYTES)
+                .weigher(|token: &String, claims: &Arc<Claims>| {
+                    let strings = [&claims.sub, &claims.tenant_id, &claims.realm_id]
+                        .into_iter()
+                        .chain(&claims.roles)
+                        .map(|s| s.len() + 24)
+                        .sum::<usize>();
+                    u32::try_from(token.len() + strings + 64).unwrap_or(u32::MAX)
+                })
                 .time_to_idle(VERIFIED_IDLE)
                 .build(),
         })
@@ -323,7 +332,7 @@ impl Verifier {
     /// claims metaengine needs.
     ///
     /// A client sends the same token with every request until it expires, so the claims of a
-    /// token that passed are remembered (at most [`VERIFIED_TOKENS`] tokens, each forgotten after
+    /// token that passed are remembered (at most [`VERIFIED_BYTES`] of them, each forgotten after
     /// [`VERIFIED_IDLE`] unused): the next request with that exact token skips the header, the
     /// signature and the claims' parsing, and only its expiry is checked again. A token that
     /// failed is never remembered, so only tokens signed with the configured key can fill it.
